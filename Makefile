@@ -1,0 +1,41 @@
+# Neon — `make help` lists the targets. `make up` runs Neon; `make test` sets up and runs every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+UV := $(PYTHON) -m uv
+export UV_PYTHON_DOWNLOADS := never
+VENV_STAMP := .venv/.neon-synced
+LOCK_INPUTS := uv.lock pyproject.toml sdk/pyproject.toml server/pyproject.toml
+
+.PHONY: help setup up test test-fast lint typecheck system-deps bench clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(VENV_STAMP): $(LOCK_INPUTS)
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
+	$(UV) sync --all-packages --locked
+	@touch $@
+
+setup: $(VENV_STAMP) ## install Python packages into .venv (bootstraps uv with pip if missing)
+
+up: setup ## set up and start Neon on its embedded defaults (chDB + SQLite under ~/.neon)
+	$(UV) run --no-sync neon up
+
+system-deps: ## install the system packages the tests use (PostgreSQL server) when missing
+	@bash scripts/system-deps.sh
+
+lint: setup ## ruff
+	$(UV) run --no-sync ruff check .
+
+typecheck: setup ## mypy, strict
+	$(UV) run --no-sync mypy
+
+test: setup system-deps lint typecheck ## set up, then lint, type-check and run every test (slow ones too)
+	$(UV) run --no-sync pytest
+
+test-fast: setup ## run the tests not marked slow
+	$(UV) run --no-sync pytest -m "not slow"
+
+clean: ## remove the virtualenv and caches
+	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache

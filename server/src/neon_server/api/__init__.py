@@ -1,0 +1,1 @@
+"""HTTP API: routers by feature. Routers call services and never query a store."""

@@ -1,0 +1,49 @@
+"""Request dependencies: the server's services and the caller's principal (project + key)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+
+from neon_server.domain.projects import Principal
+from neon_server.runtime import Services
+from neon_server.services.errors import Unauthorized
+
+MISSING_KEY = (
+    "missing API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>' "
+    "(for OTLP exporters: OTEL_EXPORTER_OTLP_HEADERS='Authorization=Bearer <key>')"
+)
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def api_key_from(headers: Headers) -> str | None:
+    """The key from `Authorization: Bearer …` or `x-api-key` (the header OTLP exporters are easy to give)."""
+    authorization = headers.get("authorization")
+    if authorization:
+        scheme, _, value = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer":
+            raise Unauthorized(f"unsupported Authorization scheme {scheme!r}: use 'Bearer <key>'")
+        return value.strip() or None
+    key = headers.get("x-api-key")
+    return key.strip() if key else None
+
+
+async def require_principal(request: Request) -> Principal:
+    raw = api_key_from(request.headers)
+    if not raw:
+        raise Unauthorized(MISSING_KEY)
+    keys = get_services(request).keys
+    # Recently verified keys are answered from memory, without a thread hop or a database read.
+    cached = keys.cached(raw)
+    return cached if cached is not None else await run_in_threadpool(keys.authenticate, raw)
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+PrincipalDep = Annotated[Principal, Depends(require_principal)]

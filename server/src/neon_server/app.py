@@ -1,0 +1,26 @@
+"""The FastAPI application factory. The caller opens and closes the services; the app only uses them."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from neon_server import __version__
+from neon_server.api import health, projects
+from neon_server.api.errors import install_error_handlers
+from neon_server.runtime import Services
+
+
+def create_app(services: Services) -> FastAPI:
+    app = FastAPI(
+        title="Neon",
+        version=__version__,
+        description="Observe, evaluate and run AI agents. Every route but /api/health needs an API key.",
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.services = services
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(projects.router)
+    return app

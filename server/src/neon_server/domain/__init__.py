@@ -1,0 +1,1 @@
+"""Plain data types shared across layers (no I/O)."""

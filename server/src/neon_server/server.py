@@ -1,0 +1,128 @@
+"""`neon up`: bind the port, open the stores, make sure there is a project and a key, serve until stopped.
+
+Order matters for clear failures: the port is bound first (a taken port fails in milliseconds, before any
+data is touched), then the stores are opened (a data folder owned by another process fails next), then
+uvicorn serves on the already-listening socket. SIGINT/SIGTERM stop accepting, finish in-flight requests,
+and close the stores (which flushes anything buffered) before the process exits.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import signal
+import socket
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+import uvicorn
+from neon.credentials import Credentials, credentials_path, load_credentials, save_credentials
+
+from neon_server import __version__
+from neon_server.app import create_app
+from neon_server.runtime import Services, open_services
+from neon_server.services.errors import Unauthorized
+from neon_server.services.projects import DEFAULT_PROJECT
+from neon_server.settings import Settings
+
+log = logging.getLogger("neon.server")
+
+
+class StartupError(RuntimeError):
+    """The server cannot start; the message says why and what to do."""
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise StartupError(
+                f"port {port} on {host} is already in use (is Neon running already?). "
+                "Stop that process or choose another port with --port or NEON_PORT."
+            ) from None
+        if exc.errno == errno.EACCES:
+            raise StartupError(f"no permission to listen on {host}:{port}; use a port above 1024") from None
+        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def ensure_credentials(services: Services, base_url: str, home: Path) -> list[str]:
+    """Create the default project and a key on an empty store; lines for the banner about the key to use."""
+    created = services.projects.bootstrap()
+    if created is not None:
+        project, _key, secret = created
+        path = save_credentials(Credentials(base_url=base_url, project=project.name, api_key=secret), home)
+        return [f"  Project:  {project.name} (created now)",
+                f"  API key:  {secret}",
+                f"            shown once, saved to {path} (mode 0600)"]
+    saved = load_credentials(home)
+    if saved is not None:
+        try:
+            principal = services.keys.authenticate(saved.api_key)
+        except Unauthorized as exc:
+            return [f"  API key:  the key saved in {credentials_path(home)} does not work here ({exc.message}).",
+                    f"            Create one: neon keys create --project {DEFAULT_PROJECT} --save"]
+        project = services.projects.get(principal.project_id)
+        if saved.base_url != base_url or saved.project != project.name:
+            save_credentials(Credentials(base_url=base_url, project=project.name, api_key=saved.api_key), home)
+        return [f"  Project:  {project.name}", f"  API key:  {saved.api_key}",
+                f"            from {credentials_path(home)}"]
+    return ["  API key:  none saved on this machine.",
+            f"            Create one: neon keys create --project {DEFAULT_PROJECT} --save"]
+
+
+class _signals_return_normally:
+    """uvicorn re-raises the SIGINT/SIGTERM it caught once it has shut down, with the handlers that were in
+    place before it started. Installing no-op handlers for that moment lets `serve` return and close the
+    stores (flushing buffers) instead of the process dying on the re-raised signal."""
+
+    def __enter__(self) -> None:
+        self._previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _ignore(_sig: int, _frame: Any) -> None:
+    return None
+
+
+def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
+    """Run the server until SIGINT/SIGTERM. Raises StartupError (port, lock) and store errors."""
+    sock = bind_socket(settings.host, settings.port)
+    try:
+        services = open_services(settings)
+    except BaseException:
+        sock.close()
+        raise
+    try:
+        base_url = settings.url_for_clients(sock.getsockname()[1])
+        key_lines = ensure_credentials(services, base_url, settings.home)
+        print(f"Neon {__version__} is running at {base_url}", *key_lines,
+              f"  Health:   {base_url}/api/health",
+              f"  API docs: {base_url}/api/docs",
+              f"  Data:     analytics {services.analytics.kind} ({settings.analytics_url}), "
+              f"metadata {services.metadata.backend}",
+              "Press Ctrl-C to stop.", sep="\n", file=out, flush=True)
+        config = uvicorn.Config(
+            create_app(services),
+            log_config=None,
+            access_log=settings.log_level == "debug",
+            server_header=False,
+            timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds),
+        )
+        with _signals_return_normally():
+            uvicorn.Server(config).run(sockets=[sock])
+        log.info("server stopped; closing stores")
+    finally:
+        services.close()
+        sock.close()

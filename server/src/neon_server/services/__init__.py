@@ -1,0 +1,1 @@
+"""Use cases. Routers call services; services call stores."""

@@ -1,0 +1,153 @@
+"""Typed settings for the server, from (highest precedence first):
+
+1. explicit values (the `neon up` flags, or keyword arguments in code and tests),
+2. environment variables `NEON_<NAME>` (e.g. `NEON_PORT=8080`),
+3. a TOML config file: `NEON_CONFIG` if set, else `$NEON_HOME/neon.toml` when it exists,
+4. the defaults below.
+
+Invalid values stop the server at start with a message naming the setting (see `describe_errors`).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+ENV_PREFIX = "NEON_"
+ANALYTICS_SCHEMES = ("chdb", "clickhouse", "clickhouses")
+METADATA_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg", "postgres")
+
+
+class SettingsError(ValueError):
+    """Settings that cannot run: the message names each bad setting and what was wrong."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    home: Path = Field(default_factory=lambda: Path("~/.neon").expanduser(),
+                       description="Folder for embedded data (chDB, SQLite) and saved credentials.")
+    config: Path | None = Field(default=None, description="TOML config file (default $NEON_HOME/neon.toml).")
+    host: str = Field(default="127.0.0.1", min_length=1, description="Interface the server listens on.")
+    port: int = Field(default=3000, ge=0, le=65535, description="TCP port; 0 picks a free one.")
+    public_url: str | None = Field(default=None, description="URL clients should use (default http://host:port).")
+    analytics_url: str = Field(default="", description="chdb://PATH, clickhouse://… or clickhouses://….")
+    metadata_url: str = Field(default="", description="sqlite:///PATH or postgresql+psycopg://….")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = "text"
+    auth_cache_seconds: float = Field(default=2.0, ge=0, le=300,
+                                      description="How long a verified API key is trusted before re-checking.")
+    shutdown_timeout_seconds: float = Field(default=15.0, gt=0, le=600)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, TomlFileSource(settings_cls)
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @field_validator("analytics_url")
+    @classmethod
+    def _check_analytics_url(cls, value: str) -> str:
+        if value and urlsplit(value).scheme not in ANALYTICS_SCHEMES:
+            raise ValueError(f"must start with one of {', '.join(s + '://' for s in ANALYTICS_SCHEMES)}")
+        return value
+
+    @field_validator("metadata_url")
+    @classmethod
+    def _check_metadata_url(cls, value: str) -> str:
+        if value and urlsplit(value).scheme not in METADATA_SCHEMES:
+            raise ValueError("must be sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB")
+        return value
+
+    @model_validator(mode="after")
+    def _embedded_defaults(self) -> Settings:
+        # Frozen model: fill the URL defaults that depend on `home` once, here.
+        if not self.analytics_url:
+            object.__setattr__(self, "analytics_url", f"chdb://{self.home / 'chdb'}")
+        if not self.metadata_url:
+            object.__setattr__(self, "metadata_url", f"sqlite:///{self.home / 'neon.db'}")
+        return self
+
+    def url_for_clients(self, bound_port: int | None = None) -> str:
+        """The base URL to print and save for clients."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host  # noqa: S104 - a comparison
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{bound_port if bound_port is not None else self.port}"
+
+
+class TomlFileSource(PydanticBaseSettingsSource):
+    """The lowest-precedence source: a TOML file of `name = value` pairs (names as in Settings)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads the whole file at once
+
+    def __call__(self) -> dict[str, Any]:
+        path = self._path()
+        if path is None:
+            return {}
+        try:
+            with path.open("rb") as f:
+                data = tomllib.load(f)
+        except FileNotFoundError:
+            raise SettingsError(f"config file {path} (NEON_CONFIG) does not exist") from None
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"config file {path} cannot be read: {exc}") from None
+        section = data.get("neon", data)
+        if not isinstance(section, dict):
+            raise SettingsError(f"config file {path}: [neon] must be a table")
+        return section
+
+    def _path(self) -> Path | None:
+        state = self.current_state
+        explicit = state.get("config")
+        if explicit:
+            return Path(explicit).expanduser()
+        home = Path(state.get("home") or os.environ.get("NEON_HOME") or "~/.neon").expanduser()
+        default = home / "neon.toml"
+        return default if default.is_file() else None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the sources above; raises SettingsError naming every bad setting."""
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**clean)
+    except ValidationError as exc:
+        raise SettingsError(describe_errors(exc, explicit=set(clean))) from None
+
+
+def describe_errors(exc: ValidationError, explicit: frozenset[str] | set[str] = frozenset()) -> str:
+    """One line per bad setting, naming where its value came from (flag, env var or config file)."""
+    lines = ["invalid settings:"]
+    for err in exc.errors():
+        name = ".".join(str(part) for part in err["loc"]) or "settings"
+        env_name = f"{ENV_PREFIX}{name.upper()}"
+        if name in explicit:
+            where = f"--{name.replace('_', '-')}"
+        elif env_name in os.environ:
+            where = env_name
+        else:
+            where = f"config file key '{name}'"
+        given = err.get("input")
+        shown = "" if isinstance(given, dict) or given is None else f" (got {given!r})"
+        lines.append(f"  {name} [{where}]: {err['msg']}{shown}")
+    return "\n".join(lines)

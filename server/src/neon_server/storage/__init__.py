@@ -1,0 +1,1 @@
+"""Stores: the only code that speaks SQL."""

@@ -1,0 +1,129 @@
+"""Fixtures over real engines: chDB in a session folder (one database per test), SQLite files, and a
+throwaway PostgreSQL server started for the session (or NEON_TEST_POSTGRES_URL when given)."""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from neon_server.app import create_app
+from neon_server.runtime import Services
+from neon_server.settings import Settings
+from neon_server.storage.analytics import AnalyticsDB, open_analytics
+from neon_server.storage.metadata import MetadataStore, open_metadata
+from sqlalchemy import make_url
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# ---------------------------------------------------------------- chDB: one folder per process
+@pytest.fixture(scope="session")
+def chdb_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("chdb")
+
+
+@pytest.fixture
+def analytics(chdb_folder: Path) -> Iterator[AnalyticsDB]:
+    database = f"t_{secrets.token_hex(6)}"
+    db = open_analytics(f"chdb://{chdb_folder}?database={database}")
+    yield db
+    db.command(f"DROP DATABASE IF EXISTS {database}", tag="tests.drop")
+    db.close()
+
+
+# ---------------------------------------------------------------- PostgreSQL: a real throwaway server
+def _pg_bindir() -> Path:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    if initdb:
+        return Path(initdb).parent
+    pytest.fail("PostgreSQL server binaries (initdb, pg_ctl) not found: run `make system-deps`")
+
+
+def _as_postgres_user(cmd: list[str]) -> list[str]:
+    # initdb refuses to run as root; on CI we are root, so run the server as the `postgres` user.
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A SQLAlchemy URL (without database) of a PostgreSQL server for this test session."""
+    given = os.environ.get("NEON_TEST_POSTGRES_URL")
+    if given:
+        yield given
+        return
+    bindir = _pg_bindir()
+    folder = Path(tempfile.mkdtemp(prefix="neon-pg-"))
+    if os.geteuid() == 0:
+        user = pwd.getpwnam("postgres")
+        os.chown(folder, user.pw_uid, user.pw_gid)
+    data, port = folder / "data", free_port()
+    subprocess.run(_as_postgres_user([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
+                                      "-E", "UTF8", "--no-sync"]), check=True, capture_output=True)
+    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
+    subprocess.run(_as_postgres_user([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(folder / "log"),
+                                      "-w", "-o", options, "start"]), check=True, capture_output=True)
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
+    finally:
+        subprocess.run(_as_postgres_user([str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
+                       check=False, capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_database(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty database on the session's server; dropped after the test."""
+    name = f"t_{secrets.token_hex(6)}"
+    admin = make_url(postgres_server).set(drivername="postgresql", database="postgres")
+    conninfo = admin.render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield f"{postgres_server}/{name}"
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def metadata_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'neon.db'}"
+    url: str = request.getfixturevalue("postgres_database")
+    return url
+
+
+@pytest.fixture
+def metadata(metadata_url: str) -> Iterator[MetadataStore]:
+    store = open_metadata(metadata_url)
+    yield store
+    store.close()
+
+
+# ---------------------------------------------------------------- the app over real stores
+@pytest.fixture
+def services(tmp_path: Path, analytics: AnalyticsDB, metadata: MetadataStore) -> Services:
+    settings = Settings(home=tmp_path, analytics_url="chdb://unused", metadata_url="sqlite:///unused")
+    return Services(settings=settings, analytics=analytics, metadata=metadata)
+
+
+@pytest.fixture
+def client(services: Services) -> Iterator[TestClient]:
+    with TestClient(create_app(services)) as test_client:
+        yield test_client
