@@ -10,6 +10,7 @@ from importlib.metadata import requires
 from pathlib import Path
 
 import pytest
+
 from neon.credentials import Credentials, load_credentials, neon_home, save_credentials
 
 SERVER_ONLY = {"neon-server", "fastapi", "uvicorn", "sqlalchemy", "alembic", "chdb", "clickhouse-connect",

@@ -17,12 +17,13 @@ from pathlib import Path
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import make_url
+
 from neon_server.app import create_app
 from neon_server.runtime import Services
 from neon_server.settings import Settings
 from neon_server.storage.analytics import AnalyticsDB, open_analytics
 from neon_server.storage.metadata import MetadataStore, open_metadata
-from sqlalchemy import make_url
 
 
 def free_port() -> int:
@@ -117,13 +118,66 @@ def metadata(metadata_url: str) -> Iterator[MetadataStore]:
 
 
 # ---------------------------------------------------------------- the app over real stores
+def make_services(home: Path, analytics: AnalyticsDB, metadata: MetadataStore, **settings: object) -> Services:
+    """Services over the test's stores; `settings` override Settings fields (e.g. ingest limits)."""
+    config = Settings(home=home, analytics_url="chdb://unused", metadata_url="sqlite:///unused", **settings)
+    return Services(settings=config, analytics=analytics, metadata=metadata)
+
+
 @pytest.fixture
-def services(tmp_path: Path, analytics: AnalyticsDB, metadata: MetadataStore) -> Services:
-    settings = Settings(home=tmp_path, analytics_url="chdb://unused", metadata_url="sqlite:///unused")
-    return Services(settings=settings, analytics=analytics, metadata=metadata)
+def services(tmp_path: Path, analytics: AnalyticsDB, metadata: MetadataStore) -> Iterator[Services]:
+    made = make_services(tmp_path, analytics, metadata)
+    yield made
+    made.writer.stop()
 
 
 @pytest.fixture
 def client(services: Services) -> Iterator[TestClient]:
     with TestClient(create_app(services)) as test_client:
         yield test_client
+
+
+# ---------------------------------------------------------------- a real HTTP server in this process
+class LiveServer:
+    def __init__(self, services: Services) -> None:
+        import threading
+
+        import uvicorn
+
+        self.services = services
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(create_app(services), host="127.0.0.1", port=self.port, log_config=None,
+                                lifespan="off")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("test server did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture
+def project_key(services: Services) -> tuple[str, str]:
+    """(project id, API key) of a fresh project."""
+    project = services.projects.create(f"p-{secrets.token_hex(4)}")
+    _key, secret = services.keys.create(project.id)
+    return project.id, secret
+
+
+@pytest.fixture
+def live_server(services: Services) -> Iterator[LiveServer]:
+    with LiveServer(services) as server:
+        yield server
+    services.writer.stop()

@@ -11,6 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+
 from neon_server.storage.analytics import AnalyticsDB, AnalyticsError, apply_migrations, open_analytics
 from neon_server.storage.analytics.clickhouse_backend import parse_clickhouse_url
 from neon_server.storage.analytics.migrations import MIGRATIONS_TABLE, Migration, bundled_migrations
@@ -27,7 +28,8 @@ def tables(db: AnalyticsDB) -> set[str]:
 
 def test_migrations_create_core_tables_and_are_recorded(analytics: AnalyticsDB) -> None:
     assert tables(analytics) >= CORE_TABLES
-    recorded = analytics.query(f"SELECT version, name FROM {MIGRATIONS_TABLE} FINAL", tag="tests.migrations")
+    recorded = analytics.query(f"SELECT version, name FROM {MIGRATIONS_TABLE} FINAL ORDER BY version",
+                               tag="tests.migrations")
     assert [(r["version"], r["name"]) for r in recorded] == [(m.version, m.name) for m in bundled_migrations()]
     assert apply_migrations(analytics) == []  # nothing left to apply
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import text
+
 from neon_server.services.errors import Unauthorized
 from neon_server.services.keys import KEY_PATTERN, KeyService, hash_key
 from neon_server.storage.metadata import MetadataStore
-from sqlalchemy import text
 
 
 class Clock:

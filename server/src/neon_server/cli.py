@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from neon.credentials import Credentials, save_credentials
-
 from neon_server.logs import configure_logging
 from neon_server.services.errors import ServiceError
 from neon_server.services.keys import KeyService

@@ -5,10 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from neon_server.ingest.semconv import Limits
+from neon_server.ingest.writer import BatchWriter
+from neon_server.services.ingest import IngestService
 from neon_server.services.keys import KeyService
+from neon_server.services.live import LiveHub
+from neon_server.services.pricing import PricingService
 from neon_server.services.projects import ProjectService
 from neon_server.settings import Settings
 from neon_server.storage.analytics import AnalyticsDB, open_analytics
+from neon_server.storage.analytics.spans import SpanStore
 from neon_server.storage.metadata import MetadataStore, open_metadata
 
 
@@ -19,18 +25,40 @@ class Services:
     metadata: MetadataStore
     keys: KeyService = field(init=False)
     projects: ProjectService = field(init=False)
+    pricing: PricingService = field(init=False)
+    live: LiveHub = field(init=False)
+    writer: BatchWriter = field(init=False)
+    ingest: IngestService = field(init=False)
 
     def __post_init__(self) -> None:
-        self.keys = KeyService(self.metadata.api_keys, cache_seconds=self.settings.auth_cache_seconds)
+        s = self.settings
+        self.keys = KeyService(self.metadata.api_keys, cache_seconds=s.auth_cache_seconds)
         self.projects = ProjectService(self.metadata.projects, self.keys)
+        self.pricing = PricingService(self.metadata.model_prices)
+        self.live = LiveHub()
+        spans = SpanStore(self.analytics)
+        self.writer = BatchWriter(spans.write, max_batch_rows=s.ingest_batch_rows,
+                                  max_delay_seconds=s.ingest_batch_delay_ms / 1000,
+                                  max_pending_rows=s.ingest_buffer_rows, on_written=self.live.publish)
+        self.ingest = IngestService(spans, self.writer, self.pricing,
+                                    Limits(s.ingest_max_attribute_bytes, s.ingest_max_payload_bytes),
+                                    dedupe_window_seconds=s.ingest_dedupe_window_seconds)
+        self.ingest.load_recent_requests()
+        self.writer.start()
 
     def health(self) -> dict[str, Any]:
         """Each dependency's state; `status` is ok only when all are."""
         dependencies = {"analytics": self.analytics.health(), "metadata": self.metadata.health()}
         ok = all(d["status"] == "ok" for d in dependencies.values())
-        return {"status": "ok" if ok else "degraded", "dependencies": dependencies}
+        stats = self.writer.stats
+        ingest = {"pending_spans": self.writer.pending_rows, "written_spans": stats.spans,
+                  "batches": stats.batches, "failed_batches": stats.failures,
+                  "rejected_overloaded": stats.rejected_overload}
+        return {"status": "ok" if ok else "degraded", "dependencies": dependencies, "ingest": ingest}
 
     def close(self) -> None:
+        """Write what is buffered, then close the stores."""
+        self.writer.stop(timeout=self.settings.shutdown_timeout_seconds)
         try:
             self.analytics.close()
         finally:

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import uvicorn
-from neon.credentials import Credentials, credentials_path, load_credentials, save_credentials
 
+from neon.credentials import Credentials, credentials_path, load_credentials, save_credentials
 from neon_server import __version__
 from neon_server.app import create_app
 from neon_server.runtime import Services, open_services

@@ -46,6 +46,24 @@ class Settings(BaseSettings):
                                       description="How long a verified API key is trusted before re-checking.")
     shutdown_timeout_seconds: float = Field(default=15.0, gt=0, le=600)
 
+    # Ingestion
+    ingest_max_body_bytes: int = Field(default=32 * 2**20, ge=16 * 2**20, le=2**31,
+                                       description="Largest request body accepted, as sent (at least 16 MiB).")
+    ingest_max_decompressed_bytes: int = Field(default=128 * 2**20, ge=16 * 2**20, le=2**32,
+                                               description="Largest body after gzip decompression.")
+    ingest_max_attribute_bytes: int = Field(default=64 * 2**10, ge=256, le=16 * 2**20,
+                                            description="Longer attribute values are truncated and flagged.")
+    ingest_max_payload_bytes: int = Field(default=2**20, ge=1024, le=64 * 2**20,
+                                          description="Longer inputs/outputs are truncated and flagged.")
+    ingest_batch_rows: int = Field(default=20_000, ge=1, le=1_000_000,
+                                   description="Spans per write batch (group commit by size …)")
+    ingest_batch_delay_ms: float = Field(default=50, ge=0, le=10_000,
+                                         description="… or by time: the longest a span waits for its batch.")
+    ingest_buffer_rows: int = Field(default=200_000, ge=1, le=10_000_000,
+                                    description="Spans waiting to be written before requests get 429.")
+    ingest_dedupe_window_seconds: int = Field(default=600, ge=0, le=86_400,
+                                              description="How long a written request is recognised if retried.")
+
     @classmethod
     def settings_customise_sources(
         cls,

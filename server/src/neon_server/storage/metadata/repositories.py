@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from neon_server.domain.projects import ApiKey, Project
-from neon_server.storage.metadata.models import ApiKeyRow, ProjectRow
+from neon_server.storage.metadata.models import ApiKeyRow, ModelPriceRow, ProjectRow
 
 
 class AlreadyExists(ValueError):
@@ -105,6 +105,35 @@ class ApiKeyRepository:
             session.execute(update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(last_used_at=when))
 
 
+class ModelPriceRepository:
+    """Per-project price overrides, as (model → (input, output, cached input)) in USD per million tokens."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def list(self, project_id: str) -> dict[str, tuple[float, float, float | None]]:
+        with self._sessions() as session:
+            rows = session.scalars(select(ModelPriceRow).where(ModelPriceRow.project_id == project_id)
+                                   .order_by(ModelPriceRow.model))
+            return {r.model: (r.input_per_mtok, r.output_per_mtok, r.cached_input_per_mtok) for r in rows}
+
+    def put(self, project_id: str, model: str, price: tuple[float, float, float | None]) -> None:
+        with self._sessions.begin() as session:
+            row = session.get(ModelPriceRow, (project_id, model))
+            if row is None:
+                row = ModelPriceRow(project_id=project_id, model=model)
+                session.add(row)
+            row.input_per_mtok, row.output_per_mtok, row.cached_input_per_mtok = price
+
+    def delete(self, project_id: str, model: str) -> bool:
+        with self._sessions.begin() as session:
+            row = session.get(ModelPriceRow, (project_id, model))
+            if row is None:
+                return False
+            session.delete(row)
+            return True
+
+
 class MetadataStore:
     """The metadata database: its engine and one repository per kind of record."""
 
@@ -113,6 +142,7 @@ class MetadataStore:
         sessions = sessionmaker(engine, expire_on_commit=False)
         self.projects = ProjectRepository(sessions)
         self.api_keys = ApiKeyRepository(sessions)
+        self.model_prices = ModelPriceRepository(sessions)
 
     @property
     def backend(self) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
 from neon_server.storage.metadata.models import UtcDateTime
 
 revision = "0001"

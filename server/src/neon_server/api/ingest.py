@@ -1,0 +1,51 @@
+"""Native JSON ingest for clients without OpenTelemetry: `POST /api/traces/ingest` (format: docs/ingest.md)."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from neon_server.api.bodies import UnsupportedMediaType, read_body
+from neon_server.api.deps import PrincipalDep, ServicesDep
+from neon_server.api.errors import error_response
+from neon_server.ingest.otlp import UndecodableBody
+from neon_server.ingest.writer import Overloaded, WriterStopped
+
+log = logging.getLogger("neon.api.ingest")
+router = APIRouter(tags=["ingest"])
+
+
+class IngestAnswer(BaseModel):
+    accepted_spans: int
+    rejected_spans: int
+    errors: str
+    duplicate: bool
+    trace_ids: list[str]
+
+
+@router.post("/api/traces/ingest", summary="Ingest traces as Neon's native JSON", response_model=IngestAnswer,
+             responses={400: {}, 413: {}, 415: {}, 429: {}, 503: {}})
+async def ingest_native(request: Request, services: ServicesDep, principal: PrincipalDep) -> JSONResponse:
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json":
+        raise UnsupportedMediaType(f"unsupported Content-Type {media or '(none)'!r}: send application/json")
+    settings = services.settings
+    body = await read_body(request, settings.ingest_max_body_bytes, settings.ingest_max_decompressed_bytes)
+    try:
+        result = await services.ingest.native(principal.project_id, body)
+    except UndecodableBody as exc:
+        return error_response(400, "bad_request", str(exc))
+    except Overloaded as exc:
+        return error_response(429, "too_many_requests", str(exc), {"Retry-After": str(int(exc.retry_after))})
+    except WriterStopped as exc:
+        return error_response(503, "unavailable", str(exc), {"Retry-After": "5"})
+    except Exception:
+        log.exception("native ingest failed")
+        return error_response(503, "unavailable", "spans could not be written; retry later", {"Retry-After": "5"})
+    answer = IngestAnswer(accepted_spans=result.accepted, rejected_spans=result.rejected, errors=result.message,
+                          duplicate=result.duplicate, trace_ids=result.trace_ids)
+    status = 200 if result.accepted or result.duplicate or not result.rejected else 400
+    return JSONResponse(answer.model_dump(), status_code=status)

@@ -1,0 +1,74 @@
+"""OTLP/HTTP trace receiver: `POST /v1/traces`, protobuf or JSON, optionally gzip, as the OTLP spec says.
+
+Answers: 200 with ExportTraceServiceResponse (partial_success when some spans were rejected); 400 for a
+body that cannot be decoded; 413 too large; 415 wrong content type; 429 with Retry-After when the write
+buffer is full; 503 with Retry-After when the store cannot write. Error bodies are google.rpc.Status in the
+request's encoding.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from google.rpc.status_pb2 import Status
+
+from neon_server.api.bodies import UnsupportedMediaType, read_body
+from neon_server.api.deps import PrincipalDep, ServicesDep
+from neon_server.ingest.otlp import UndecodableBody, encode_response_json, encode_response_protobuf
+from neon_server.ingest.writer import Overloaded, WriterStopped
+from neon_server.services.errors import ServiceError
+
+log = logging.getLogger("neon.api.otlp")
+router = APIRouter(tags=["ingest"])
+
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+RETRYABLE_AFTER_STORE_FAILURE = 5
+
+
+def _media_type(request: Request) -> str:
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media in (PROTOBUF, "application/protobuf"):
+        return PROTOBUF
+    if media == JSON:
+        return JSON
+    raise UnsupportedMediaType(f"unsupported Content-Type {media or '(none)'!r}: send {PROTOBUF} or {JSON}")
+
+
+def _error(media: str, status: int, message: str, retry_after: float | None = None) -> Response:
+    headers = {"Retry-After": str(int(retry_after))} if retry_after is not None else None
+    if media == PROTOBUF:
+        body = Status(code=status, message=message).SerializeToString()
+    else:
+        body = json.dumps({"code": status, "message": message}).encode()
+    return Response(body, status_code=status, media_type=media, headers=headers)
+
+
+@router.post("/v1/traces", summary="OTLP/HTTP trace export (protobuf or JSON, gzip)",
+             response_class=Response, responses={200: {"content": {PROTOBUF: {}, JSON: {}}}})
+async def export_traces(request: Request, services: ServicesDep, principal: PrincipalDep) -> Response:
+    try:
+        media = _media_type(request)
+    except UnsupportedMediaType as exc:
+        return _error(JSON, exc.status_code, exc.message)
+    settings = services.settings
+    try:
+        body = await read_body(request, settings.ingest_max_body_bytes, settings.ingest_max_decompressed_bytes)
+        result = await services.ingest.otlp(principal.project_id, body, json_body=media == JSON)
+    except ServiceError as exc:
+        return _error(media, exc.status_code, exc.message)
+    except UndecodableBody as exc:
+        return _error(media, 400, str(exc))
+    except Overloaded as exc:
+        return _error(media, 429, str(exc), exc.retry_after)
+    except WriterStopped as exc:
+        return _error(media, 503, str(exc), RETRYABLE_AFTER_STORE_FAILURE)
+    except Exception:
+        log.exception("OTLP export failed")
+        return _error(media, 503, "spans could not be written; retry later", RETRYABLE_AFTER_STORE_FAILURE)
+    if media == PROTOBUF:
+        return Response(encode_response_protobuf(result.rejected, result.message), media_type=PROTOBUF)
+    return Response(encode_response_json(result.rejected, result.message), media_type=JSON)

@@ -1,0 +1,74 @@
+"""Column buffers for spans, filled span by span by the decoders and turned into Arrow tables in one go.
+
+Decoders append plain values to per-column lists (no per-span objects); `SpanColumns.to_arrow()` builds the
+two tables the store writes: span metadata (`spans`) and the large payloads (`span_payloads`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+TS = pa.timestamp("ns", tz="UTC")
+STR_MAP = pa.map_(pa.string(), pa.string())
+
+SPAN_SCHEMA = pa.schema([
+    ("project_id", pa.string()), ("trace_id", pa.string()), ("span_id", pa.string()),
+    ("parent_span_id", pa.string()), ("name", pa.string()), ("span_type", pa.string()),
+    ("component_type", pa.string()), ("service", pa.string()), ("scope", pa.string()),
+    ("start_time", TS), ("end_time", TS), ("duration_ns", pa.uint64()),
+    ("status", pa.string()), ("status_message", pa.string()),
+    ("model", pa.string()), ("provider", pa.string()),
+    ("input_tokens", pa.uint32()), ("output_tokens", pa.uint32()), ("cached_input_tokens", pa.uint32()),
+    ("total_tokens", pa.uint32()), ("cost", pa.float64()),
+    ("tool_name", pa.string()), ("session_id", pa.string()), ("user_id", pa.string()),
+    ("agent_id", pa.string()), ("agent_version", pa.string()), ("environment", pa.string()),
+    ("tags", pa.list_(pa.string())), ("attributes", STR_MAP), ("resource_attributes", STR_MAP),
+    ("events", pa.string()), ("truncated", pa.uint8()), ("ingest_request", pa.string()),
+])
+
+PAYLOAD_SCHEMA = pa.schema([
+    ("project_id", pa.string()), ("trace_id", pa.string()), ("span_id", pa.string()), ("start_time", TS),
+    ("input", pa.string()), ("output", pa.string()), ("attributes", STR_MAP),
+])
+
+SPAN_COLUMNS = tuple(SPAN_SCHEMA.names)
+PAYLOAD_COLUMNS = ("input", "output", "payload_attributes")  # filled per span beside SPAN_COLUMNS
+UINT32_MAX = 2**32 - 1
+
+
+@dataclass
+class SpanColumns:
+    """Columns of a batch of spans from one request (one project)."""
+
+    project_id: str
+    cols: dict[str, list[Any]] = field(default_factory=lambda: {c: [] for c in (*SPAN_COLUMNS, *PAYLOAD_COLUMNS)})
+
+    def __len__(self) -> int:
+        return len(self.cols["span_id"])
+
+    def to_arrow(self, ingest_request: str) -> tuple[pa.Table, pa.Table]:
+        """(spans table, payloads table). Payload rows are written only for spans that have any payload."""
+        n = len(self)
+        c = self.cols
+        c["project_id"] = [self.project_id] * n
+        c["ingest_request"] = [ingest_request] * n
+        spans = pa.table({name: pa.array(c[name], SPAN_SCHEMA.field(name).type) for name in SPAN_COLUMNS},
+                         schema=SPAN_SCHEMA)
+        keep = [i for i in range(n) if c["input"][i] or c["output"][i] or c["payload_attributes"][i]]
+        payloads = pa.table({
+            "project_id": pa.array([self.project_id] * len(keep), pa.string()),
+            "trace_id": pa.array([c["trace_id"][i] for i in keep], pa.string()),
+            "span_id": pa.array([c["span_id"][i] for i in keep], pa.string()),
+            "start_time": pa.array([c["start_time"][i] for i in keep], TS),
+            "input": pa.array([c["input"][i] for i in keep], pa.string()),
+            "output": pa.array([c["output"][i] for i in keep], pa.string()),
+            "attributes": pa.array([c["payload_attributes"][i] for i in keep], STR_MAP),
+        }, schema=PAYLOAD_SCHEMA)
+        return spans, payloads
+
+
+def clamp_uint32(value: int) -> int:
+    return 0 if value < 0 else min(value, UINT32_MAX)

@@ -1,0 +1,115 @@
+"""Ingestion use case: from an authenticated request body to durably written spans.
+
+Retried exports are recognised by a digest of the request body (per project): an OTLP exporter resends the
+identical body, so a retry of a request that was written is answered OK without writing it again, and a retry
+arriving while the original is still being written waits for the original. Digests are written with the
+spans (`spans.ingest_request`) and reloaded at start, so a retry after a crash is recognised too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from starlette.concurrency import run_in_threadpool
+
+from neon_server.ingest.native import decode_native
+from neon_server.ingest.otlp import DecodeResult, decode_json, decode_protobuf
+from neon_server.ingest.semconv import Limits
+from neon_server.ingest.writer import BatchWriter
+from neon_server.services.pricing import PricingService
+from neon_server.storage.analytics.spans import SpanStore
+
+log = logging.getLogger("neon.ingest")
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    accepted: int
+    rejected: int
+    message: str
+    duplicate: bool = False
+    trace_ids: list[str] = field(default_factory=list)
+
+
+class IngestService:
+    def __init__(self, spans: SpanStore, writer: BatchWriter, pricing: PricingService, limits: Limits,
+                 dedupe_window_seconds: int = 600) -> None:
+        self._spans = spans
+        self._writer = writer
+        self._pricing = pricing
+        self._limits = limits
+        self._window = dedupe_window_seconds
+        self._recent: dict[tuple[str, str], float] = {}
+        self._expiry: deque[tuple[float, tuple[str, str]]] = deque()
+        self._inflight: dict[tuple[str, str], Future[IngestResult]] = {}
+
+    def load_recent_requests(self) -> int:
+        """Remember the requests written in the last window (after a restart); returns how many."""
+        expires = time.monotonic() + self._window
+        found = self._spans.recent_requests(self._window)
+        for key in found:
+            self._remember(key, expires)
+        return len(found)
+
+    async def otlp(self, project_id: str, body: bytes, *, json_body: bool) -> IngestResult:
+        decoder = decode_json if json_body else decode_protobuf
+        return await self._ingest(project_id, body, lambda: (decoder(body, project_id, self._limits), []))
+
+    async def native(self, project_id: str, body: bytes) -> IngestResult:
+        return await self._ingest(project_id, body, lambda: decode_native(body, project_id, self._limits))
+
+    async def _ingest(self, project_id: str, body: bytes,
+                      decode: Callable[[], tuple[DecodeResult, list[str]]]) -> IngestResult:
+        key = (project_id, hashlib.blake2b(body, digest_size=16).hexdigest())
+        self._expire()
+        if key in self._recent:
+            return IngestResult(0, 0, "", duplicate=True)
+        running = self._inflight.get(key)
+        if running is not None:
+            return await asyncio.wrap_future(running)
+        mine: Future[IngestResult] = Future()
+        self._inflight[key] = mine
+        try:
+            result = await self._decode_and_write(project_id, key[1], decode)
+        except BaseException as exc:
+            mine.set_exception(exc)
+            mine.exception()  # mark retrieved: waiting duplicates re-raise it themselves
+            raise
+        finally:
+            del self._inflight[key]
+        self._remember(key, time.monotonic() + self._window)
+        mine.set_result(result)
+        return result
+
+    async def _decode_and_write(self, project_id: str, digest: str,
+                                decode: Callable[[], tuple[DecodeResult, list[str]]]) -> IngestResult:
+        def prepare() -> tuple[DecodeResult, list[str], Future[None] | None]:
+            decoded, trace_ids = decode()
+            if not len(decoded.columns):
+                return decoded, trace_ids, None
+            self._pricing.book(project_id).apply(decoded.columns.cols)
+            spans, payloads = decoded.columns.to_arrow(digest)
+            return decoded, trace_ids, self._writer.submit(spans, payloads)
+
+        decoded, trace_ids, written = await run_in_threadpool(prepare)
+        if written is not None:
+            await asyncio.wrap_future(written)
+        return IngestResult(len(decoded.columns), decoded.rejected, decoded.message(), trace_ids=trace_ids)
+
+    def _remember(self, key: tuple[str, str], expires: float) -> None:
+        self._recent[key] = expires
+        self._expiry.append((expires, key))
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        while self._expiry and self._expiry[0][0] <= now:
+            expires, key = self._expiry.popleft()
+            if self._recent.get(key) == expires:
+                del self._recent[key]
