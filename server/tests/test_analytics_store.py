@@ -58,6 +58,16 @@ def test_parameters_are_bound_never_spliced(analytics: AnalyticsDB) -> None:
     assert "spans" in tables(analytics)
 
 
+def test_array_parameters_are_bound_with_hostile_elements(analytics: AnalyticsDB) -> None:
+    values = ["plain", "it's", "back\\slash", "'); DROP TABLE spans; --", ""]
+    rows = analytics.query("SELECT {xs:Array(String)} AS xs, length({xs:Array(String)}) AS n, "
+                           "has({xs:Array(String)}, 'it''s') AS found", tag="tests.array", params={"xs": values})
+    assert rows == [{"xs": values, "n": 5, "found": 1}]
+    numbers = analytics.query("SELECT arraySum({xs:Array(Int64)}) AS s", tag="tests.array", params={"xs": [1, 2, -3]})
+    assert numbers == [{"s": 0}]
+    assert "spans" in tables(analytics)
+
+
 def test_every_query_needs_a_valid_tag(analytics: AnalyticsDB) -> None:
     with pytest.raises(ValueError, match="query tag"):
         analytics.query("SELECT 1", tag="*/ DROP TABLE spans /*")

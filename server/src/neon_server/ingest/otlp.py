@@ -133,16 +133,20 @@ def decode_protobuf(body: bytes, project_id: str, limits: Limits) -> DecodeResul
                     result.reject("duplicate span in the same request")
                     continue
                 result.seen.add(key)
-                events, exception = _pb_events(span)
-                attributes = [(kv.key, _pb_value(kv.value)) for kv in span.attributes]
-                if span.kind in SPAN_KINDS:
-                    attributes.append(("span.kind", SPAN_KINDS[span.kind]))
-                status = STATUS.get(span.status.code, "unset")
-                append_span(cols, limits, trace_id=key[0], span_id=key[1],
-                            parent_span_id=parent.hex() if any(parent) else "", name=span.name,
-                            start_ns=start, end_ns=end or start, status=status,
-                            status_message=span.status.message or (exception if status == "error" else ""),
-                            attributes=attributes, resource=resource, scope=scope, events=events)
+                try:
+                    events, exception = _pb_events(span)
+                    attributes = [(kv.key, _pb_value(kv.value)) for kv in span.attributes]
+                    if span.kind in SPAN_KINDS:
+                        attributes.append(("span.kind", SPAN_KINDS[span.kind]))
+                    status = STATUS.get(span.status.code, "unset")
+                    append_span(cols, limits, trace_id=key[0], span_id=key[1],
+                                parent_span_id=parent.hex() if any(parent) else "", name=span.name,
+                                start_ns=start, end_ns=end or start, status=status,
+                                status_message=span.status.message or (exception if status == "error" else ""),
+                                attributes=attributes, resource=resource, scope=scope, events=events)
+                except (TypeError, ValueError, RecursionError) as exc:
+                    trim_columns(cols, len(cols["payload_attributes"]))
+                    result.reject(f"malformed span: {exc}")
     return result
 
 
@@ -192,6 +196,7 @@ def _json_attrs(items: Any) -> list[tuple[str, Any]]:
     if not isinstance(items, list):
         return []
     return [(str(kv.get("key", "")), _json_value(kv.get("value"))) for kv in items if isinstance(kv, dict)]
+
 
 
 def _hex_id(value: Any, size: int) -> str | None:
@@ -249,20 +254,45 @@ def decode_json(body: bytes, project_id: str, limits: Limits) -> DecodeResult:
         result.reasons.append("invalid UTF-8 replaced with U+FFFD")
     cols = result.columns.cols
     now_ns = time.time_ns()
-    for resource_spans in _get(data, "resourceSpans", "resource_spans", []) or []:
+    for resource_spans in _list(_get(data, "resourceSpans", "resource_spans"), "resourceSpans", result):
         if not isinstance(resource_spans, dict):
             result.reject("resourceSpans entry is not an object")
             continue
-        resource_obj = resource_spans.get("resource") or {}
-        resource = ResourceInfo(_json_attrs(resource_obj.get("attributes")), limits)
-        for scope_spans in _get(resource_spans, "scopeSpans", "scope_spans", []) or []:
+        resource_obj = resource_spans.get("resource")
+        try:
+            attributes = _json_attrs(resource_obj.get("attributes") if isinstance(resource_obj, dict) else None)
+        except (TypeError, ValueError, AttributeError) as exc:
+            attributes = []
+            result.reasons.append(f"malformed resource attributes ignored: {exc}")
+        resource = ResourceInfo(attributes, limits)
+        for scope_spans in _list(_get(resource_spans, "scopeSpans", "scope_spans"), "scopeSpans", result):
             if not isinstance(scope_spans, dict):
                 result.reject("scopeSpans entry is not an object")
                 continue
-            scope = str((scope_spans.get("scope") or {}).get("name") or "")
-            for span in scope_spans.get("spans") or []:
-                _decode_json_span(span, result, cols, limits, resource, scope, now_ns)
+            scope_obj = scope_spans.get("scope")
+            scope = str(scope_obj.get("name") or "") if isinstance(scope_obj, dict) else ""
+            for span in _list(scope_spans.get("spans"), "spans", result):
+                try:
+                    _decode_json_span(span, result, cols, limits, resource, scope, now_ns)
+                except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+                    # The span's columns may be half appended: keep the columns aligned by trimming them.
+                    trim_columns(cols, len(cols["payload_attributes"]))  # the last column append_span fills
+                    result.reject(f"malformed span: {exc}")
     return result
+
+
+def _list(value: Any, name: str, result: DecodeResult) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        result.reject(f"{name} is not a list")
+        return []
+    return value
+
+
+def trim_columns(cols: dict[str, list[Any]], length: int) -> None:
+    for column in cols.values():
+        del column[length:]
 
 
 def _decode_json_span(span: Any, result: DecodeResult, cols: dict[str, list[Any]], limits: Limits,

@@ -168,4 +168,18 @@ class ChdbBackend:
 
 
 def _params(params: Params) -> dict[str, Any]:
-    return {"params": dict(params)} if params else {}
+    # chDB passes values as text in ClickHouse's parameter format; arrays need their literal form.
+    return {"params": {k: _literal(v) if isinstance(v, list | tuple) else v for k, v in params.items()}} if params else {}
+
+
+def _literal(value: Any) -> str:
+    """A parameter value in ClickHouse's quoted text format (used inside arrays)."""
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_literal(v) for v in value) + "]"
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if value is None:
+        return "NULL"
+    return str(value)

@@ -133,7 +133,8 @@ class AnalyticsDB:
 
 def _reason(exc: Exception) -> str:
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first if len(first) <= 600 else first[:600] + "…"
 
 
 def _log_timing(tag: str, started: float, rows: int | None = None) -> None:
