@@ -34,8 +34,12 @@ PAYLOAD_SCHEMA = pa.schema([
     ("input", pa.string()), ("output", pa.string()), ("attributes", STR_MAP),
 ])
 
-SPAN_COLUMNS = tuple(SPAN_SCHEMA.names)
-PAYLOAD_COLUMNS = ("input", "output", "payload_attributes")  # filled per span beside SPAN_COLUMNS
+MAP_COLUMNS = ("attributes", "resource_attributes", "payload_attributes")
+SPAN_COLUMNS = tuple(n for n in SPAN_SCHEMA.names if n not in MAP_COLUMNS)
+PAYLOAD_COLUMNS = ("input", "output")  # filled per span beside SPAN_COLUMNS
+# Map columns are kept flat (keys, values, and each span's end offset): building Arrow maps from flat lists
+# is several times faster than from per-span lists of pairs.
+FLAT_MAP_COLUMNS = tuple(f"{m}{suffix}" for m in MAP_COLUMNS for suffix in (".keys", ".values", ".ends"))
 UINT32_MAX = 2**32 - 1
 
 
@@ -44,7 +48,8 @@ class SpanColumns:
     """Columns of a batch of spans from one request (one project)."""
 
     project_id: str
-    cols: dict[str, list[Any]] = field(default_factory=lambda: {c: [] for c in (*SPAN_COLUMNS, *PAYLOAD_COLUMNS)})
+    cols: dict[str, list[Any]] = field(
+        default_factory=lambda: {c: [] for c in (*SPAN_COLUMNS, *PAYLOAD_COLUMNS, *FLAT_MAP_COLUMNS)})
 
     def __len__(self) -> int:
         return len(self.cols["span_id"])
@@ -55,9 +60,14 @@ class SpanColumns:
         c = self.cols
         c["project_id"] = [self.project_id] * n
         c["ingest_request"] = [ingest_request] * n
-        spans = pa.table({name: pa.array(c[name], SPAN_SCHEMA.field(name).type) for name in SPAN_COLUMNS},
-                         schema=SPAN_SCHEMA)
-        keep = [i for i in range(n) if c["input"][i] or c["output"][i] or c["payload_attributes"][i]]
+        arrays = {name: pa.array(c[name], SPAN_SCHEMA.field(name).type) for name in SPAN_COLUMNS}
+        arrays["attributes"] = self._map("attributes")
+        arrays["resource_attributes"] = self._map("resource_attributes")
+        spans = pa.table({name: arrays[name] for name in SPAN_SCHEMA.names}, schema=SPAN_SCHEMA)
+        payload_ends = c["payload_attributes.ends"]
+        keep = [i for i in range(n) if c["input"][i] or c["output"][i]
+                or payload_ends[i] != (payload_ends[i - 1] if i else 0)]
+        payload_maps = self._map("payload_attributes").take(pa.array(keep, pa.int64()))
         payloads = pa.table({
             "project_id": pa.array([self.project_id] * len(keep), pa.string()),
             "trace_id": pa.array([c["trace_id"][i] for i in keep], pa.string()),
@@ -65,9 +75,32 @@ class SpanColumns:
             "start_time": pa.array([c["start_time"][i] for i in keep], TS),
             "input": pa.array([c["input"][i] for i in keep], pa.string()),
             "output": pa.array([c["output"][i] for i in keep], pa.string()),
-            "attributes": pa.array([c["payload_attributes"][i] for i in keep], STR_MAP),
+            "attributes": payload_maps,
         }, schema=PAYLOAD_SCHEMA)
         return spans, payloads
+
+
+    def _map(self, name: str) -> pa.MapArray:
+        c = self.cols
+        offsets = pa.array([0, *c[f"{name}.ends"]], pa.int32())
+        return pa.MapArray.from_arrays(offsets, pa.array(c[f"{name}.keys"], pa.string()),
+                                       pa.array(c[f"{name}.values"], pa.string()))
+
+    def span_count(self) -> int:
+        """Spans fully appended (the column append_span fills last)."""
+        return len(self.cols["payload_attributes.ends"])
+
+    def trim(self, length: int) -> None:
+        """Drop a half-appended span: cut every column back to `length` spans."""
+        c = self.cols
+        for name in (*SPAN_COLUMNS, *PAYLOAD_COLUMNS):
+            del c[name][length:]
+        for name in MAP_COLUMNS:
+            ends = c[f"{name}.ends"]
+            del ends[length:]
+            end = ends[-1] if ends else 0
+            del c[f"{name}.keys"][end:]
+            del c[f"{name}.values"][end:]
 
 
 def clamp_uint32(value: int) -> int:

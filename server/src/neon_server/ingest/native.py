@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import Any
 
 from neon_server.ingest.columns import SpanColumns
-from neon_server.ingest.otlp import DecodeResult, UndecodableBody, check_times, parse_json_body, trim_columns
+from neon_server.ingest.otlp import DecodeResult, UndecodableBody, check_times, parse_json_body
 from neon_server.ingest.semconv import Limits, ResourceInfo, append_span
 
 HEX = frozenset("0123456789abcdef")
@@ -110,7 +110,7 @@ def decode_native(body: bytes, project_id: str, limits: Limits) -> tuple[DecodeR
         try:
             trace_ids.append(_decode_trace(trace, index, result, limits, resource, now_ns))
         except (TypeError, ValueError, AttributeError, OverflowError) as exc:
-            trim_columns(result.columns.cols, len(result.columns.cols["payload_attributes"]))
+            result.columns.trim(result.columns.span_count())
             result.reject(f"traces[{index}] is malformed: {exc}")
     return result, trace_ids
 

@@ -145,7 +145,7 @@ def decode_protobuf(body: bytes, project_id: str, limits: Limits) -> DecodeResul
                                 status_message=span.status.message or (exception if status == "error" else ""),
                                 attributes=attributes, resource=resource, scope=scope, events=events)
                 except (TypeError, ValueError, RecursionError) as exc:
-                    trim_columns(cols, len(cols["payload_attributes"]))
+                    result.columns.trim(result.columns.span_count())
                     result.reject(f"malformed span: {exc}")
     return result
 
@@ -276,7 +276,7 @@ def decode_json(body: bytes, project_id: str, limits: Limits) -> DecodeResult:
                     _decode_json_span(span, result, cols, limits, resource, scope, now_ns)
                 except (TypeError, ValueError, AttributeError, OverflowError) as exc:
                     # The span's columns may be half appended: keep the columns aligned by trimming them.
-                    trim_columns(cols, len(cols["payload_attributes"]))  # the last column append_span fills
+                    result.columns.trim(result.columns.span_count())
                     result.reject(f"malformed span: {exc}")
     return result
 
@@ -288,11 +288,6 @@ def _list(value: Any, name: str, result: DecodeResult) -> list[Any]:
         result.reject(f"{name} is not a list")
         return []
     return value
-
-
-def trim_columns(cols: dict[str, list[Any]], length: int) -> None:
-    for column in cols.values():
-        del column[length:]
 
 
 def _decode_json_span(span: Any, result: DecodeResult, cols: dict[str, list[Any]], limits: Limits,

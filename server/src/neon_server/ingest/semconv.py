@@ -198,7 +198,7 @@ def _add_flat_message(target: dict[int, dict[str, Any]], rest: str, value: Any) 
 class ResourceInfo:
     """What a resource contributes to each of its spans: service, stored attributes, defaults for fields."""
 
-    __slots__ = ("attributes", "defaults", "service", "tags")
+    __slots__ = ("defaults", "keys", "service", "tags", "values")
 
     def __init__(self, pairs: list[tuple[str, Any]], limits: Limits) -> None:
         slots: list[Any] = [None] * len(KEYS)
@@ -212,7 +212,8 @@ class ResourceInfo:
                 slots[index] = value
             attributes.append((key, truncate(to_text(value), limits.max_attribute_bytes)[0]))
         self.service = service
-        self.attributes = attributes
+        self.keys = [k for k, _ in attributes]
+        self.values = [v for _, v in attributes]
         self.defaults = {f: _str(_first(slots, f)) for f in RESOURCE_FIELDS}
         self.tags = _tags(_first(slots, "tags"))
 
@@ -222,7 +223,8 @@ def append_span(cols: dict[str, list[Any]], limits: Limits, *, trace_id: str, sp
                 attributes: list[tuple[str, Any]], resource: ResourceInfo, scope: str, events: str) -> None:
     """Map one span's attributes onto Neon's fields and append it to the column lists."""
     slots: list[Any] = [None] * len(KEYS)
-    stored: list[tuple[str, str]] = []
+    stored_keys: list[str] = cols["attributes.keys"]
+    stored_values: list[str] = cols["attributes.values"]
     payload_attrs: list[tuple[str, str]] = []
     flat_in: dict[int, dict[str, Any]] = {}
     flat_out: dict[int, dict[str, Any]] = {}
@@ -240,7 +242,11 @@ def append_span(cols: dict[str, list[Any]], limits: Limits, *, trace_id: str, sp
             text, cut = truncate(text, limits.max_payload_bytes if is_payload else limits.max_attribute_bytes)
             if cut:
                 truncated_keys.append(key)
-        (payload_attrs if is_payload else stored).append((key, text))
+        if is_payload:
+            payload_attrs.append((key, text))
+        else:
+            stored_keys.append(key)
+            stored_values.append(text)
 
     # What kind of span is it?
     span_type = _str(_first(slots, "span_type")).lower()
@@ -271,9 +277,11 @@ def append_span(cols: dict[str, list[Any]], limits: Limits, *, trace_id: str, sp
     if in_key or out_key:
         payload_attrs = [(k, v) for k, v in payload_attrs if k not in (in_key, out_key)]
         if in_key:
-            stored.append(("neon.input_source", in_key))
+            stored_keys.append("neon.input_source")
+            stored_values.append(in_key)
         if out_key:
-            stored.append(("neon.output_source", out_key))
+            stored_keys.append("neon.output_source")
+            stored_values.append(out_key)
     input_text = to_text(payload_in) if payload_in is not None else (_messages(flat_in) if flat_in else "")
     output_text = to_text(payload_out) if payload_out is not None else (_messages(flat_out) if flat_out else "")
     input_text, cut_in = truncate(input_text, limits.max_payload_bytes)
@@ -283,7 +291,8 @@ def append_span(cols: dict[str, list[Any]], limits: Limits, *, trace_id: str, sp
     if cut_out:
         truncated_keys.append("neon.output")
     if truncated_keys:
-        stored.append(("neon.truncated_keys", ",".join(truncated_keys)))
+        stored_keys.append("neon.truncated_keys")
+        stored_values.append(",".join(truncated_keys))
 
     if status == "unset" and _first(slots, "error_type") is not None:
         status = "error"
@@ -321,10 +330,14 @@ def append_span(cols: dict[str, list[Any]], limits: Limits, *, trace_id: str, sp
     cols["agent_version"].append(_str(_first(slots, "agent_version")) or defaults["agent_version"])
     cols["environment"].append(_str(_first(slots, "environment")) or defaults["environment"])
     cols["tags"].append(tags)
-    cols["attributes"].append(stored)
-    cols["resource_attributes"].append(resource.attributes)
+    cols["attributes.ends"].append(len(stored_keys))
+    cols["resource_attributes.keys"].extend(resource.keys)
+    cols["resource_attributes.values"].extend(resource.values)
+    cols["resource_attributes.ends"].append(len(cols["resource_attributes.keys"]))
     cols["events"].append(events)
     cols["truncated"].append(1 if truncated_keys else 0)
     cols["input"].append(input_text)
     cols["output"].append(output_text)
-    cols["payload_attributes"].append(payload_attrs)
+    cols["payload_attributes.keys"].extend(k for k, _ in payload_attrs)
+    cols["payload_attributes.values"].extend(v for _, v in payload_attrs)
+    cols["payload_attributes.ends"].append(len(cols["payload_attributes.keys"]))  # last: marks the span complete

@@ -169,7 +169,9 @@ class ChdbBackend:
 
 def _params(params: Params) -> dict[str, Any]:
     # chDB passes values as text in ClickHouse's parameter format; arrays need their literal form.
-    return {"params": {k: _literal(v) if isinstance(v, list | tuple) else v for k, v in params.items()}} if params else {}
+    if not params:
+        return {}
+    return {"params": {k: _literal(v) if isinstance(v, list | tuple) else v for k, v in params.items()}}
 
 
 def _literal(value: Any) -> str:
