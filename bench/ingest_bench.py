@@ -162,7 +162,7 @@ def run(label: str, bodies: list[bytes], spans_per_body: int, concurrency: int, 
         if profile:
             py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
             spy = subprocess.Popen([py_spy, "record", "-o", profile, "--pid", str(server.proc.pid), "--rate", "200",
-                                    "--nonblocking", "--format", "raw"],
+                                    "--nonblocking", "--gil", "--format", "raw"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1)
         cpu_before = process_cpu(server.proc.pid)

@@ -14,10 +14,8 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-
-from starlette.concurrency import run_in_threadpool
 
 from neon_server.ingest.native import decode_native
 from neon_server.ingest.otlp import DecodeResult, decode_json, decode_protobuf
@@ -39,8 +37,8 @@ class IngestResult:
 
 
 class IngestService:
-    def __init__(self, spans: SpanStore, writer: BatchWriter, pricing: PricingService, limits: Limits,
-                 dedupe_window_seconds: int = 600) -> None:
+    def __init__(self, spans: SpanStore, writer: BatchWriter, pricing: PricingService, limits: Limits, *,
+                 dedupe_window_seconds: int = 600, decode_threads: int = 1) -> None:
         self._spans = spans
         self._writer = writer
         self._pricing = pricing
@@ -49,6 +47,9 @@ class IngestService:
         self._recent: dict[tuple[str, str], float] = {}
         self._expiry: deque[tuple[float, tuple[str, str]]] = deque()
         self._inflight: dict[tuple[str, str], Future[IngestResult]] = {}
+        # Decoding is pure Python: several decoder threads would only take turns on the GIL (and lose time
+        # handing it over), so requests are decoded one at a time, off the event loop.
+        self._decoder = ThreadPoolExecutor(max_workers=decode_threads, thread_name_prefix="neon-decode")
 
     def load_recent_requests(self) -> int:
         """Remember the requests written in the last window (after a restart); returns how many."""
@@ -98,10 +99,13 @@ class IngestService:
             spans, payloads = decoded.columns.to_arrow(digest)
             return decoded, trace_ids, self._writer.submit(spans, payloads)
 
-        decoded, trace_ids, written = await run_in_threadpool(prepare)
+        decoded, trace_ids, written = await asyncio.get_running_loop().run_in_executor(self._decoder, prepare)
         if written is not None:
             await asyncio.wrap_future(written)
         return IngestResult(len(decoded.columns), decoded.rejected, decoded.message(), trace_ids=trace_ids)
+
+    def close(self) -> None:
+        self._decoder.shutdown(wait=True)
 
     def _remember(self, key: tuple[str, str], expires: float) -> None:
         self._recent[key] = expires
