@@ -6,22 +6,7 @@ import zlib
 
 from fastapi import Request
 
-from neon_server.services.errors import ServiceError
-
-
-class BodyTooLarge(ServiceError):
-    status_code = 413
-    code = "too_large"
-
-
-class BadBody(ServiceError):
-    status_code = 400
-    code = "bad_request"
-
-
-class UnsupportedMediaType(ServiceError):
-    status_code = 415
-    code = "unsupported_media_type"
+from neon_server.services.errors import BadBody, BodyTooLarge, UnsupportedMediaType
 
 
 async def read_body(request: Request, max_bytes: int, max_decompressed: int) -> bytes:

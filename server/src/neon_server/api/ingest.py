@@ -8,11 +8,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from neon_server.api.bodies import UnsupportedMediaType, read_body
+from neon_server.api.bodies import read_body
 from neon_server.api.deps import PrincipalDep, ServicesDep
 from neon_server.api.errors import error_response
 from neon_server.ingest.otlp import UndecodableBody
 from neon_server.ingest.writer import Overloaded, WriterStopped
+from neon_server.services.errors import UnsupportedMediaType
 
 log = logging.getLogger("neon.api.ingest")
 router = APIRouter(tags=["ingest"])

@@ -15,11 +15,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from google.rpc.status_pb2 import Status
 
-from neon_server.api.bodies import UnsupportedMediaType, read_body
+from neon_server.api.bodies import read_body
 from neon_server.api.deps import PrincipalDep, ServicesDep
 from neon_server.ingest.otlp import UndecodableBody, encode_response_json, encode_response_protobuf
 from neon_server.ingest.writer import Overloaded, WriterStopped
-from neon_server.services.errors import ServiceError
+from neon_server.services.errors import ServiceError, UnsupportedMediaType
 
 log = logging.getLogger("neon.api.otlp")
 router = APIRouter(tags=["ingest"])

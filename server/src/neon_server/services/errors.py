@@ -35,3 +35,18 @@ class Unauthorized(ServiceError):
 class Unavailable(ServiceError):
     status_code = 503
     code = "unavailable"
+
+
+class BadBody(ServiceError):
+    status_code = 400
+    code = "bad_request"
+
+
+class BodyTooLarge(ServiceError):
+    status_code = 413
+    code = "too_large"
+
+
+class UnsupportedMediaType(ServiceError):
+    status_code = 415
+    code = "unsupported_media_type"
