@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -67,7 +68,7 @@ class BatchWriter:
         self._max_delay = max_delay_seconds
         self._max_pending_rows = max_pending_rows
         self._on_written = on_written
-        self._pending: list[PendingBatch] = []
+        self._pending: deque[PendingBatch] = deque()
         self._pending_rows = 0
         self._first_pending_at = 0.0
         self._cond = threading.Condition()
@@ -125,7 +126,7 @@ class BatchWriter:
                         rows = 0
                         while self._pending and (not taken or rows + self._pending[0].spans.num_rows
                                                  <= self._max_batch_rows):
-                            batch = self._pending.pop(0)
+                            batch = self._pending.popleft()
                             taken.append(batch)
                             rows += batch.spans.num_rows
                         self._pending_rows -= rows
