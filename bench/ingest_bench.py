@@ -216,7 +216,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one short run")
     parser.add_argument("--sdk", action="store_true", help="measure through the OTel SDK exporter instead")
     parser.add_argument("--profile", help="write py-spy collapsed stacks of the server during one run")
-    parser.add_argument("--requests", type=int, default=120, help="requests per run (each 20 traces x 50 spans)")
+    parser.add_argument("--requests", type=int, default=200, help="requests per run (each 20 traces x 50 spans)")
+    parser.add_argument("--concurrency", type=int, default=4, help="connections for --quick and --profile runs")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="server setting for the --quick and --profile runs, e.g. NEON_INGEST_BATCH_DELAY_MS=250")
     args = parser.parse_args()
     if args.sdk:
         sdk_run(50_000 if args.quick else 200_000)
@@ -231,13 +234,15 @@ def main() -> None:
               "| all stored |\n|---|---|---|---|---|---|---|---|")
     print(header)
     if args.quick or args.profile:
-        print(run("concurrency 4, batch 20k", bodies, spans_per_body, 4, {}, args.profile).row(), flush=True)
+        env = dict(item.split("=", 1) for item in args.env)
+        label = f"concurrency {args.concurrency}" + "".join(f", {k}={v}" for k, v in env.items())
+        print(run(label, bodies, spans_per_body, args.concurrency, env, args.profile).row(), flush=True)
         return
-    for concurrency in (1, 2, 4, 8):
-        print(run(f"concurrency {concurrency}, batch 20k", bodies, spans_per_body, concurrency, {}).row(), flush=True)
+    for concurrency in (1, 2, 4, 8, 16, 32):
+        print(run(f"concurrency {concurrency}, batch ≤20k", bodies, spans_per_body, concurrency, {}).row(), flush=True)
     for batch in (2_000, 5_000, 50_000):
         env = {"NEON_INGEST_BATCH_ROWS": str(batch)}
-        print(run(f"concurrency 4, batch {batch // 1000}k", bodies, spans_per_body, 4, env).row(), flush=True)
+        print(run(f"concurrency 16, batch ≤{batch // 1000}k", bodies, spans_per_body, 16, env).row(), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,41 @@
-"""Neon SDK: tracing, evaluation and training-metric tracking for AI agents, built on OpenTelemetry."""
+"""Neon SDK: tracing, evaluation and training-metric tracking for AI agents, built on OpenTelemetry.
+
+    import neon
+
+    neon.configure()                      # NEON_BASE_URL / NEON_API_KEY, or the key `neon up` saved
+
+    @neon.tool()
+    def search(query: str) -> list[str]: ...
+
+    with neon.trace("support-agent", session_id="chat-42", user_id="ada"):
+        with neon.generation("plan", model="gpt-4o", provider="openai", messages=msgs) as g:
+            reply = call_llm(msgs)
+            g.set_output(reply.text).set_usage(input_tokens=reply.input_tokens, output_tokens=reply.output_tokens)
+        search("refund policy")
+    neon.flush()
+"""
 
 from neon.credentials import Credentials, load_credentials, neon_home
+from neon.tracing import (
+    SpanFactory,
+    SpanHandle,
+    configure,
+    current_span,
+    flush,
+    generation,
+    memory,
+    planning,
+    prompt,
+    reasoning,
+    retrieval,
+    routing,
+    span,
+    tool,
+    trace,
+)
 
 __version__ = "0.1.0"
 
-__all__ = ["Credentials", "__version__", "load_credentials", "neon_home"]
+__all__ = ["Credentials", "SpanFactory", "SpanHandle", "__version__", "configure", "current_span", "flush",
+           "generation", "load_credentials", "memory", "neon_home", "planning", "prompt", "reasoning", "retrieval",
+           "routing", "span", "tool", "trace"]

@@ -1,0 +1,110 @@
+"""`neon.configure()`: where spans go, and how the SDK joins an existing OpenTelemetry setup."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+
+from neon.credentials import load_credentials
+from neon.tracing.serialize import Redactor
+
+log = logging.getLogger("neon")
+
+DEFAULT_BASE_URL = "http://127.0.0.1:3000"
+
+
+@dataclass
+class NeonConfig:
+    base_url: str = DEFAULT_BASE_URL
+    api_key: str | None = None
+    environment: str | None = None
+    max_payload_chars: int = 32_000
+    capture_io: bool = True
+    redact: Redactor | None = None
+    provider: TracerProvider | None = None
+    processors: list[SpanProcessor] = field(default_factory=list)
+
+
+class _State:
+    """The process's Neon configuration: like OpenTelemetry's global tracer provider, one per process."""
+
+    config = NeonConfig()
+
+
+_lock = threading.Lock()
+_state = _State()
+
+
+def current() -> NeonConfig:
+    return _state.config
+
+
+def configure(*, base_url: str | None = None, api_key: str | None = None, service_name: str | None = None,
+              environment: str | None = None, tracer_provider: TracerProvider | None = None,
+              exporter: SpanExporter | None = None, export: bool = True, capture_io: bool = True,
+              redact: Redactor | None = None, max_payload_chars: int = 32_000,
+              max_queue_size: int = 8192, schedule_delay_millis: int = 500) -> TracerProvider:
+    """Send this process's spans to Neon. Returns the tracer provider in use.
+
+    Settings come from the arguments, else `NEON_BASE_URL` / `NEON_API_KEY` / `NEON_ENVIRONMENT`, else the
+    credentials `neon up` saved on this machine. If the process already has an OpenTelemetry SDK tracer
+    provider (yours, or an auto-instrumentation's), Neon adds its exporter to it instead of replacing it.
+    Export is batched on a background thread with a bounded queue: a slow or dead server costs dropped spans
+    (logged by OpenTelemetry), never a blocked or crashed program.
+    """
+    saved = load_credentials()
+    url = base_url or os.environ.get("NEON_BASE_URL") or (saved.base_url if saved else DEFAULT_BASE_URL)
+    key = api_key or os.environ.get("NEON_API_KEY") or (saved.api_key if saved else None)
+    env = environment or os.environ.get("NEON_ENVIRONMENT")
+    with _lock:
+        provider = tracer_provider or _existing_sdk_provider()
+        if provider is None:
+            service = service_name or os.environ.get("OTEL_SERVICE_NAME", "neon-app")
+            attributes: dict[str, Any] = {"service.name": service}
+            provider = TracerProvider(resource=Resource.create(attributes))
+            trace.set_tracer_provider(provider)
+        processors: list[SpanProcessor] = []
+        if export:
+            if exporter is None:
+                from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+                headers = {"x-api-key": key} if key else {}
+                exporter = OTLPSpanExporter(endpoint=f"{url.rstrip('/')}/v1/traces", headers=headers, timeout=10)
+            processor = BatchSpanProcessor(exporter, max_queue_size=max_queue_size,
+                                           schedule_delay_millis=schedule_delay_millis)
+            provider.add_span_processor(processor)
+            processors.append(processor)
+        _state.config = NeonConfig(base_url=url, api_key=key, environment=env, max_payload_chars=max_payload_chars,
+                             capture_io=capture_io, redact=redact, provider=provider, processors=processors)
+    return provider
+
+
+def restore(previous: NeonConfig) -> None:
+    """Put back a configuration saved with `current()` (used by neon.testing)."""
+    with _lock:
+        _state.config = previous
+
+
+def tracer() -> trace.Tracer:
+    """The tracer Neon's helpers use: from the configured provider, else the global one."""
+    provider = _state.config.provider
+    return provider.get_tracer("neon.sdk") if provider is not None else trace.get_tracer("neon.sdk")
+
+
+def _existing_sdk_provider() -> TracerProvider | None:
+    provider = trace.get_tracer_provider()
+    return provider if isinstance(provider, TracerProvider) else None
+
+
+def flush(timeout_millis: int = 30_000) -> bool:
+    """Export everything recorded so far; True if it all went out in time."""
+    provider = _state.config.provider or _existing_sdk_provider()
+    return provider.force_flush(timeout_millis) if provider is not None else True

@@ -1,0 +1,90 @@
+"""The SDK against a live server: the example agent's trace arrives nested, with tokens, cost and tools."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import time
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+import neon
+from neon.tracing import config as neon_config
+from neon_server.storage.analytics import AnalyticsDB
+from server.tests.conftest import LiveServer, free_port
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "support_agent.py"
+
+
+@pytest.fixture
+def metadata_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'neon.db'}"
+
+
+@pytest.fixture
+def fresh_sdk() -> object:
+    saved = neon_config.current()
+    yield None
+    neon_config.restore(saved)
+
+
+def load_example() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("support_agent", EXAMPLE)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_example_agent_trace_lands_nested(live_server: LiveServer, project_key: tuple[str, str],
+                                          analytics: AnalyticsDB, monkeypatch: pytest.MonkeyPatch,
+                                          fresh_sdk: object) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    monkeypatch.setenv("NEON_BASE_URL", live_server.url)
+    monkeypatch.setenv("NEON_API_KEY", project_key[1])
+    example = load_example()
+    provider = TracerProvider()
+    configure = neon.configure  # the example configures the SDK; give it a provider of this test's own
+    monkeypatch.setattr(example.neon, "configure", lambda **kw: configure(tracer_provider=provider, **kw))
+    reply = example.main()
+    assert reply.startswith("Your balance is 42 EUR")
+    provider.shutdown()
+
+    rows = analytics.query("SELECT name, span_type, parent_span_id, span_id, trace_id, model, input_tokens, cost, "
+                           "tool_name, session_id, agent_id FROM spans WHERE project_id = {p:String}",
+                           tag="tests.sdk", params={"p": project_key[0]})
+    spans = {r["name"]: r for r in rows}
+    root = spans["support-agent"]
+    assert (root["span_type"], root["parent_span_id"], root["session_id"], root["agent_id"]) == (
+        "agent", "", "chat-42", "support-agent")
+    plan = spans["plan"]
+    assert (plan["span_type"], plan["model"], plan["input_tokens"]) == ("generation", "gpt-4o", 812)
+    assert plan["cost"] == pytest.approx((812 * 2.5 + 64 * 10) / 1e6)
+    tools = [r for r in rows if r["span_type"] == "tool"]
+    assert sorted(t["tool_name"] for t in tools) == ["lookup_balance", "lookup_policy"]
+    assert {r["parent_span_id"] for r in rows if r is not root} == {root["span_id"]}
+    assert len({r["trace_id"] for r in rows}) == 1
+
+
+def test_dead_server_never_blocks_or_breaks_the_program(fresh_sdk: object) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    provider = TracerProvider()
+    neon.configure(tracer_provider=provider, base_url=f"http://127.0.0.1:{free_port()}", api_key="neon_sk_x")
+
+    @neon.tool()
+    def work(n: int) -> int:
+        return n * 2
+
+    started = time.perf_counter()
+    with neon.trace("run"):
+        assert [work(i) for i in range(200)] == [2 * i for i in range(200)]
+    recorded = time.perf_counter() - started
+    assert recorded < 1.0  # recording never waits for the network
+    asyncio.run(asyncio.sleep(0))
+    neon.flush(timeout_millis=2000)  # gives up; does not raise
+    provider.shutdown()
