@@ -15,6 +15,8 @@
     neon.flush()
 """
 
+from neon import breakpoints
+from neon.breakpoints import add_breakpoint, define_breakpoint, evaluate_breakpoints, remove_breakpoint
 from neon.credentials import Credentials, load_credentials, neon_home
 from neon.tracing import (
     SpanFactory,
@@ -36,6 +38,29 @@ from neon.tracing import (
 
 __version__ = "0.1.0"
 
-__all__ = ["Credentials", "SpanFactory", "SpanHandle", "__version__", "configure", "current_span", "flush",
-           "generation", "load_credentials", "memory", "neon_home", "planning", "prompt", "reasoning", "retrieval",
-           "routing", "span", "tool", "trace"]
+__all__ = [
+    "Credentials",
+    "SpanFactory",
+    "SpanHandle",
+    "__version__",
+    "add_breakpoint",
+    "breakpoints",
+    "configure",
+    "current_span",
+    "define_breakpoint",
+    "evaluate_breakpoints",
+    "flush",
+    "generation",
+    "load_credentials",
+    "memory",
+    "neon_home",
+    "planning",
+    "prompt",
+    "reasoning",
+    "remove_breakpoint",
+    "retrieval",
+    "routing",
+    "span",
+    "tool",
+    "trace",
+]

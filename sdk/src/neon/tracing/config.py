@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import weakref
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -37,6 +38,7 @@ class _State:
     """The process's Neon configuration: like OpenTelemetry's global tracer provider, one per process."""
 
     config = NeonConfig()
+    with_breakpoints: ClassVar[weakref.WeakSet[TracerProvider]] = weakref.WeakSet()  # providers evaluating them
 
 
 _lock = threading.Lock()
@@ -72,6 +74,11 @@ def configure(*, base_url: str | None = None, api_key: str | None = None, servic
             provider = TracerProvider(resource=Resource.create(attributes))
             trace.set_tracer_provider(provider)
         processors: list[SpanProcessor] = []
+        if provider not in _state.with_breakpoints:
+            from neon.breakpoints.core import BreakpointProcessor
+
+            provider.add_span_processor(BreakpointProcessor())  # live breakpoints: see neon.breakpoints
+            _state.with_breakpoints.add(provider)
         if export:
             if exporter is None:
                 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter

@@ -111,15 +111,23 @@ class SpanFactory:
 
     # ------------------------------------------------------------ context manager
     def _start(self, name: str, input_value: Any) -> SpanHandle:
-        span = tracer().start_span(name)
-        handle = SpanHandle(span)
+        # Plain attributes go in at start, so that span processors (live breakpoints) see them on enter.
+        initial: dict[str, Any] = {}
+        later: dict[str, Any] = {}
         for key, value in self._attributes.items():
-            handle.set_attribute(key, value)
-        if self._name_attribute and self._name_attribute not in self._attributes:
-            span.set_attribute(self._name_attribute, name)
+            if isinstance(value, str | bool | int | float) or (
+                    isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                initial[key] = value
+            else:
+                later[key] = value
         environment = current().environment
-        if environment and A.ENVIRONMENT not in self._attributes:
-            span.set_attribute(A.ENVIRONMENT, environment)
+        if environment and A.ENVIRONMENT not in initial:
+            initial[A.ENVIRONMENT] = environment
+        if self._name_attribute and self._name_attribute not in initial:
+            initial[self._name_attribute] = name
+        handle = SpanHandle(tracer().start_span(name, attributes=initial))
+        for key, value in later.items():
+            handle.set_attribute(key, value)
         if input_value is not None:
             handle.set_input(input_value)
         return handle
