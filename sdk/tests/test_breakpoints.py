@@ -212,7 +212,7 @@ def test_breakpoints_fire_live_on_enter_exit_and_error() -> None:
     with capture_spans(), neon.trace("run"):
         with neon.generation("plan", model="gpt-4o"):
             pass
-        with pytest.raises(OSError), neon.tool("fetch"):
+        with pytest.raises(OSError, match="down"), neon.tool("fetch"):
             raise OSError("down")
     manager = get_manager()
     assert manager.wait_idle()

@@ -88,3 +88,46 @@ def test_dead_server_never_blocks_or_breaks_the_program(fresh_sdk: object) -> No
     asyncio.run(asyncio.sleep(0))
     neon.flush(timeout_millis=2000)  # gives up; does not raise
     provider.shutdown()
+
+
+def test_scores_from_the_sdk_and_the_api(live_server: LiveServer, project_key: tuple[str, str],
+                                         analytics: AnalyticsDB, monkeypatch: pytest.MonkeyPatch,
+                                         fresh_sdk: object) -> None:
+    import httpx
+    from opentelemetry.sdk.trace import TracerProvider
+
+    monkeypatch.setenv("NEON_BASE_URL", live_server.url)
+    monkeypatch.setenv("NEON_API_KEY", project_key[1])
+    provider = TracerProvider()
+    neon.configure(tracer_provider=provider, export=False)
+    with neon.trace("run") as run:
+        with neon.tool("search") as step:
+            step_score = neon.score("relevance", 0.8, reason="mostly on topic", evidence={"hits": 3})
+        trace_score = neon.score("passed", True, trace_id=run.trace_id)
+    assert step_score is not None
+    assert trace_score is not None
+    provider.shutdown()
+
+    response = httpx.post(f"{live_server.url}/api/scores", headers={"x-api-key": project_key[1]}, json=[
+        {"trace_id": run.trace_id, "name": "tone", "value": "friendly", "source": "annotation", "score_id": "s-1"},
+        {"trace_id": run.trace_id, "name": "tone", "value": "formal", "source": "annotation", "score_id": "s-1"}])
+    assert response.status_code == 201
+    assert response.json()["score_ids"] == ["s-1", "s-1"]
+    rows = analytics.query(
+        "SELECT name, value, string_value, data_type, source, span_id, reason, evidence FROM scores FINAL "
+        "WHERE project_id = {p:String} ORDER BY name", tag="tests.scores", params={"p": project_key[0]})
+    by_name = {r["name"]: r for r in rows}
+    assert (by_name["relevance"]["value"], by_name["relevance"]["data_type"], by_name["relevance"]["source"]) == (
+        0.8, 1, 2)  # Enum8 codes: numeric = 1, source sdk = 2
+    assert by_name["relevance"]["span_id"] == step.span_id
+    assert by_name["relevance"]["evidence"] == '{"hits": 3}'
+    assert (by_name["passed"]["value"], by_name["passed"]["data_type"], by_name["passed"]["span_id"]) == (1.0, 3, "")
+    assert by_name["tone"]["string_value"] == "formal"  # the same score id replaced the first
+    assert len([r for r in rows if r["name"] == "tone"]) == 1
+
+    bad = httpx.post(f"{live_server.url}/api/scores", headers={"x-api-key": project_key[1]},
+                     json={"trace_id": "nope", "name": "x", "value": 1})
+    assert bad.status_code == 422
+    assert "scores[0].trace_id must be 32 hex characters" in bad.json()["error"]["message"]
+    with neon.NeonClient(live_server.url, "neon_sk_bad") as bad_client:
+        assert neon.score("x", 1, trace_id=run.trace_id, client=bad_client) is None  # refused: logged, not raised

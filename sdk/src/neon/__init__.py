@@ -17,7 +17,9 @@
 
 from neon import breakpoints
 from neon.breakpoints import add_breakpoint, define_breakpoint, evaluate_breakpoints, remove_breakpoint
+from neon.client import NeonClient, NeonError
 from neon.credentials import Credentials, load_credentials, neon_home
+from neon.scores import score
 from neon.tracing import (
     SpanFactory,
     SpanHandle,
@@ -40,6 +42,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Credentials",
+    "NeonClient",
+    "NeonError",
     "SpanFactory",
     "SpanHandle",
     "__version__",
@@ -60,6 +64,7 @@ __all__ = [
     "remove_breakpoint",
     "retrieval",
     "routing",
+    "score",
     "span",
     "tool",
     "trace",

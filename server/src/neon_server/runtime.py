@@ -12,8 +12,10 @@ from neon_server.services.keys import KeyService
 from neon_server.services.live import LiveHub
 from neon_server.services.pricing import PricingService
 from neon_server.services.projects import ProjectService
+from neon_server.services.scores import ScoreService
 from neon_server.settings import Settings
 from neon_server.storage.analytics import AnalyticsDB, open_analytics
+from neon_server.storage.analytics.scores import ScoreStore
 from neon_server.storage.analytics.spans import SpanStore
 from neon_server.storage.metadata import MetadataStore, open_metadata
 
@@ -29,6 +31,7 @@ class Services:
     live: LiveHub = field(init=False)
     writer: BatchWriter = field(init=False)
     ingest: IngestService = field(init=False)
+    scores: ScoreService = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -36,6 +39,7 @@ class Services:
         self.projects = ProjectService(self.metadata.projects, self.keys)
         self.pricing = PricingService(self.metadata.model_prices)
         self.live = LiveHub()
+        self.scores = ScoreService(ScoreStore(self.analytics))
         spans = SpanStore(self.analytics)
         self.writer = BatchWriter(spans.write, max_batch_rows=s.ingest_batch_rows,
                                   max_delay_seconds=s.ingest_batch_delay_ms / 1000,

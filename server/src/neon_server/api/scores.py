@@ -1,0 +1,43 @@
+"""Creating scores: `POST /api/scores` with one score or a list."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from neon_server.api.deps import PrincipalDep, ServicesDep
+from neon_server.services.scores import NewScore
+
+router = APIRouter(tags=["scores"])
+
+
+class ScoreIn(BaseModel):
+    trace_id: str = Field(description="32 hex characters")
+    span_id: str = Field(default="", description="16 hex characters, to score one span of the trace")
+    name: str
+    value: float | bool | str = Field(description="number, boolean, or a category")
+    data_type: Literal["numeric", "boolean", "categorical"] | None = None
+    source: Literal["api", "sdk", "annotation", "eval", "online"] = "api"
+    scorer: str = ""
+    reason: str = ""
+    evidence: Any = None
+    eval_run_id: str = ""
+    dataset_item_id: str = ""
+    metadata: dict[str, str] = Field(default_factory=dict)
+    score_id: str | None = Field(default=None, max_length=64, description="give one to make retries idempotent")
+
+
+class ScoresCreated(BaseModel):
+    score_ids: list[str]
+
+
+@router.post("/api/scores", status_code=status.HTTP_201_CREATED, summary="Score traces or spans (one or a list)")
+async def create_scores(body: ScoreIn | list[ScoreIn], services: ServicesDep,
+                        principal: PrincipalDep) -> ScoresCreated:
+    items = body if isinstance(body, list) else [body]
+    scores = [NewScore(**item.model_dump()) for item in items]
+    ids = await run_in_threadpool(services.scores.create, principal.project_id, scores)
+    return ScoresCreated(score_ids=ids)
