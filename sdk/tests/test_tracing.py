@@ -155,3 +155,20 @@ def test_payloads_are_redacted_truncated_and_never_break_the_program() -> None:
     assert big[A.INPUT].endswith("[truncated by neon sdk]")
     assert big[A.TRUNCATED] is True
     assert spans.attributes("odd")[A.INPUT].startswith("<unserialisable list")
+
+
+def test_threads_nest_with_bind_context() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    @neon.tool()
+    def fetch(n: int) -> int:
+        return n
+
+    with capture_spans() as spans:
+        with neon.trace("agent"), ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(neon.bind_context(fetch), range(4)))
+    assert results == [0, 1, 2, 3]
+    root = spans.by_name("agent")
+    fetches = [s for s in spans.finished() if s.name == "fetch"]
+    assert len(fetches) == 4
+    assert {s.parent.span_id for s in fetches if s.parent} == {root.context.span_id}

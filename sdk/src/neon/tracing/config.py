@@ -12,9 +12,10 @@ from typing import Any, ClassVar
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import SpanExporter
 
 from neon.credentials import load_credentials
+from neon.tracing.export import NeonSpanProcessor
 from neon.tracing.serialize import Redactor
 
 log = logging.getLogger("neon")
@@ -85,8 +86,9 @@ def configure(*, base_url: str | None = None, api_key: str | None = None, servic
 
                 headers = {"x-api-key": key} if key else {}
                 exporter = OTLPSpanExporter(endpoint=f"{url.rstrip('/')}/v1/traces", headers=headers, timeout=10)
-            processor = BatchSpanProcessor(exporter, max_queue_size=max_queue_size,
-                                           schedule_delay_millis=schedule_delay_millis)
+            processor = NeonSpanProcessor(exporter, max_queue_size=max_queue_size,
+                                          max_export_batch_size=min(512, max_queue_size),
+                                          schedule_delay_millis=schedule_delay_millis)
             provider.add_span_processor(processor)
             processors.append(processor)
         _state.config = NeonConfig(base_url=url, api_key=key, environment=env, max_payload_chars=max_payload_chars,
@@ -109,6 +111,11 @@ def tracer() -> trace.Tracer:
 def _existing_sdk_provider() -> TracerProvider | None:
     provider = trace.get_tracer_provider()
     return provider if isinstance(provider, TracerProvider) else None
+
+
+def dropped_spans() -> int:
+    """Spans dropped because the export queue was full (the server slow or unreachable)."""
+    return sum(getattr(p, "dropped", 0) for p in _state.config.processors)
 
 
 def flush(timeout_millis: int = 30_000) -> bool:

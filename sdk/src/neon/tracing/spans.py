@@ -91,6 +91,23 @@ class SpanHandle:
         return self
 
 
+def bind_context(fn: F) -> F:
+    """`fn` to run, wherever it is called (another thread, a pool), inside the span active here and now:
+
+        pool.submit(neon.bind_context(search), query)   # the search span nests under the current one
+    """
+    captured = otel_context.get_current()
+
+    @functools.wraps(fn)
+    def bound(*args: Any, **kwargs: Any) -> Any:
+        token = otel_context.attach(captured)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            otel_context.detach(token)
+    return cast(F, bound)
+
+
 def current_span() -> SpanHandle:
     """The span that is active here (a non-recording one outside any span)."""
     return SpanHandle(trace.get_current_span())
