@@ -40,6 +40,7 @@ class _State:
 
     config = NeonConfig()
     with_breakpoints: ClassVar[weakref.WeakSet[TracerProvider]] = weakref.WeakSet()  # providers evaluating them
+    tracer: tuple[TracerProvider, trace.Tracer] | None = None
 
 
 _lock = threading.Lock()
@@ -105,7 +106,12 @@ def restore(previous: NeonConfig) -> None:
 def tracer() -> trace.Tracer:
     """The tracer Neon's helpers use: from the configured provider, else the global one."""
     provider = _state.config.provider
-    return provider.get_tracer("neon.sdk") if provider is not None else trace.get_tracer("neon.sdk")
+    if provider is None:
+        return trace.get_tracer("neon.sdk")
+    cached = _state.tracer
+    if cached is None or cached[0] is not provider:  # getting a tracer costs ~10 µs: once per provider
+        cached = _state.tracer = (provider, provider.get_tracer("neon.sdk"))
+    return cached[1]
 
 
 def _existing_sdk_provider() -> TracerProvider | None:
