@@ -164,9 +164,8 @@ def test_threads_nest_with_bind_context() -> None:
     def fetch(n: int) -> int:
         return n
 
-    with capture_spans() as spans:
-        with neon.trace("agent"), ThreadPoolExecutor(4) as pool:
-            results = list(pool.map(neon.bind_context(fetch), range(4)))
+    with capture_spans() as spans, neon.trace("agent"), ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(neon.bind_context(fetch), range(4)))
     assert results == [0, 1, 2, 3]
     root = spans.by_name("agent")
     fetches = [s for s in spans.finished() if s.name == "fetch"]

@@ -131,3 +131,51 @@ def test_scores_from_the_sdk_and_the_api(live_server: LiveServer, project_key: t
     assert "scores[0].trace_id must be 32 hex characters" in bad.json()["error"]["message"]
     with neon.NeonClient(live_server.url, "neon_sk_bad") as bad_client:
         assert neon.score("x", 1, trace_id=run.trace_id, client=bad_client) is None  # refused: logged, not raised
+
+
+def test_trace_detail_and_offline_breakpoints_over_a_stored_trace(
+        live_server: LiveServer, project_key: tuple[str, str], fresh_sdk: object) -> None:
+    import httpx
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from neon.breakpoints import BreakpointManager, capture, define_breakpoint, evaluate_stored_trace, on_tool
+
+    provider = TracerProvider()
+    neon.configure(tracer_provider=provider, base_url=live_server.url, api_key=project_key[1])
+    with neon.trace("nightly run", session_id="n-1") as run:
+        with neon.generation("plan", model="gpt-4o", messages=[{"role": "user", "content": "go"}]) as g:
+            g.set_output("search twice").set_usage(input_tokens=50, output_tokens=5)
+        for query in ("a", "b"):
+            try:
+                with neon.tool("search", input={"q": query}):
+                    if query == "b":
+                        raise TimeoutError("search backend timed out")
+            except TimeoutError:
+                pass
+    provider.shutdown()
+
+    client = neon.NeonClient(live_server.url, project_key[1])
+    stored = client.get_trace(run.trace_id)
+    summary, spans = stored["trace"], stored["spans"]
+    assert (summary["name"], summary["span_count"], summary["error_count"], summary["status"]) == (
+        "nightly run", 4, 1, "error")
+    assert summary["session_id"] == "n-1"
+    assert [s["name"] for s in spans] == ["nightly run", "plan", "search", "search"]
+    assert "input" not in spans[1]  # light: payloads come separately
+    payload = client.get_span_payload(run.trace_id, spans[1]["span_id"])
+    assert payload["output"] == "search twice"
+
+    manager = BreakpointManager()
+    manager.register(define_breakpoint("failed-search", on_tool("search"), triggers="error", actions=[capture()]))
+    hits = evaluate_stored_trace(run.trace_id, client=client, manager=manager)
+    assert [(h.breakpoint, h.trigger) for h in hits] == [("failed-search", "error")]
+    assert manager.captured("failed-search")[0].span.status_message == "TimeoutError: search backend timed out"
+    assert manager.captured("failed-search")[0].trace.name == "nightly run"
+
+    other = live_server.services.projects.create("someone-else")
+    _key, other_secret = live_server.services.keys.create(other.id)
+    hidden = httpx.get(f"{live_server.url}/api/traces/{run.trace_id}", headers={"x-api-key": other_secret})
+    assert hidden.status_code == 404  # another project's key does not see this trace
+    bad = httpx.get(f"{live_server.url}/api/traces/not-an-id", headers={"x-api-key": project_key[1]})
+    assert bad.status_code == 422
+    client.close()

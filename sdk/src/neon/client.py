@@ -56,6 +56,15 @@ class NeonClient:
         result: dict[str, Any] = self._request("GET", "/api/health")
         return result
 
+    def get_trace(self, trace_id: str) -> dict[str, Any]:
+        """{"trace": summary, "spans": [...]} — spans without inputs/outputs (see `get_span_payload`)."""
+        result: dict[str, Any] = self._request("GET", f"/api/traces/{trace_id}")
+        return result
+
+    def get_span_payload(self, trace_id: str, span_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", f"/api/traces/{trace_id}/spans/{span_id}/payload")
+        return result
+
     def create_scores(self, scores: list[dict[str, Any]]) -> list[str]:
         result = self._request("POST", "/api/scores", json=scores)
         return list(result["score_ids"])

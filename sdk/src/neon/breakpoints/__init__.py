@@ -20,6 +20,7 @@ from neon.breakpoints.core import (
     add_breakpoint,
     define_breakpoint,
     evaluate_breakpoints,
+    evaluate_stored_trace,
     get_manager,
     remove_breakpoint,
     reset_manager,
@@ -46,7 +47,7 @@ from neon.breakpoints.spans import SpanInfo, TraceInfo
 
 __all__ = ["Breakpoint", "BreakpointContext", "BreakpointManager", "BreakpointProcessor", "Hit", "Matcher",
            "SpanInfo", "TraceInfo", "add_breakpoint", "after", "always", "and_", "capture", "custom",
-           "define_breakpoint", "evaluate_breakpoints", "every", "get_manager", "log_action", "not_", "notify", "nth",
-           "on_attribute", "on_attributes", "on_component_type", "on_condition", "on_error", "on_model",
-           "on_span_name", "on_span_name_glob", "on_span_type", "on_status", "on_success", "on_tool", "or_",
-           "remove_breakpoint", "reset_manager", "until"]
+           "define_breakpoint", "evaluate_breakpoints", "evaluate_stored_trace", "every", "get_manager",
+           "log_action", "not_", "notify", "nth", "on_attribute", "on_attributes", "on_component_type",
+           "on_condition", "on_error", "on_model", "on_span_name", "on_span_name_glob", "on_span_type", "on_status",
+           "on_success", "on_tool", "or_", "remove_breakpoint", "reset_manager", "until"]

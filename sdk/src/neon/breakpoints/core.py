@@ -267,6 +267,24 @@ def remove_breakpoint(name: str) -> bool:
     return get_manager().unregister(name)
 
 
+def evaluate_stored_trace(trace_id: str, *, client: Any = None,
+                          manager: BreakpointManager | None = None) -> list[Hit]:
+    """Fetch a stored trace from the server (`neon.NeonClient`, found like the SDK finds it) and run the
+    breakpoints over it."""
+    from neon.client import NeonClient
+
+    own = client is None
+    chosen = client or NeonClient()
+    try:
+        stored = chosen.get_trace(trace_id)
+    finally:
+        if own:
+            chosen.close()
+    summary = stored["trace"]
+    trace = TraceInfo(trace_id=summary["trace_id"], name=summary.get("name", ""))
+    return evaluate_breakpoints(stored["spans"], trace=trace, manager=manager)
+
+
 def evaluate_breakpoints(spans: Iterable[SpanInfo | dict[str, Any] | ReadableSpan], trace: TraceInfo | None = None,
                          manager: BreakpointManager | None = None) -> list[Hit]:
     """Run breakpoints over a finished span tree (e.g. a stored trace): each span, in start order, gets its

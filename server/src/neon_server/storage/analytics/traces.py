@@ -1,0 +1,58 @@
+"""Reading traces: one trace's rollup, its spans (light: no payloads), and one span's payload."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from neon_server.storage.analytics.executor import AnalyticsDB
+
+STATUS = {0: "unset", 1: "ok", 2: "error"}
+SPAN_COLUMNS = ("trace_id, span_id, parent_span_id, name, span_type, component_type, service, start_time, end_time, "
+                "duration_ns, toString(status) AS status, status_message, model, provider, input_tokens, "
+                "output_tokens, cached_input_tokens, total_tokens, cost, tool_name, session_id, user_id, agent_id, "
+                "agent_version, environment, tags, attributes, events, truncated")
+
+
+class TraceStore:
+    def __init__(self, db: AnalyticsDB) -> None:
+        self._db = db
+
+    def summary(self, project_id: str, trace_id: str) -> dict[str, Any] | None:
+        rows = self._db.query(
+            "SELECT trace_id, min(start_time) AS start_time, max(end_time) AS end_time, max(name) AS name, "
+            "max(root_span_id) AS root_span_id, max(service) AS service, max(status) AS status, "
+            "sum(span_count) AS span_count, sum(error_count) AS error_count, sum(llm_call_count) AS llm_call_count, "
+            "sum(tool_call_count) AS tool_call_count, sum(input_tokens) AS input_tokens, "
+            "sum(output_tokens) AS output_tokens, sum(total_tokens) AS total_tokens, sum(cost) AS cost, "
+            "sum(priced_span_count) AS priced_span_count, max(session_id) AS session_id, max(user_id) AS user_id, "
+            "max(agent_id) AS agent_id, max(agent_version) AS agent_version, max(environment) AS environment, "
+            "groupUniqArrayArray(tags) AS tags, groupUniqArrayArray(models) AS models, "
+            "groupUniqArrayArray(tool_names) AS tool_names "
+            "FROM traces WHERE project_id = {p:String} AND trace_id = {t:String} GROUP BY trace_id",
+            tag="traces.summary", params={"p": project_id, "t": trace_id})
+        if not rows:
+            return None
+        row = rows[0]
+        row["status"] = STATUS.get(int(row["status"]), "unset")
+        return row
+
+    def spans(self, project_id: str, trace_id: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """The trace's spans without payloads, in start order. `start`/`end` bound the days to read."""
+        return self._db.query(
+            f"SELECT {SPAN_COLUMNS} FROM spans FINAL WHERE project_id = {{p:String}} AND trace_id = {{t:String}} "
+            "AND toDate(start_time) BETWEEN toDate({start:DateTime64(9, 'UTC')}) "
+            "AND toDate({end:DateTime64(9, 'UTC')}) "
+            "ORDER BY start_time, span_id",
+            tag="traces.spans", params={"p": project_id, "t": trace_id, "start": _ts(start), "end": _ts(end)})
+
+    def payload(self, project_id: str, trace_id: str, span_id: str) -> dict[str, Any] | None:
+        rows = self._db.query(
+            "SELECT input, output, attributes FROM span_payloads FINAL WHERE project_id = {p:String} "
+            "AND trace_id = {t:String} AND span_id = {s:String} LIMIT 1",
+            tag="traces.payload", params={"p": project_id, "t": trace_id, "s": span_id})
+        return rows[0] if rows else None
+
+
+def _ts(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
