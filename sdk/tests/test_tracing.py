@@ -171,3 +171,13 @@ def test_threads_nest_with_bind_context() -> None:
     fetches = [s for s in spans.finished() if s.name == "fetch"]
     assert len(fetches) == 4
     assert {s.parent.span_id for s in fetches if s.parent} == {root.context.span_id}
+
+
+def test_deterministic_clock_and_ids() -> None:
+    from neon.testing import TickClock
+
+    with capture_spans(clock=TickClock(start=1_000, step=10)) as spans, neon.trace("a"), neon.span("b"):
+        pass
+    a, b = spans.by_name("a"), spans.by_name("b")
+    assert (a.start_time, b.start_time, b.end_time, a.end_time) == (1_000, 1_010, 1_020, 1_030)
+    assert (a.context.trace_id, a.context.span_id, b.context.span_id) == (1, 1, 2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -54,9 +55,14 @@ def test_example_agent_trace_lands_nested(live_server: LiveServer, project_key: 
     assert reply.startswith("Your balance is 42 EUR")
     provider.shutdown()
 
-    rows = analytics.query("SELECT name, span_type, parent_span_id, span_id, trace_id, model, input_tokens, cost, "
-                           "tool_name, session_id, agent_id FROM spans WHERE project_id = {p:String}",
-                           tag="tests.sdk", params={"p": project_key[0]})
+    [trace_id] = [r["trace_id"] for r in analytics.query(
+        "SELECT DISTINCT trace_id FROM spans WHERE project_id = {p:String}", tag="tests.sdk",
+        params={"p": project_key[0]})]
+    with neon.NeonClient(live_server.url, project_key[1]) as client:  # read back through the API
+        stored = client.get_trace(trace_id)
+    rows = stored["spans"]
+    assert (stored["trace"]["llm_call_count"], stored["trace"]["tool_call_count"]) == (1, 2)
+    assert stored["trace"]["total_tokens"] == 812 + 64
     spans = {r["name"]: r for r in rows}
     root = spans["support-agent"]
     assert (root["span_type"], root["parent_span_id"], root["session_id"], root["agent_id"]) == (
@@ -179,3 +185,68 @@ def test_trace_detail_and_offline_breakpoints_over_a_stored_trace(
     bad = httpx.get(f"{live_server.url}/api/traces/not-an-id", headers={"x-api-key": project_key[1]})
     assert bad.status_code == 422
     client.close()
+
+
+def test_every_kind_of_callable_traced_into_a_live_server(live_server: LiveServer, project_key: tuple[str, str],
+                                                         fresh_sdk: object) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from opentelemetry.sdk.trace import TracerProvider
+
+    provider = TracerProvider()
+    neon.configure(tracer_provider=provider, base_url=live_server.url, api_key=project_key[1])
+
+    @neon.tool()
+    def sync_tool(x: int) -> int:
+        return x + 1
+
+    @neon.retrieval("async retrieval")
+    async def async_retrieval(q: str) -> list[str]:
+        await asyncio.sleep(0)
+        return [q.upper()]
+
+    @neon.generation("stream", model="gpt-4o-mini")
+    def stream() -> Iterator[str]:
+        yield "to"
+        yield "ken"
+
+    @neon.generation("astream", model="gpt-4o-mini")
+    async def astream() -> AsyncIterator[str]:
+        yield "a"
+
+    @neon.tool()
+    def broken() -> None:
+        raise ValueError("bad input")
+
+    async def agent() -> None:
+        with neon.trace("everything") as root:
+            sync_tool(1)
+            await async_retrieval("docs")
+            assert "".join(stream()) == "token"
+            assert [x async for x in astream()] == ["a"]
+            with ThreadPoolExecutor(2) as pool:
+                assert list(pool.map(neon.bind_context(sync_tool), [5, 6])) == [6, 7]
+            with pytest.raises(ValueError, match="bad input"):
+                broken()
+            holder.append(root.trace_id)
+
+    holder: list[str] = []
+    asyncio.run(agent())
+    provider.shutdown()
+    with neon.NeonClient(live_server.url, project_key[1]) as client:
+        stored = client.get_trace(holder[0])
+    spans = stored["spans"]
+    root = next(s for s in spans if s["name"] == "everything")
+    assert {s["parent_span_id"] for s in spans if s is not root} == {root["span_id"]}
+    by_type: dict[str, list[str]] = {}
+    for s in spans:
+        by_type.setdefault(s["span_type"], []).append(s["name"])
+    assert sorted(by_type["tool"]) == ["broken", "sync_tool", "sync_tool", "sync_tool"]
+    assert by_type["retrieval"] == ["async retrieval"]
+    assert sorted(by_type["generation"]) == ["astream", "stream"]
+    failed = next(s for s in spans if s["name"] == "broken")
+    assert (failed["status"], failed["status_message"]) == ("error", "ValueError: bad input")
+    assert stored["trace"]["error_count"] == 1
+    with neon.NeonClient(live_server.url, project_key[1]) as client:
+        streamed = next(s for s in spans if s["name"] == "stream")
+        assert client.get_span_payload(holder[0], streamed["span_id"])["output"] == "token"

@@ -1,4 +1,4 @@
-"""Helpers for testing code instrumented with Neon: spans kept in memory, with deterministic ids.
+"""Helpers for testing code instrumented with Neon: spans kept in memory, deterministic ids and clock.
 
     from neon.testing import capture_spans
 
@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -58,11 +58,23 @@ class CapturedSpans:
         self._exporter.clear()
 
 
+class TickClock:
+    """A clock for span timestamps that starts at `start` ns and advances `step` ns at every reading."""
+
+    def __init__(self, start: int = 1_700_000_000_000_000_000, step: int = 1_000_000) -> None:
+        self._next = itertools.count(start, step)
+
+    def __call__(self) -> int:
+        return next(self._next)
+
+
 @contextmanager
-def capture_spans(*, deterministic_ids: bool = True, redact: Redactor | None = None,
-                  max_payload_chars: int | None = None) -> Iterator[CapturedSpans]:
+def capture_spans(*, deterministic_ids: bool = True, clock: Callable[[], int] | None = None,
+                  redact: Redactor | None = None, max_payload_chars: int | None = None) -> Iterator[CapturedSpans]:
     """Route spans made inside the block to memory (nothing is exported), restoring the setup after.
-    `redact` and `max_payload_chars` apply inside the block (default: as configured)."""
+
+    `clock` (e.g. `TickClock()`) gives Neon's spans deterministic timestamps; `redact` and
+    `max_payload_chars` apply inside the block (default: as configured)."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider(id_generator=SequentialIds()) if deterministic_ids else TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -70,6 +82,7 @@ def capture_spans(*, deterministic_ids: bool = True, redact: Redactor | None = N
     _config.configure(tracer_provider=provider, export=False, capture_io=previous.capture_io,
                       redact=redact or previous.redact,
                       max_payload_chars=max_payload_chars or previous.max_payload_chars)
+    _config.current().clock = clock
     try:
         yield CapturedSpans(exporter)
     finally:

@@ -6,6 +6,7 @@ import logging
 import os
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -33,6 +34,7 @@ class NeonConfig:
     redact: Redactor | None = None
     provider: TracerProvider | None = None
     processors: list[SpanProcessor] = field(default_factory=list)
+    clock: Callable[[], int] | None = None  # nanoseconds; set by neon.testing for deterministic timestamps
 
 
 class _State:

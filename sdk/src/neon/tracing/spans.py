@@ -142,7 +142,9 @@ class SpanFactory:
             initial[A.ENVIRONMENT] = environment
         if self._name_attribute and self._name_attribute not in initial:
             initial[self._name_attribute] = name
-        handle = SpanHandle(tracer().start_span(name, attributes=initial))
+        clock = current().clock
+        handle = SpanHandle(tracer().start_span(name, attributes=initial,
+                                                start_time=clock() if clock is not None else None))
         for key, value in later.items():
             handle.set_attribute(key, value)
         if input_value is not None:
@@ -161,7 +163,7 @@ class SpanFactory:
         otel_context.detach(cast(Any, token))
         if exc is not None:
             handle.record_error(exc)
-        handle.otel_span.end()
+        _end(handle)
 
     async def __aenter__(self) -> SpanHandle:
         return self.__enter__()
@@ -220,7 +222,7 @@ class SpanFactory:
                     raise
                 finally:
                     finish(handle, _stream_output(items))
-                    handle.otel_span.end()
+                    _end(handle)
             return cast(F, async_gen_wrapper)
 
         if inspect.isgeneratorfunction(fn):
@@ -252,7 +254,7 @@ class SpanFactory:
                     raise
                 finally:
                     finish(handle, _stream_output(items))
-                    handle.otel_span.end()
+                    _end(handle)
             return cast(F, gen_wrapper)
 
         if inspect.iscoroutinefunction(fn):
@@ -270,7 +272,7 @@ class SpanFactory:
                     return result
                 finally:
                     otel_context.detach(token)
-                    handle.otel_span.end()
+                    _end(handle)
             return cast(F, async_wrapper)
 
         @functools.wraps(fn)
@@ -287,8 +289,13 @@ class SpanFactory:
                 return result
             finally:
                 otel_context.detach(token)
-                handle.otel_span.end()
+                _end(handle)
         return cast(F, wrapper)
+
+
+def _end(handle: SpanHandle) -> None:
+    clock = current().clock
+    handle.otel_span.end(end_time=clock() if clock is not None else None)
 
 
 def _stream_output(items: list[Any]) -> Any:
