@@ -28,6 +28,9 @@ from neon_server.storage.metadata.repositories import AlreadyExists, ApiKeyRepos
 KEY_PREFIX = "neon_sk_"
 ID_ALPHABET = string.ascii_lowercase + string.digits
 ID_LENGTH = 12
+# 43 base62 characters carry 256 bits; no '-' or '_' so a double-click selects the whole key.
+SECRET_ALPHABET = string.ascii_letters + string.digits
+SECRET_LENGTH = 43
 KEY_PATTERN = re.compile(rf"^({KEY_PREFIX}[a-z0-9]{{{ID_LENGTH}}})_([A-Za-z0-9_-]{{43}})$")
 TOUCH_INTERVAL_SECONDS = 60.0
 CACHE_LIMIT = 10_000
@@ -56,7 +59,7 @@ class KeyService:
         for _ in range(5):
             public_id = _public_id()
             prefix = KEY_PREFIX + public_id
-            raw = f"{prefix}_{secrets.token_urlsafe(32)}"
+            raw = f"{prefix}_{''.join(secrets.choice(SECRET_ALPHABET) for _ in range(SECRET_LENGTH))}"
             try:
                 key = self._keys.create(key_id=f"key_{public_id}", project_id=project_id, name=name,
                                         prefix=prefix, secret_hash=hash_key(raw))
