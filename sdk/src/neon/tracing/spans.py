@@ -198,63 +198,49 @@ class SpanFactory:
         if inspect.isasyncgenfunction(fn):
             @functools.wraps(fn)
             async def async_gen_wrapper(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-                handle = self._start(name, arguments(args, kwargs))
-                ctx = trace.set_span_in_context(handle.otel_span)
-                items: list[Any] = []
-                started = time.perf_counter()
+                recorder = _StreamRecorder(self._start(name, arguments(args, kwargs)))
                 stream = fn(*args, **kwargs)
                 try:
                     while True:
-                        token = otel_context.attach(ctx)
+                        token = otel_context.attach(recorder.context)
                         try:
                             item = await stream.__anext__()
                         except StopAsyncIteration:
                             break
                         finally:
                             otel_context.detach(token)
-                        if not items:
-                            handle.set_attribute(A.TIME_TO_FIRST_TOKEN_MS, (time.perf_counter() - started) * 1000)
-                        items.append(item)
+                        recorder.item(item)
                         yield item
                 except BaseException as exc:
-                    if not isinstance(exc, GeneratorExit):
-                        handle.record_error(exc)
+                    recorder.failed(exc)
                     raise
                 finally:
-                    finish(handle, _stream_output(items))
-                    _end(handle)
+                    finish(recorder.handle, recorder.output())
+                    _end(recorder.handle)
             return cast(F, async_gen_wrapper)
 
         if inspect.isgeneratorfunction(fn):
             @functools.wraps(fn)
             def gen_wrapper(*args: Any, **kwargs: Any) -> Iterator[Any]:
-                handle = self._start(name, arguments(args, kwargs))
-                ctx = trace.set_span_in_context(handle.otel_span)
-                items: list[Any] = []
-                started = time.perf_counter()
+                recorder = _StreamRecorder(self._start(name, arguments(args, kwargs)))
                 stream = fn(*args, **kwargs)
                 try:
                     while True:
-                        token = otel_context.attach(ctx)
+                        token = otel_context.attach(recorder.context)
                         try:
                             item = next(stream)
-                        except StopIteration as stop:
-                            if stop.value is not None:
-                                items = [stop.value]
+                        except StopIteration:
                             break
                         finally:
                             otel_context.detach(token)
-                        if not items:
-                            handle.set_attribute(A.TIME_TO_FIRST_TOKEN_MS, (time.perf_counter() - started) * 1000)
-                        items.append(item)
+                        recorder.item(item)
                         yield item
                 except BaseException as exc:
-                    if not isinstance(exc, GeneratorExit):
-                        handle.record_error(exc)
+                    recorder.failed(exc)
                     raise
                 finally:
-                    finish(handle, _stream_output(items))
-                    _end(handle)
+                    finish(recorder.handle, recorder.output())
+                    _end(recorder.handle)
             return cast(F, gen_wrapper)
 
         if inspect.iscoroutinefunction(fn):
@@ -293,17 +279,35 @@ class SpanFactory:
         return cast(F, wrapper)
 
 
+class _StreamRecorder:
+    """The span of one generator run: the context its body runs in, its items, time to the first one."""
+
+    def __init__(self, handle: SpanHandle) -> None:
+        self.handle = handle
+        self.context = trace.set_span_in_context(handle.otel_span)
+        self.items: list[Any] = []
+        self.started = time.perf_counter()
+
+    def item(self, item: Any) -> None:
+        if not self.items:
+            self.handle.set_attribute(A.TIME_TO_FIRST_TOKEN_MS, (time.perf_counter() - self.started) * 1000)
+        self.items.append(item)
+
+    def failed(self, exc: BaseException) -> None:
+        if not isinstance(exc, GeneratorExit):  # closing a stream early is not an error
+            self.handle.record_error(exc)
+
+    def output(self) -> Any:
+        if not self.items:
+            return None
+        if all(isinstance(i, str) for i in self.items):
+            return "".join(self.items)
+        return self.items
+
+
 def _end(handle: SpanHandle) -> None:
     clock = current().clock
     handle.otel_span.end(end_time=clock() if clock is not None else None)
-
-
-def _stream_output(items: list[Any]) -> Any:
-    if not items:
-        return None
-    if all(isinstance(i, str) for i in items):
-        return "".join(items)
-    return items
 
 
 def _common(span_type: str | None, component_type: str | None, *, session_id: str | None = None,
