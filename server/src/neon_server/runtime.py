@@ -13,11 +13,12 @@ from neon_server.services.live import LiveHub
 from neon_server.services.pricing import PricingService
 from neon_server.services.projects import ProjectService
 from neon_server.services.scores import ScoreService
-from neon_server.services.traces import TraceService
+from neon_server.services.traces import TraceListService, TraceService
 from neon_server.settings import Settings
 from neon_server.storage.analytics import AnalyticsDB, open_analytics
 from neon_server.storage.analytics.scores import ScoreStore
 from neon_server.storage.analytics.spans import SpanStore
+from neon_server.storage.analytics.trace_list import TraceListStore
 from neon_server.storage.analytics.traces import TraceStore
 from neon_server.storage.metadata import MetadataStore, open_metadata
 
@@ -35,6 +36,7 @@ class Services:
     ingest: IngestService = field(init=False)
     scores: ScoreService = field(init=False)
     traces: TraceService = field(init=False)
+    trace_list: TraceListService = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -44,6 +46,7 @@ class Services:
         self.live = LiveHub()
         self.scores = ScoreService(ScoreStore(self.analytics))
         self.traces = TraceService(TraceStore(self.analytics))
+        self.trace_list = TraceListService(TraceListStore(self.analytics))
         spans = SpanStore(self.analytics)
         self.writer = BatchWriter(spans.write, max_batch_rows=s.ingest_batch_rows,
                                   max_delay_seconds=s.ingest_batch_delay_ms / 1000,

@@ -2,16 +2,65 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from neon_server.api.deps import PrincipalDep, ServicesDep
+from neon_server.services.errors import InvalidInput
+from neon_server.storage.analytics.trace_list import EXACT_FIELDS, Page, TraceFilter
 
 router = APIRouter(tags=["traces"])
+
+
+@router.get("/api/traces", summary="Traces of the caller's project, filtered, sorted and paginated")
+async def list_traces(  # noqa: PLR0917 - FastAPI reads each query parameter from the signature
+    services: ServicesDep, principal: PrincipalDep,
+    start: Annotated[datetime | None, Query(alias="from", description="default: `to` minus 24 h")] = None,
+    end: Annotated[datetime | None, Query(alias="to", description="default: now")] = None,
+    status: Literal["ok", "error", "unset"] | None = None,
+    name: str | None = None, name_contains: str | None = None, service: str | None = None,
+    session_id: str | None = None, user_id: str | None = None, agent_id: str | None = None,
+    agent_version: str | None = None, environment: str | None = None,
+    model: str | None = None, tool: str | None = None,
+    tag: Annotated[list[str] | None, Query(description="repeat for several: all must be present")] = None,
+    attr: Annotated[list[str] | None, Query(description="KEY=VALUE on any span of the trace; repeatable")] = None,
+    min_duration_ms: Annotated[float | None, Query(ge=0)] = None,
+    min_tokens: Annotated[int | None, Query(ge=0)] = None, max_tokens: Annotated[int | None, Query(ge=0)] = None,
+    min_cost: Annotated[float | None, Query(ge=0)] = None, max_cost: Annotated[float | None, Query(ge=0)] = None,
+    score_name: str | None = None, score_min: float | None = None, score_max: float | None = None,
+    search: Annotated[str | None, Query(min_length=1, max_length=500, description="text in inputs/outputs")] = None,
+    sort: Literal["time", "duration", "cost", "tokens"] = "time",
+    order: Literal["asc", "desc"] = "desc",
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> JSONResponse:
+    to = _utc(end) if end else datetime.now(UTC)
+    attributes: dict[str, str] = {}
+    for item in attr or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidInput(f"attr must look like KEY=VALUE, got {item!r}")
+        attributes[key] = value
+    given = {"name": name, "service": service, "session_id": session_id, "user_id": user_id, "agent_id": agent_id,
+             "agent_version": agent_version, "environment": environment}
+    flt = TraceFilter(
+        start=_utc(start) if start else to - timedelta(hours=24), end=to, status=status,
+        name_contains=name_contains, exact={k: v for k, v in given.items() if v is not None and k in EXACT_FIELDS},
+        model=model, tool=tool, tags=tag or [], attributes=attributes, min_duration_ms=min_duration_ms,
+        min_tokens=min_tokens, max_tokens=max_tokens, min_cost=min_cost, max_cost=max_cost, score_name=score_name,
+        score_min=score_min, score_max=score_max, search=search)
+    page = Page(sort=sort, descending=order == "desc", limit=limit)
+    result = await run_in_threadpool(services.trace_list.list, principal.project_id, flt, page, cursor)
+    return JSONResponse(jsonable_encoder(result))
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 @router.get("/api/traces/{trace_id}", summary="A trace: its rollup and its spans, without inputs/outputs")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from neon_server.services.errors import InvalidInput, NotFound
+from neon_server.storage.analytics.trace_list import Page, TraceFilter, TraceListStore
 from neon_server.storage.analytics.traces import TraceStore
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
@@ -47,3 +50,55 @@ def _trace_id(value: str) -> str:
     if not HEX32.match(trace_id):
         raise InvalidInput("trace_id must be 32 hex characters")
     return trace_id
+
+
+# ---------------------------------------------------------------- the trace list
+def encode_cursor(sort: str, value: Any, trace_id: str) -> str:
+    if sort == "time":
+        value = int(value.value) if hasattr(value, "value") else int(value)
+    raw = json.dumps({"s": sort, "v": value, "id": trace_id}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: str) -> tuple[Any, str]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if data["s"] != sort:
+            raise InvalidInput("cursor belongs to a different sort order; start again without it")
+        if not HEX32.match(str(data["id"])):
+            raise ValueError("bad id")
+        value = data["v"]
+        if sort == "time":
+            value = ns_to_param(int(value))
+        elif not isinstance(value, int | float):
+            raise ValueError("bad value")
+        return value, str(data["id"])
+    except InvalidInput:
+        raise
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise InvalidInput("cursor is not valid: use the next_cursor of a previous page") from None
+
+
+def ns_to_param(ns: int) -> str:
+    seconds, nanos = divmod(ns, 1_000_000_000)
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S") + f".{nanos:09d}"
+
+
+class TraceListService:
+    def __init__(self, store: TraceListStore) -> None:
+        self._store = store
+
+    def list(self, project_id: str, flt: TraceFilter, page: Page, cursor: str | None) -> dict[str, Any]:
+        if flt.end <= flt.start:
+            raise InvalidInput("the time range is empty: 'from' must be before 'to'")
+        if cursor:
+            page.after_value, page.after_id = decode_cursor(cursor, page.sort)
+        requested = page.limit
+        page.limit = requested + 1
+        rows = self._store.list(project_id, flt, page)
+        more = len(rows) > requested
+        rows = rows[:requested]
+        next_cursor = encode_cursor(page.sort, rows[-1]["sort_value"], rows[-1]["trace_id"]) if more else None
+        for row in rows:
+            row.pop("sort_value", None)
+        return {"traces": rows, "next_cursor": next_cursor}

@@ -1,0 +1,154 @@
+"""The trace list: filters compiled into parameterised SQL over the `traces` rollup, keyset pagination.
+
+Every value reaches SQL as a bound parameter; column names and sort keys come from fixed tables below, never
+from the request. Spans of one trace arrive in several batches and the rollup holds one partial row per
+batch until parts merge, so the query groups by trace first and filters the aggregated values (HAVING).
+Rows are pre-selected by time with a slack of one day (`TRACE_SLACK_SECONDS`): a trace longer than that
+which straddles the window's start may show incomplete totals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from neon_server.storage.analytics.executor import AnalyticsDB
+
+TRACE_SLACK_SECONDS = 86_400
+STATUS_CODES = {"unset": 0, "ok": 1, "error": 2}
+STATUS_NAMES = {v: k for k, v in STATUS_CODES.items()}
+
+AGGREGATES = {
+    "start_time": "min(start_time)", "end_time": "max(end_time)", "name": "max(name)",
+    "root_span_id": "max(root_span_id)", "service": "max(service)", "status": "max(status)",
+    "span_count": "sum(span_count)", "error_count": "sum(error_count)", "llm_call_count": "sum(llm_call_count)",
+    "tool_call_count": "sum(tool_call_count)", "input_tokens": "sum(input_tokens)",
+    "output_tokens": "sum(output_tokens)", "total_tokens": "sum(total_tokens)", "cost": "sum(cost)",
+    "priced_span_count": "sum(priced_span_count)", "session_id": "max(session_id)", "user_id": "max(user_id)",
+    "agent_id": "max(agent_id)", "agent_version": "max(agent_version)", "environment": "max(environment)",
+    "tags": "groupUniqArrayArray(tags)", "models": "groupUniqArrayArray(models)",
+    "tool_names": "groupUniqArrayArray(tool_names)",
+}
+AGGREGATES["duration_ns"] = "toInt64(dateDiff('nanosecond', min(start_time), max(end_time)))"
+# The aggregated columns are named agg_* inside the query: a plain alias like `min(start_time) AS start_time`
+# would shadow the column in WHERE.
+SORT_KEYS = {"time": "agg_start_time", "duration": "agg_duration_ns", "cost": "agg_cost",
+             "tokens": "agg_total_tokens"}
+SORT_TYPES = {"time": "DateTime64(9, 'UTC')", "duration": "Int64", "cost": "Float64", "tokens": "UInt64"}
+EXACT_FIELDS = ("name", "service", "session_id", "user_id", "agent_id", "agent_version", "environment")
+
+
+@dataclass
+class TraceFilter:
+    start: datetime
+    end: datetime
+    status: str | None = None
+    name_contains: str | None = None
+    exact: dict[str, str] = field(default_factory=dict)  # keys from EXACT_FIELDS
+    model: str | None = None
+    tool: str | None = None
+    tags: list[str] = field(default_factory=list)
+    attributes: dict[str, str] = field(default_factory=dict)
+    min_duration_ms: float | None = None
+    min_tokens: int | None = None
+    max_tokens: int | None = None
+    min_cost: float | None = None
+    max_cost: float | None = None
+    score_name: str | None = None
+    score_min: float | None = None
+    score_max: float | None = None
+    search: str | None = None
+
+
+@dataclass
+class Page:
+    sort: str = "time"
+    descending: bool = True
+    limit: int = 50
+    after_value: Any = None  # keyset cursor: the last row's sort value and trace id
+    after_id: str | None = None
+
+
+class TraceListStore:
+    def __init__(self, db: AnalyticsDB) -> None:
+        self._db = db
+
+    def list(self, project_id: str, flt: TraceFilter, page: Page) -> list[dict[str, Any]]:  # noqa: PLR0912 - a branch per filter
+        params: dict[str, Any] = {"p": project_id, "start": _ts(flt.start), "end": _ts(flt.end),
+                                  "slack": TRACE_SLACK_SECONDS, "limit": page.limit}
+        having = ["agg_start_time >= {start:DateTime64(9, 'UTC')}", "agg_start_time < {end:DateTime64(9, 'UTC')}"]
+        where = ["project_id = {p:String}",
+                 "start_time >= {start:DateTime64(9, 'UTC')} - toIntervalSecond({slack:UInt32})",
+                 "start_time < {end:DateTime64(9, 'UTC')} + toIntervalSecond({slack:UInt32})"]
+        if flt.status is not None:
+            having.append("agg_status = {status:UInt8}")
+            params["status"] = STATUS_CODES[flt.status]
+        for i, (name, value) in enumerate(sorted(flt.exact.items())):
+            having.append(f"agg_{name} = {{exact{i}:String}}")
+            params[f"exact{i}"] = value
+        if flt.name_contains:
+            having.append("positionCaseInsensitiveUTF8(agg_name, {name_contains:String}) > 0")
+            params["name_contains"] = flt.name_contains
+        if flt.model:
+            having.append("has(agg_models, {model:String})")
+            params["model"] = flt.model
+        if flt.tool:
+            having.append("has(agg_tool_names, {tool:String})")
+            params["tool"] = flt.tool
+        if flt.tags:
+            having.append("hasAll(agg_tags, {tags:Array(String)})")
+            params["tags"] = flt.tags
+        if flt.min_duration_ms is not None:
+            having.append("agg_duration_ns >= {min_duration:Int64}")
+            params["min_duration"] = int(flt.min_duration_ms * 1_000_000)
+        for bound, column, op, kind in (("min_tokens", "total_tokens", ">=", "UInt64"),
+                                        ("max_tokens", "total_tokens", "<=", "UInt64"),
+                                        ("min_cost", "cost", ">=", "Float64"), ("max_cost", "cost", "<=", "Float64")):
+            value = getattr(flt, bound)
+            if value is not None:
+                having.append(f"agg_{column} {op} {{{bound}:{kind}}}")
+                params[bound] = value
+        for i, (key, value) in enumerate(sorted(flt.attributes.items())):
+            where.append(
+                "trace_id IN (SELECT trace_id FROM spans WHERE project_id = {p:String} "
+                "AND start_time >= {start:DateTime64(9, 'UTC')} - toIntervalSecond({slack:UInt32}) "
+                "AND start_time < {end:DateTime64(9, 'UTC')} + toIntervalSecond({slack:UInt32}) "
+                f"AND (attributes[{{ak{i}:String}}] = {{av{i}:String}} "
+                f"OR resource_attributes[{{ak{i}:String}}] = {{av{i}:String}}))")
+            params[f"ak{i}"], params[f"av{i}"] = key, value
+        if flt.score_name:
+            where.append("trace_id IN (SELECT trace_id FROM scores FINAL WHERE project_id = {p:String} "
+                         "AND name = {score_name:String} AND (value >= {score_min:Float64}) "
+                         "AND (value <= {score_max:Float64}))")
+            params.update(score_name=flt.score_name, score_min=flt.score_min if flt.score_min is not None else -1e308,
+                          score_max=flt.score_max if flt.score_max is not None else 1e308)
+        if flt.search:
+            where.append("trace_id IN (SELECT trace_id FROM span_payloads WHERE project_id = {p:String} "
+                         "AND start_time >= {start:DateTime64(9, 'UTC')} - toIntervalSecond({slack:UInt32}) "
+                         "AND start_time < {end:DateTime64(9, 'UTC')} + toIntervalSecond({slack:UInt32}) "
+                         "AND (positionCaseInsensitiveUTF8(input, {search:String}) > 0 "
+                         "OR positionCaseInsensitiveUTF8(output, {search:String}) > 0))")
+            params["search"] = flt.search
+        sort = SORT_KEYS[page.sort]
+        direction = "DESC" if page.descending else "ASC"
+        if page.after_id is not None:
+            op = "<" if page.descending else ">"
+            having.append(f"({sort}, trace_id) {op} ({{after_value:{SORT_TYPES[page.sort]}}}, {{after_id:String}})")
+            params["after_value"] = page.after_value
+            params["after_id"] = page.after_id
+        inner = ", ".join(f"{expr} AS agg_{name}" for name, expr in AGGREGATES.items())
+        outer = ", ".join(f"agg_{name} AS {name}" for name in AGGREGATES)
+        rows = self._db.query(
+            f"SELECT trace_id, {outer}, {sort} AS sort_value FROM ("
+            f"SELECT trace_id, {inner} FROM traces WHERE {' AND '.join(where)} GROUP BY trace_id"
+            f") WHERE {' AND '.join(having)} "
+            f"ORDER BY {sort} {direction}, trace_id {direction} LIMIT {{limit:UInt32}}",
+            tag="traces.list", params=params)
+        for row in rows:
+            row["status"] = STATUS_NAMES.get(int(row["status"]), "unset")
+        return rows
+
+
+def _ts(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")

@@ -1,0 +1,166 @@
+"""GET /api/traces: every filter, sorting, cursor pagination while traces arrive, hostile values, isolation."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from server.tests.conftest import LiveServer
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.fixture
+def metadata_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'neon.db'}"
+
+
+def trace(i: int, **fields: Any) -> dict[str, Any]:
+    start = NOW - timedelta(minutes=10 * i + 5)
+    spans = [{"span_id": "llm", "name": "llm", "type": "generation", "model": fields.pop("model", "gpt-4o"),
+              "input_tokens": 100 * (i + 1), "output_tokens": 10, "start_time": start.isoformat(),
+              "duration_ms": 100 * (i + 1), "input": fields.pop("input", f"question {i}"),
+              "attributes": fields.pop("span_attributes", {})}]
+    if "tool" in fields:
+        spans.append({"span_id": "tool", "name": "tool", "type": "tool", "tool_name": fields.pop("tool"),
+                      "start_time": start.isoformat(), "duration_ms": 5,
+                      "status": fields.pop("tool_status", "ok")})
+    return {"trace_id": f"{i + 1:032x}", "name": fields.pop("name", "agent"), "start_time": start.isoformat(),
+            "end_time": (start + timedelta(seconds=i + 1)).isoformat(), "spans": spans, **fields}
+
+
+@pytest.fixture
+def seeded(live_server: LiveServer, project_key: tuple[str, str]) -> dict[str, Any]:
+    traces = [
+        trace(0, name="support", session_id="s1", user_id="ada", agent_id="support", agent_version="v1",
+              environment="prod", tags=["beta", "eu"], tool="search", status="ok"),
+        trace(1, name="support", session_id="s1", user_id="bob", agent_id="support", agent_version="v2",
+              environment="prod", tags=["eu"], tool="search", tool_status="error", status="error",
+              input="the refund policy please"),
+        trace(2, name="billing", session_id="s2", user_id="ada", agent_id="billing", agent_version="v1",
+              environment="staging", model="claude-sonnet-4", span_attributes={"customer.tier": "gold"}),
+        trace(3, name="billing-nightly", environment="staging", tool="sql"),
+    ]
+    response = httpx.post(f"{live_server.url}/api/traces/ingest", json={"traces": traces},
+                          headers={"x-api-key": project_key[1]})
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted_spans"] == 4 + 4 + 3  # roots, llm spans, tool spans
+    score = httpx.post(f"{live_server.url}/api/scores", headers={"x-api-key": project_key[1]},
+                       json=[{"trace_id": f"{1:032x}", "name": "quality", "value": 0.9},
+                             {"trace_id": f"{2:032x}", "name": "quality", "value": 0.2}])
+    assert score.status_code == 201
+    return {"url": live_server.url, "headers": {"x-api-key": project_key[1]}}
+
+
+def names(seeded: dict[str, Any], **params: Any) -> list[str]:
+    response = httpx.get(f"{seeded['url']}/api/traces", params=params, headers=seeded["headers"])
+    assert response.status_code == 200, response.text
+    return [t["trace_id"][-1] for t in response.json()["traces"]]
+
+
+@pytest.mark.parametrize(("params", "expected"), [
+    ({}, ["1", "2", "3", "4"]),  # newest first
+    ({"status": "error"}, ["2"]),
+    ({"status": "ok"}, ["1", "4"]),  # 4: its tool span is ok; a trace takes its worst known status
+    ({"name": "billing"}, ["3"]),
+    ({"name_contains": "BILL"}, ["3", "4"]),
+    ({"service": "nope"}, []),
+    ({"session_id": "s1"}, ["1", "2"]),
+    ({"user_id": "ada"}, ["1", "3"]),
+    ({"agent_id": "support", "agent_version": "v2"}, ["2"]),
+    ({"environment": "staging"}, ["3", "4"]),
+    ({"model": "claude-sonnet-4"}, ["3"]),
+    ({"tool": "search"}, ["1", "2"]),
+    ({"tag": ["eu"]}, ["1", "2"]),
+    ({"tag": ["eu", "beta"]}, ["1"]),
+    ({"attr": "customer.tier=gold"}, ["3"]),
+    ({"min_duration_ms": 2500}, ["3", "4"]),
+    ({"min_tokens": 200, "max_tokens": 320}, ["2", "3"]),
+    ({"min_cost": 0.0007}, ["3", "4"]),
+    ({"max_cost": 0.0006}, ["1", "2"]),
+    ({"score_name": "quality", "score_min": 0.5}, ["1"]),
+    ({"score_name": "quality"}, ["1", "2"]),
+    ({"search": "REFUND policy"}, ["2"]),
+    ({"sort": "duration"}, ["4", "3", "2", "1"]),
+    ({"sort": "tokens", "order": "asc"}, ["1", "2", "3", "4"]),
+    ({"sort": "cost"}, ["4", "3", "2", "1"]),  # gpt-4o 400 tokens > claude-sonnet-4 300 tokens
+    ({"from": (NOW - timedelta(minutes=20)).isoformat()}, ["1", "2"]),
+    ({"to": (NOW - timedelta(minutes=20)).isoformat()}, ["3", "4"]),
+])
+def test_filters_and_sorting(seeded: dict[str, Any], params: dict[str, Any], expected: list[str]) -> None:
+    assert names(seeded, **params) == expected
+
+
+def test_list_rows_carry_the_rollup(seeded: dict[str, Any]) -> None:
+    response = httpx.get(f"{seeded['url']}/api/traces", params={"name": "support", "status": "error"},
+                         headers=seeded["headers"]).json()
+    [row] = response["traces"]
+    assert (row["name"], row["status"], row["span_count"], row["error_count"], row["tool_call_count"]) == (
+        "support", "error", 3, 2, 1)  # the root and the tool failed
+    assert row["total_tokens"] == 210
+    assert row["cost"] == pytest.approx((200 * 2.5 + 10 * 10) / 1e6)
+    assert row["duration_ns"] == 2_000_000_000
+    assert row["tags"] == ["eu"]
+
+
+def test_cursor_pagination_stays_correct_while_traces_arrive(seeded: dict[str, Any]) -> None:
+    url, headers = f"{seeded['url']}/api/traces", seeded["headers"]
+    first = httpx.get(url, params={"limit": 2}, headers=headers).json()
+    assert [t["trace_id"][-1] for t in first["traces"]] == ["1", "2"]
+    assert first["next_cursor"]
+    # A new trace arrives (newest of all) between the pages: it must not shift the second page.
+    newer = trace(0, name="late arrival")
+    newer["trace_id"] = "f" * 32
+    newer["start_time"] = (NOW - timedelta(minutes=1)).isoformat()
+    assert httpx.post(f"{seeded['url']}/api/traces/ingest", json=newer, headers=headers).status_code == 200
+    second = httpx.get(url, params={"limit": 2, "cursor": first["next_cursor"]}, headers=headers).json()
+    assert [t["trace_id"][-1] for t in second["traces"]] == ["3", "4"]
+    assert second["next_cursor"] is None
+    by_cost = httpx.get(url, params={"limit": 3, "sort": "cost"}, headers=headers).json()
+    rest = httpx.get(url, params={"limit": 3, "sort": "cost", "cursor": by_cost["next_cursor"]}, headers=headers)
+    ids = [t["trace_id"] for t in by_cost["traces"] + rest.json()["traces"]]
+    assert len(ids) == len(set(ids)) == 5
+
+
+@pytest.mark.parametrize("params", [
+    {"name": "x'; DROP TABLE traces; --"}, {"name_contains": "%' OR 1=1 --"}, {"tag": ["') OR ('1'='1"]},
+    {"attr": "k'=v') OR 1=1 --"}, {"search": "\\'; SELECT 1"}, {"model": "{p:String}"},
+    {"score_name": "q' OR '1'='1"},
+])
+def test_hostile_filter_values_are_only_data(seeded: dict[str, Any], params: dict[str, Any]) -> None:
+    assert names(seeded, **params) == []
+    assert len(names(seeded)) == 4  # and nothing was harmed
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"cursor": "garbage"}, "cursor is not valid"),
+    ({"attr": "no-equals-sign"}, "attr must look like KEY=VALUE"),
+    ({"limit": 0}, "limit"), ({"sort": "random"}, "sort"), ({"status": "maybe"}, "status"),
+    ({"from": "yesterday"}, "from"),
+    ({"from": NOW.isoformat(), "to": (NOW - timedelta(hours=1)).isoformat()}, "'from' must be before 'to'"),
+])
+def test_bad_parameters_get_clear_errors(seeded: dict[str, Any], params: dict[str, Any], message: str) -> None:
+    response = httpx.get(f"{seeded['url']}/api/traces", params=params, headers=seeded["headers"])
+    assert response.status_code == 422
+    assert message in response.json()["error"]["message"]
+
+
+def test_cursor_of_another_sort_is_refused(seeded: dict[str, Any]) -> None:
+    url, headers = f"{seeded['url']}/api/traces", seeded["headers"]
+    cursor = httpx.get(url, params={"limit": 1}, headers=headers).json()["next_cursor"]
+    response = httpx.get(url, params={"sort": "cost", "cursor": cursor}, headers=headers)
+    assert response.status_code == 422
+    assert "different sort order" in response.text
+
+
+def test_other_projects_see_nothing(seeded: dict[str, Any], live_server: LiveServer) -> None:
+    other = live_server.services.projects.create("elsewhere")
+    _key, secret = live_server.services.keys.create(other.id)
+    response = httpx.get(f"{seeded['url']}/api/traces", headers={"x-api-key": secret})
+    assert response.json() == {"traces": [], "next_cursor": None}
+    assert json.loads(httpx.get(f"{seeded['url']}/api/traces", headers=seeded["headers"]).text)["traces"]
