@@ -18,7 +18,7 @@ router = APIRouter(tags=["traces"])
 
 
 @router.get("/api/traces", summary="Traces of the caller's project, filtered, sorted and paginated")
-async def list_traces(  # noqa: PLR0917 - FastAPI reads each query parameter from the signature
+async def list_traces(
     services: ServicesDep, principal: PrincipalDep,
     start: Annotated[datetime | None, Query(alias="from", description="default: `to` minus 24 h")] = None,
     end: Annotated[datetime | None, Query(alias="to", description="default: now")] = None,

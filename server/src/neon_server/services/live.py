@@ -17,6 +17,9 @@ import pyarrow.compute as pc
 
 from neon_server.ingest.writer import WrittenBatch
 
+ROOT_FIELDS = ["trace_id", "span_id", "name", "status", "start_time", "duration_ns", "service", "session_id",
+               "user_id", "agent_id", "agent_version", "environment"]
+
 
 @dataclass(eq=False)
 class Subscription:
@@ -75,8 +78,6 @@ def _event(project_id: str, spans: pa.Table) -> dict[str, Any]:
         "span_count": spans.num_rows,
         "trace_ids": pc.unique(spans["trace_id"]).to_pylist(),
         "root_spans": [
-            {"trace_id": r["trace_id"], "span_id": r["span_id"], "name": r["name"], "status": r["status"],
-             "start_time": r["start_time"].isoformat(), "duration_ns": r["duration_ns"]}
-            for r in roots.select(["trace_id", "span_id", "name", "status", "start_time", "duration_ns"]).to_pylist()
+            {**r, "start_time": r["start_time"].isoformat()} for r in roots.select(ROOT_FIELDS).to_pylist()
         ],
     }
