@@ -131,6 +131,20 @@ def test_scores_from_the_sdk_and_the_api(live_server: LiveServer, project_key: t
     assert by_name["tone"]["string_value"] == "formal"  # the same score id replaced the first
     assert len([r for r in rows if r["name"] == "tone"]) == 1
 
+    listed = httpx.get(f"{live_server.url}/api/scores", params={"trace_id": run.trace_id, "limit": 2},
+                       headers={"x-api-key": project_key[1]}).json()
+    rest = httpx.get(f"{live_server.url}/api/scores", params={"trace_id": run.trace_id, "limit": 2,
+                                                              "cursor": listed["next_cursor"]},
+                     headers={"x-api-key": project_key[1]}).json()
+    every = listed["scores"] + rest["scores"]
+    assert sorted(s["name"] for s in every) == ["passed", "relevance", "tone"]
+    assert rest["next_cursor"] is None
+    values = {s["name"]: s["value"] for s in every}
+    assert values == {"passed": True, "relevance": 0.8, "tone": "formal"}
+    only_sdk = httpx.get(f"{live_server.url}/api/scores", params={"source": "sdk"},
+                         headers={"x-api-key": project_key[1]}).json()["scores"]
+    assert sorted(s["name"] for s in only_sdk) == ["passed", "relevance"]
+
     bad = httpx.post(f"{live_server.url}/api/scores", headers={"x-api-key": project_key[1]},
                      json={"trace_id": "nope", "name": "x", "value": 1})
     assert bad.status_code == 422

@@ -164,3 +164,53 @@ def test_other_projects_see_nothing(seeded: dict[str, Any], live_server: LiveSer
     response = httpx.get(f"{seeded['url']}/api/traces", headers={"x-api-key": secret})
     assert response.json() == {"traces": [], "next_cursor": None}
     assert json.loads(httpx.get(f"{seeded['url']}/api/traces", headers=seeded["headers"]).text)["traces"]
+
+
+def span_names(seeded: dict[str, Any], **params: Any) -> list[tuple[str, str]]:
+    response = httpx.get(f"{seeded['url']}/api/spans", params=params, headers=seeded["headers"])
+    assert response.status_code == 200, response.text
+    return [(s["trace_id"][-1], s["name"]) for s in response.json()["spans"]]
+
+
+@pytest.mark.parametrize(("params", "expected"), [
+    ({"span_type": "tool", "status": "error"}, [("2", "tool")]),  # all failed tool calls
+    ({"tool": "search"}, [("1", "tool"), ("2", "tool")]),
+    ({"span_type": "generation", "model": "claude-sonnet-4"}, [("3", "llm")]),
+    ({"trace_id": f"{3:032x}", "sort": "duration", "order": "asc"}, [("3", "llm"), ("3", "billing")]),
+    ({"attr": "customer.tier=gold"}, [("3", "llm")]),
+    ({"span_type": "generation", "min_tokens": 300}, [("3", "llm"), ("4", "llm")]),
+    ({"session_id": "s2", "span_type": "generation"}, [("3", "llm")]),
+    ({"name_contains": "' OR 1=1 --"}, []),
+])
+def test_span_search(seeded: dict[str, Any], params: dict[str, Any], expected: list[tuple[str, str]]) -> None:
+    assert span_names(seeded, **params) == expected
+
+
+def test_span_pagination(seeded: dict[str, Any]) -> None:
+    url, headers = f"{seeded['url']}/api/spans", seeded["headers"]
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 4, **({"cursor": cursor} if cursor else {})}
+        page = httpx.get(url, params=params, headers=headers).json()
+        seen += [f"{s['trace_id']}:{s['span_id']}" for s in page["spans"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) == 11
+
+
+def test_sessions(seeded: dict[str, Any]) -> None:
+    url, headers = f"{seeded['url']}/api/sessions", seeded["headers"]
+    sessions = httpx.get(url, headers=headers).json()["sessions"]
+    assert [s["session_id"] for s in sessions] == ["s1", "s2"]
+    s1 = sessions[0]
+    assert (s1["trace_count"], s1["span_count"], s1["error_count"], sorted(s1["user_ids"])) == (
+        2, 6, 2, ["ada", "bob"])
+    assert s1["total_tokens"] == 110 + 210
+    assert s1["first_trace_name"] == "support"
+    by_user = httpx.get(url, params={"user_id": "bob"}, headers=headers).json()["sessions"]
+    assert [s["session_id"] for s in by_user] == ["s1"]
+    page = httpx.get(url, params={"limit": 1}, headers=headers).json()
+    rest = httpx.get(url, params={"limit": 1, "cursor": page["next_cursor"]}, headers=headers).json()
+    assert [s["session_id"] for s in page["sessions"] + rest["sessions"]] == ["s1", "s2"]

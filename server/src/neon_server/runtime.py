@@ -13,10 +13,11 @@ from neon_server.services.live import LiveHub
 from neon_server.services.pricing import PricingService
 from neon_server.services.projects import ProjectService
 from neon_server.services.scores import ScoreService
-from neon_server.services.traces import TraceListService, TraceService
+from neon_server.services.traces import SpanListService, TraceListService, TraceService
 from neon_server.settings import Settings
 from neon_server.storage.analytics import AnalyticsDB, open_analytics
 from neon_server.storage.analytics.scores import ScoreStore
+from neon_server.storage.analytics.span_list import SpanListStore
 from neon_server.storage.analytics.spans import SpanStore
 from neon_server.storage.analytics.trace_list import TraceListStore
 from neon_server.storage.analytics.traces import TraceStore
@@ -37,6 +38,7 @@ class Services:
     scores: ScoreService = field(init=False)
     traces: TraceService = field(init=False)
     trace_list: TraceListService = field(init=False)
+    span_list: SpanListService = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -47,6 +49,7 @@ class Services:
         self.scores = ScoreService(ScoreStore(self.analytics))
         self.traces = TraceService(TraceStore(self.analytics))
         self.trace_list = TraceListService(TraceListStore(self.analytics))
+        self.span_list = SpanListService(SpanListStore(self.analytics))
         spans = SpanStore(self.analytics)
         self.writer = BatchWriter(spans.write, max_batch_rows=s.ingest_batch_rows,
                                   max_delay_seconds=s.ingest_batch_delay_ms / 1000,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Query, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -41,3 +43,17 @@ async def create_scores(body: ScoreIn | list[ScoreIn], services: ServicesDep,
     scores = [NewScore(**item.model_dump()) for item in items]
     ids = await run_in_threadpool(services.scores.create, principal.project_id, scores)
     return ScoresCreated(score_ids=ids)
+
+
+@router.get("/api/scores", summary="Scores of the caller's project, newest first")
+async def list_scores(services: ServicesDep, principal: PrincipalDep, trace_id: str | None = None,
+                      span_id: str | None = None, name: str | None = None, eval_run_id: str | None = None,
+                      dataset_item_id: str | None = None, scorer: str | None = None,
+                      source: Literal["api", "sdk", "annotation", "eval", "online"] | None = None,
+                      limit: Annotated[int, Query(ge=1, le=1000)] = 100, cursor: str | None = None) -> JSONResponse:
+    given = {"trace_id": trace_id, "span_id": span_id, "name": name, "eval_run_id": eval_run_id,
+             "dataset_item_id": dataset_item_id, "scorer": scorer}
+    exact = {k: v for k, v in given.items() if v is not None}
+    result = await run_in_threadpool(lambda: services.scores.find(principal.project_id, exact=exact, source=source,
+                                                                  limit=limit, cursor=cursor))
+    return JSONResponse(jsonable_encoder(result))

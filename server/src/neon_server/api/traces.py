@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from neon_server.api.deps import PrincipalDep, ServicesDep
 from neon_server.services.errors import InvalidInput
+from neon_server.storage.analytics.span_list import SPAN_EXACT, SpanFilter
 from neon_server.storage.analytics.trace_list import EXACT_FIELDS, Page, TraceFilter
 
 router = APIRouter(tags=["traces"])
@@ -39,17 +40,12 @@ async def list_traces(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> JSONResponse:
-    to = _utc(end) if end else datetime.now(UTC)
-    attributes: dict[str, str] = {}
-    for item in attr or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise InvalidInput(f"attr must look like KEY=VALUE, got {item!r}")
-        attributes[key] = value
+    to, since = _window(start, end)
+    attributes = _attributes(attr)
     given = {"name": name, "service": service, "session_id": session_id, "user_id": user_id, "agent_id": agent_id,
              "agent_version": agent_version, "environment": environment}
     flt = TraceFilter(
-        start=_utc(start) if start else to - timedelta(hours=24), end=to, status=status,
+        start=since, end=to, status=status,
         name_contains=name_contains, exact={k: v for k, v in given.items() if v is not None and k in EXACT_FIELDS},
         model=model, tool=tool, tags=tag or [], attributes=attributes, min_duration_ms=min_duration_ms,
         min_tokens=min_tokens, max_tokens=max_tokens, min_cost=min_cost, max_cost=max_cost, score_name=score_name,
@@ -61,6 +57,69 @@ async def list_traces(
 
 def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _window(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+    """(to, from): `to` defaults to now, `from` to 24 hours before `to`."""
+    to = _utc(end) if end else datetime.now(UTC)
+    return to, (_utc(start) if start else to - timedelta(hours=24))
+
+
+def _attributes(items: list[str] | None) -> dict[str, str]:
+    attributes: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidInput(f"attr must look like KEY=VALUE, got {item!r}")
+        attributes[key] = value
+    return attributes
+
+
+@router.get("/api/spans", summary="Spans of the caller's project, with the trace list's filter vocabulary")
+async def list_spans(
+    services: ServicesDep, principal: PrincipalDep,
+    start: Annotated[datetime | None, Query(alias="from")] = None,
+    end: Annotated[datetime | None, Query(alias="to")] = None,
+    status: Literal["ok", "error", "unset"] | None = None,
+    trace_id: str | None = None, name: str | None = None, name_contains: str | None = None,
+    span_type: str | None = None, component_type: str | None = None, service: str | None = None,
+    model: str | None = None, provider: str | None = None, tool: str | None = None,
+    session_id: str | None = None, user_id: str | None = None, agent_id: str | None = None,
+    agent_version: str | None = None, environment: str | None = None,
+    tag: Annotated[list[str] | None, Query()] = None, attr: Annotated[list[str] | None, Query()] = None,
+    min_duration_ms: Annotated[float | None, Query(ge=0)] = None,
+    min_tokens: Annotated[int | None, Query(ge=0)] = None, max_tokens: Annotated[int | None, Query(ge=0)] = None,
+    min_cost: Annotated[float | None, Query(ge=0)] = None, max_cost: Annotated[float | None, Query(ge=0)] = None,
+    sort: Literal["time", "duration", "cost", "tokens"] = "time", order: Literal["asc", "desc"] = "desc",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100, cursor: str | None = None,
+) -> JSONResponse:
+    to, since = _window(start, end)
+    given = {"trace_id": trace_id, "name": name, "span_type": span_type, "component_type": component_type,
+             "service": service, "model": model, "provider": provider, "tool_name": tool, "session_id": session_id,
+             "user_id": user_id, "agent_id": agent_id, "agent_version": agent_version, "environment": environment}
+    flt = SpanFilter(start=since, end=to, status=status, name_contains=name_contains,
+                     exact={k: v for k, v in given.items() if v is not None and k in SPAN_EXACT}, tags=tag or [],
+                     attributes=_attributes(attr), min_duration_ms=min_duration_ms, min_tokens=min_tokens,
+                     max_tokens=max_tokens, min_cost=min_cost, max_cost=max_cost)
+    page = Page(sort=sort, descending=order == "desc", limit=limit)
+    result = await run_in_threadpool(services.span_list.spans, principal.project_id, flt, page, cursor)
+    return JSONResponse(jsonable_encoder(result))
+
+
+@router.get("/api/sessions", summary="Sessions: traces grouped by session id, most recently active first")
+async def list_sessions(
+    services: ServicesDep, principal: PrincipalDep,
+    start: Annotated[datetime | None, Query(alias="from")] = None,
+    end: Annotated[datetime | None, Query(alias="to")] = None,
+    user_id: str | None = None, agent_id: str | None = None, environment: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50, cursor: str | None = None,
+) -> JSONResponse:
+    to, since = _window(start, end)
+    exact = {k: v for k, v in {"user_id": user_id, "agent_id": agent_id, "environment": environment}.items()
+             if v is not None}
+    result = await run_in_threadpool(lambda: services.span_list.sessions(
+        principal.project_id, since, to, exact=exact, limit=limit, cursor=cursor))
+    return JSONResponse(jsonable_encoder(result))
 
 
 @router.get("/api/traces/{trace_id}", summary="A trace: its rollup and its spans, without inputs/outputs")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from neon_server.services.errors import InvalidInput
@@ -38,6 +41,26 @@ class NewScore:
 class ScoreService:
     def __init__(self, store: ScoreStore) -> None:
         self._store = store
+
+    def find(self, project_id: str, *, exact: dict[str, str], source: str | None, limit: int,
+             cursor: str | None) -> dict[str, Any]:
+        before = None
+        if cursor:
+            try:
+                at, _, score_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().partition("|")
+                datetime.strptime(at, "%Y-%m-%d %H:%M:%S.%f")
+            except (ValueError, binascii.Error, UnicodeDecodeError):
+                raise InvalidInput("cursor is not valid: use the next_cursor of a previous page") from None
+            before = (at, score_id)
+        rows = self._store.find(project_id, exact=exact, source=source, limit=limit + 1, before=before)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = None
+        if more:
+            last = rows[-1]
+            raw = f"{last['created_at'].strftime('%Y-%m-%d %H:%M:%S.%f')}|{last['score_id']}"
+            next_cursor = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+        return {"scores": rows, "next_cursor": next_cursor}
 
     def create(self, project_id: str, scores: list[NewScore]) -> list[str]:
         """Validate all, then write all; returns the score ids. A score id given again replaces that score."""

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from neon_server.services.errors import InvalidInput, NotFound
+from neon_server.storage.analytics.span_list import SpanFilter, SpanListStore
 from neon_server.storage.analytics.trace_list import Page, TraceFilter, TraceListStore
 from neon_server.storage.analytics.traces import TraceStore
 
@@ -61,22 +62,10 @@ def encode_cursor(sort: str, value: Any, trace_id: str) -> str:
 
 
 def decode_cursor(cursor: str, sort: str) -> tuple[Any, str]:
-    try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if data["s"] != sort:
-            raise InvalidInput("cursor belongs to a different sort order; start again without it")
-        if not HEX32.match(str(data["id"])):
-            raise ValueError("bad id")
-        value = data["v"]
-        if sort == "time":
-            value = ns_to_param(int(value))
-        elif not isinstance(value, int | float):
-            raise ValueError("bad value")
-        return value, str(data["id"])
-    except InvalidInput:
-        raise
-    except (ValueError, KeyError, TypeError, binascii.Error):
-        raise InvalidInput("cursor is not valid: use the next_cursor of a previous page") from None
+    value, trace_id = _decode_any_cursor(cursor, sort)
+    if not HEX32.match(trace_id):
+        raise InvalidInput("cursor is not valid: use the next_cursor of a previous page")
+    return (ns_to_param(int(value)) if sort == "time" else value), trace_id
 
 
 def ns_to_param(ns: int) -> str:
@@ -102,3 +91,65 @@ class TraceListService:
         for row in rows:
             row.pop("sort_value", None)
         return {"traces": rows, "next_cursor": next_cursor}
+
+
+class SpanListService:
+    """Span search and sessions, with the same cursor scheme as the trace list."""
+
+    def __init__(self, store: SpanListStore) -> None:
+        self._store = store
+
+    def spans(self, project_id: str, flt: SpanFilter, page: Page, cursor: str | None) -> dict[str, Any]:
+        if flt.end <= flt.start:
+            raise InvalidInput("the time range is empty: 'from' must be before 'to'")
+        if cursor:
+            page.after_value, page.after_id = _decode_span_cursor(cursor, page.sort)
+        requested = page.limit
+        page.limit = requested + 1
+        rows = self._store.search(project_id, flt, page)
+        more = len(rows) > requested
+        rows = rows[:requested]
+        next_cursor = None
+        if more:
+            last = rows[-1]
+            next_cursor = encode_cursor(page.sort, last["sort_value"], f"{last['trace_id']}:{last['span_id']}")
+        for row in rows:
+            row.pop("sort_value", None)
+        return {"spans": rows, "next_cursor": next_cursor}
+
+    def sessions(self, project_id: str, start: datetime, end: datetime, *, exact: dict[str, str], limit: int,
+                 cursor: str | None) -> dict[str, Any]:
+        if end <= start:
+            raise InvalidInput("the time range is empty: 'from' must be before 'to'")
+        after = None
+        if cursor:
+            value, session = _decode_any_cursor(cursor, "sessions")
+            after = (ns_to_param(int(value)), session)
+        rows = self._store.sessions(project_id, start, end, exact=exact, limit=limit + 1, after=after)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = encode_cursor("sessions", int(rows[-1]["last_end"].value), rows[-1]["session_id"]) if more \
+            else None
+        return {"sessions": rows, "next_cursor": next_cursor}
+
+
+def _decode_any_cursor(cursor: str, sort: str) -> tuple[Any, str]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if data["s"] != sort:
+            raise InvalidInput("cursor belongs to another listing or a different sort order; start again without it")
+        if not isinstance(data["v"], int | float) or not isinstance(data["id"], str):
+            raise ValueError("bad cursor")
+        return data["v"], data["id"]
+    except InvalidInput:
+        raise
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise InvalidInput("cursor is not valid: use the next_cursor of a previous page") from None
+
+
+def _decode_span_cursor(cursor: str, sort: str) -> tuple[Any, str]:
+    value, ident = _decode_any_cursor(cursor, sort)
+    trace_id, _, span_id = ident.partition(":")
+    if not HEX32.match(trace_id) or not HEX16.match(span_id):
+        raise InvalidInput("cursor is not valid: use the next_cursor of a previous page")
+    return (ns_to_param(int(value)) if sort == "time" else value), ident
