@@ -214,3 +214,39 @@ def test_sessions(seeded: dict[str, Any]) -> None:
     page = httpx.get(url, params={"limit": 1}, headers=headers).json()
     rest = httpx.get(url, params={"limit": 1, "cursor": page["next_cursor"]}, headers=headers).json()
     assert [s["session_id"] for s in page["sessions"] + rest["sessions"]] == ["s1", "s2"]
+
+
+def test_analytics(seeded: dict[str, Any]) -> None:
+    url, headers = f"{seeded['url']}/api/analytics", seeded["headers"]
+    hourly = httpx.get(url, params={"bucket": "1h"}, headers=headers).json()
+    assert hourly["bucket"] == "1h"
+    totals = {k: sum(r[k] for r in hourly["series"]) for k in ("traces", "spans", "errors", "total_tokens")}
+    assert totals == {"traces": 4, "spans": 11, "errors": 2, "total_tokens": 110 + 210 + 310 + 410}
+    cost = sum(r["cost"] for r in hourly["series"])
+    assert cost == pytest.approx((100 * 2.5 + 10 * 10 + 200 * 2.5 + 10 * 10 + 300 * 3 + 10 * 15
+                                  + 400 * 2.5 + 10 * 10) / 1e6)
+    latency = hourly["trace_latency"]
+    assert all(r["p50_ms"] <= r["p95_ms"] <= r["p99_ms"] for r in latency)
+    assert max(r["p99_ms"] for r in latency) == pytest.approx(4000, rel=0.05)
+    by_type = {r["key"]: r for r in hourly["latency_by"]["span_type"]}
+    assert by_type["tool"]["calls"] == 3
+    assert by_type["tool"]["errors"] == 1
+    assert {r["key"] for r in hourly["latency_by"]["model"]} == {"gpt-4o", "claude-sonnet-4"}
+    assert {r["key"] for r in hourly["latency_by"]["tool"]} == {"search", "sql"}
+    models = {}
+    for r in hourly["usage_by_model"]:
+        models[r["model"]] = models.get(r["model"], 0) + r["calls"]
+    assert models == {"gpt-4o": 3, "claude-sonnet-4": 1}
+    assert {r["name"] for r in hourly["scores"]} == {"quality"}
+    assert sum(r["average"] * r["count"] for r in hourly["scores"]) == pytest.approx(1.1)
+
+    daily = httpx.get(url, params={"bucket": "1d", "from": (NOW - timedelta(days=2)).isoformat()},
+                      headers=headers).json()  # served from the daily rollups
+    assert sum(r["traces"] for r in daily["series"]) == 4
+    assert sum(r["calls"] for r in daily["usage_by_model"]) == 4
+    auto = httpx.get(url, headers=headers).json()
+    assert auto["bucket"] == "15m"  # 24 h in at most ~200 points
+    too_fine = httpx.get(url, params={"bucket": "1m", "from": (NOW - timedelta(days=30)).isoformat()},
+                         headers=headers)
+    assert too_fine.status_code == 422
+    assert "choose a larger bucket" in too_fine.text

@@ -13,12 +13,14 @@ from neon_server.services.live import LiveHub
 from neon_server.services.pricing import PricingService
 from neon_server.services.projects import ProjectService
 from neon_server.services.scores import ScoreService
+from neon_server.services.stats import StatsService
 from neon_server.services.traces import SpanListService, TraceListService, TraceService
 from neon_server.settings import Settings
 from neon_server.storage.analytics import AnalyticsDB, open_analytics
 from neon_server.storage.analytics.scores import ScoreStore
 from neon_server.storage.analytics.span_list import SpanListStore
 from neon_server.storage.analytics.spans import SpanStore
+from neon_server.storage.analytics.stats import StatsStore
 from neon_server.storage.analytics.trace_list import TraceListStore
 from neon_server.storage.analytics.traces import TraceStore
 from neon_server.storage.metadata import MetadataStore, open_metadata
@@ -39,6 +41,7 @@ class Services:
     traces: TraceService = field(init=False)
     trace_list: TraceListService = field(init=False)
     span_list: SpanListService = field(init=False)
+    stats: StatsService = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -50,6 +53,7 @@ class Services:
         self.traces = TraceService(TraceStore(self.analytics))
         self.trace_list = TraceListService(TraceListStore(self.analytics))
         self.span_list = SpanListService(SpanListStore(self.analytics))
+        self.stats = StatsService(StatsStore(self.analytics))
         spans = SpanStore(self.analytics)
         self.writer = BatchWriter(spans.write, max_batch_rows=s.ingest_batch_rows,
                                   max_delay_seconds=s.ingest_batch_delay_ms / 1000,

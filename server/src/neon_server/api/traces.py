@@ -106,6 +106,18 @@ async def list_spans(
     return JSONResponse(jsonable_encoder(result))
 
 
+@router.get("/api/analytics", summary="Counts, errors, latency percentiles, tokens and cost by model, scores")
+async def analytics(
+    services: ServicesDep, principal: PrincipalDep,
+    start: Annotated[datetime | None, Query(alias="from")] = None,
+    end: Annotated[datetime | None, Query(alias="to")] = None,
+    bucket: Literal["1m", "5m", "15m", "1h", "6h", "1d"] | None = None,
+) -> JSONResponse:
+    to, since = _window(start, end)
+    result = await run_in_threadpool(services.stats.overview, principal.project_id, since, to, bucket)
+    return JSONResponse(jsonable_encoder(result))
+
+
 @router.get("/api/sessions", summary="Sessions: traces grouped by session id, most recently active first")
 async def list_sessions(
     services: ServicesDep, principal: PrincipalDep,
