@@ -44,13 +44,13 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, env: dict[str, str]) -> None:
-        self.home = Path(tempfile.mkdtemp(prefix="neon-bench-"))
+    def __init__(self, env: dict[str, str], home: Path | None = None) -> None:
+        self.home = home or Path(tempfile.mkdtemp(prefix="neon-bench-"))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("NEON_")}
         full_env.update({"NEON_HOME": str(self.home), "NEON_LOG_LEVEL": "warning", **env})
-        self.log = (self.home / "server.log").open("wb")
+        self.log = (self.home / "server.log").open("ab")
         self.proc = subprocess.Popen([NEON, "up", "--port", str(self.port)], env=full_env, stdout=self.log,
                                      stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
@@ -64,6 +64,11 @@ class Server:
                 raise RuntimeError(f"server did not start: {(self.home / 'server.log').read_text()}")
             time.sleep(0.1)
         self.key = json.loads((self.home / "credentials.json").read_text())["api_key"]
+
+    @classmethod
+    def reuse(cls, home: Path, env: dict[str, str]) -> Server:
+        """A new server process on an existing NEON_HOME (its data and saved key)."""
+        return cls({k: v for k, v in env.items() if k != "NEON_HOME"}, home)
 
     def count_spans(self) -> int:
         """Stop the server and count what its chDB folder holds, from a fresh process."""

@@ -250,3 +250,16 @@ def test_analytics(seeded: dict[str, Any]) -> None:
                          headers=headers)
     assert too_fine.status_code == 422
     assert "choose a larger bucket" in too_fine.text
+
+
+def test_trace_detail_pages_its_spans(seeded: dict[str, Any]) -> None:
+    url, headers = f"{seeded['url']}/api/traces/{1:032x}", seeded["headers"]
+    first = httpx.get(url, params={"limit": 2}, headers=headers).json()
+    assert len(first["spans"]) == 2
+    assert first["next_offset"] == 2
+    rest = httpx.get(url, params={"limit": 2, "offset": 2}, headers=headers).json()
+    assert rest["next_offset"] is None
+    names = [s["name"] for s in first["spans"] + rest["spans"]]
+    assert sorted(names) == ["llm", "support", "tool"]
+    assert first["trace"]["start_time"].endswith("Z")
+    assert first["spans"][0]["start_time"] <= first["spans"][1]["start_time"]

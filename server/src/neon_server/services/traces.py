@@ -22,19 +22,26 @@ class TraceService:
     def __init__(self, store: TraceStore) -> None:
         self._store = store
 
-    def get(self, project_id: str, trace_id: str) -> dict[str, Any]:
+    def get(self, project_id: str, trace_id: str, *, limit: int = 5000, offset: int = 0) -> dict[str, Any]:
+        """The trace's rollup and a page of its spans (start order); `next_offset` when more remain."""
         trace_id = _trace_id(trace_id)
         summary = self._store.summary(project_id, trace_id)
         if summary is None:
             raise NotFound(f"no trace {trace_id} in this project")
         # The rollup's time range bounds the days to read (a day of slack for clocks at midnight).
         spans = self._store.spans(project_id, trace_id, summary["start_time"] - timedelta(days=1),
-                                  summary["end_time"] + timedelta(days=1))
+                                  summary["end_time"] + timedelta(days=1), limit=limit + 1, offset=offset)
+        more = len(spans) > limit
+        spans = spans[:limit]
         for span in spans:
+            span["start_time"] = ns_to_iso(span.pop("start_ns"))
+            span["end_time"] = ns_to_iso(span.pop("end_ns"))
             span["attributes"] = dict(span["attributes"])
             span["events"] = json.loads(span["events"]) if span["events"] else []
             span["truncated"] = bool(span["truncated"])
-        return {"trace": summary, "spans": spans}
+        for key in ("start_time", "end_time"):
+            summary[key] = ns_to_iso(int(summary[key].value))
+        return {"trace": summary, "spans": spans, "next_offset": offset + limit if more else None}
 
     def payload(self, project_id: str, trace_id: str, span_id: str) -> dict[str, Any]:
         trace_id = _trace_id(trace_id)
@@ -66,6 +73,11 @@ def decode_cursor(cursor: str, sort: str) -> tuple[Any, str]:
     if not HEX32.match(trace_id):
         raise InvalidInput("cursor is not valid: use the next_cursor of a previous page")
     return (ns_to_param(int(value)) if sort == "time" else value), trace_id
+
+
+def ns_to_iso(ns: int) -> str:
+    seconds, nanos = divmod(int(ns), 1_000_000_000)
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos:09d}Z"
 
 
 def ns_to_param(ns: int) -> str:
