@@ -36,10 +36,11 @@ class StatsService:
             row["error_rate"] = row["errors"] / row["spans"] if row["spans"] else 0.0
         latency = [{"bucket": r["bucket"], "p50_ms": r["q"][0], "p95_ms": r["q"][1], "p99_ms": r["q"][2]}
                    for r in self._store.latency_series(project_id, start, end, chosen)]
+        hourly = BUCKET_SECONDS[chosen] >= 3600  # hour-aligned buckets: read the hourly latency rollup
         breakdowns = {
             dim: [{"key": r["key"], "calls": r["calls"], "errors": r["errors"], "p50_ms": r["q"][0],
                    "p95_ms": r["q"][1], "p99_ms": r["q"][2]}
-                  for r in self._store.latency_by(project_id, start, end, dim)]
+                  for r in self._store.latency_by(project_id, start, end, dim, hourly=hourly)]
             for dim in ("span_type", "model", "tool")
         }
         return {"from": start, "to": end, "bucket": chosen, "series": series, "trace_latency": latency,

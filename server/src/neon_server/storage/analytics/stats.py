@@ -1,6 +1,8 @@
 """Analytics over a time range: series per bucket, latency percentiles, usage by model, score trends.
 
-Day buckets read the SummingMergeTree rollups (`daily_stats`, `model_usage_daily`); finer buckets read spans.
+Day buckets read the SummingMergeTree rollups (`daily_stats`, `model_usage_daily`); hour-aligned buckets
+read latency percentiles from `latency_hourly` (t-digest states; the range is taken in whole hours); finer
+buckets read spans.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ RANGE = ("s.project_id = {p:String} AND s.start_time >= {start:DateTime64(9, 'UT
          "AND s.start_time < {end:DateTime64(9, 'UTC')}")
 BREAKDOWNS = {"span_type": "toString(s.span_type)", "model": "toString(s.model)", "tool": "toString(s.tool_name)"}
 BUCKET = "toStartOfInterval(s.start_time, toIntervalSecond({bucket:UInt32}), 'UTC')"
+HOURLY = ("project_id = {p:String} AND hour >= toStartOfHour(toDateTime({start:DateTime64(9, 'UTC')}, 'UTC')) "
+          "AND hour < {end:DateTime64(9, 'UTC')}")
+HOURLY_BREAKDOWNS = {"span_type": "toString(span_type)", "model": "toString(model)", "tool": "toString(tool_name)"}
 
 
 class StatsStore:
@@ -45,14 +50,28 @@ class StatsStore:
 
     def latency_series(self, project_id: str, start: datetime, end: datetime, bucket: str) -> list[dict[str, Any]]:
         """Trace latency (root spans) per bucket: p50/p95/p99 in ms."""
+        if BUCKET_SECONDS[bucket] >= 3600:
+            return self._db.query(
+                "SELECT toStartOfInterval(hour, toIntervalSecond({bucket:UInt32}), 'UTC') AS bucket, "
+                "quantilesTDigestMerge(0.5, 0.95, 0.99)(duration_ms) AS q FROM latency_hourly "
+                f"WHERE {HOURLY} AND is_root = 1 GROUP BY bucket ORDER BY bucket",
+                tag="stats.latency_series_hourly", params=self._params(project_id, start, end, bucket))
         return self._db.query(
             f"SELECT {BUCKET} AS bucket, "
             "quantilesTDigest(0.5, 0.95, 0.99)(s.duration_ns / 1e6) AS q FROM spans AS s "
             f"WHERE {RANGE} AND s.parent_span_id = '' GROUP BY bucket ORDER BY bucket",
             tag="stats.latency_series", params=self._params(project_id, start, end, bucket))
 
-    def latency_by(self, project_id: str, start: datetime, end: datetime, dimension: str) -> list[dict[str, Any]]:
+    def latency_by(self, project_id: str, start: datetime, end: datetime, dimension: str, *,
+                   hourly: bool) -> list[dict[str, Any]]:
         """p50/p95/p99 in ms, call and error counts, per span type / model / tool over the whole range."""
+        if hourly:
+            key = HOURLY_BREAKDOWNS[dimension]
+            return self._db.query(
+                f"SELECT {key} AS key, sum(calls) AS calls, sum(errors) AS errors, "
+                "quantilesTDigestMerge(0.5, 0.95, 0.99)(duration_ms) AS q FROM latency_hourly "
+                f"WHERE {HOURLY} AND {key} != '' GROUP BY key ORDER BY calls DESC LIMIT 100",
+                tag=f"stats.latency_by_{dimension}_hourly", params=self._params(project_id, start, end, "1h"))
         expr = BREAKDOWNS[dimension]
         return self._db.query(
             f"SELECT {expr} AS key, count() AS calls, countIf(s.status = 'error') AS errors, "
