@@ -245,7 +245,10 @@ def test_analytics(seeded: dict[str, Any]) -> None:
     assert sum(r["traces"] for r in daily["series"]) == 4
     assert sum(r["calls"] for r in daily["usage_by_model"]) == 4
     auto = httpx.get(url, headers=headers).json()
-    assert auto["bucket"] == "15m"  # 24 h in at most ~200 points
+    assert auto["bucket"] == "15m"  # 24 h in at most ~200 points, read from spans rather than the rollups
+    assert sum(r["spans"] for r in auto["series"]) == 11
+    assert {r["key"]: r["calls"] for r in auto["latency_by"]["span_type"]} == {
+        k: v["calls"] for k, v in by_type.items()}
     too_fine = httpx.get(url, params={"bucket": "1m", "from": (NOW - timedelta(days=30)).isoformat()},
                          headers=headers)
     assert too_fine.status_code == 422

@@ -1,8 +1,8 @@
 """Analytics over a time range: series per bucket, latency percentiles, usage by model, score trends.
 
-Day buckets read the SummingMergeTree rollups (`daily_stats`, `model_usage_daily`); hour-aligned buckets
-read latency percentiles from `latency_hourly` (t-digest states; the range is taken in whole hours); finer
-buckets read spans.
+Day buckets read the daily rollups (`daily_stats`, `model_usage_daily`); other hour-aligned buckets read
+`latency_hourly` (sums and t-digest states per hour; the range is taken in whole hours); finer buckets read
+spans.
 """
 
 from __future__ import annotations
@@ -41,6 +41,14 @@ class StatsStore:
                 "WHERE project_id = {p:String} AND day >= toDate({start:DateTime64(9, 'UTC')}) "
                 "AND day < toDate({end:DateTime64(9, 'UTC')}) + 1 GROUP BY day ORDER BY day",
                 tag="stats.series_daily", params=params)
+        if BUCKET_SECONDS[bucket] >= 3600:
+            return self._db.query(
+                "SELECT toStartOfInterval(hour, toIntervalSecond({bucket:UInt32}), 'UTC') AS bucket, "
+                "sumIf(calls, is_root = 1) AS traces, sum(calls) AS spans, sum(errors) AS errors, "
+                "sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens, "
+                "sum(total_tokens) AS total_tokens, sum(cost) AS cost "
+                f"FROM latency_hourly WHERE {HOURLY} GROUP BY bucket ORDER BY bucket",
+                tag="stats.series_hourly", params=params)
         return self._db.query(
             f"SELECT {BUCKET} AS bucket, "
             "countIf(s.parent_span_id = '') AS traces, count() AS spans, countIf(s.status = 'error') AS errors, "
@@ -89,6 +97,13 @@ class StatsStore:
                 "FROM model_usage_daily WHERE project_id = {p:String} "
                 "AND day >= toDate({start:DateTime64(9, 'UTC')}) AND day < toDate({end:DateTime64(9, 'UTC')}) + 1 "
                 "GROUP BY day, model ORDER BY day, model", tag="stats.models_daily", params=params)
+        if BUCKET_SECONDS[bucket] >= 3600:
+            return self._db.query(
+                "SELECT toStartOfInterval(hour, toIntervalSecond({bucket:UInt32}), 'UTC') AS bucket, "
+                "toString(model) AS model, sum(calls) AS calls, sum(input_tokens) AS input_tokens, "
+                "sum(output_tokens) AS output_tokens, sum(total_tokens) AS total_tokens, sum(cost) AS cost, "
+                f"sum(priced_calls) AS priced_calls FROM latency_hourly WHERE {HOURLY} AND model != '' "
+                "GROUP BY bucket, model ORDER BY bucket, model", tag="stats.models_hourly", params=params)
         return self._db.query(
             f"SELECT {BUCKET} AS bucket, "
             "toString(s.model) AS model, count() AS calls, sum(s.input_tokens) AS input_tokens, "

@@ -1,5 +1,5 @@
--- Latency percentiles by the hour: t-digest states per project, hour, span type, model, tool and root-ness,
--- so analytics over weeks read thousands of rows instead of millions of spans.
+-- Hourly rollup for analytics: counts, tokens, cost and latency t-digest states per project, hour, span type,
+-- model, tool and root-ness, so analytics over weeks read thousands of rows instead of millions of spans.
 CREATE TABLE IF NOT EXISTS latency_hourly
 (
     project_id  LowCardinality(String),
@@ -10,6 +10,11 @@ CREATE TABLE IF NOT EXISTS latency_hourly
     is_root     UInt8,
     calls       SimpleAggregateFunction(sum, UInt64),
     errors      SimpleAggregateFunction(sum, UInt64),
+    input_tokens  SimpleAggregateFunction(sum, UInt64),
+    output_tokens SimpleAggregateFunction(sum, UInt64),
+    total_tokens  SimpleAggregateFunction(sum, UInt64),
+    cost        SimpleAggregateFunction(sum, Float64),
+    priced_calls SimpleAggregateFunction(sum, UInt64),
     duration_ms AggregateFunction(quantilesTDigest(0.5, 0.95, 0.99), Float64)
 )
 ENGINE = AggregatingMergeTree
@@ -25,6 +30,11 @@ SELECT
     toUInt8(s.parent_span_id = '') AS is_root,
     toUInt64(count()) AS calls,
     toUInt64(countIf(s.status = 'error')) AS errors,
+    toUInt64(sum(s.input_tokens)) AS input_tokens,
+    toUInt64(sum(s.output_tokens)) AS output_tokens,
+    toUInt64(sum(s.total_tokens)) AS total_tokens,
+    toFloat64(sum(ifNull(s.cost, 0))) AS cost,
+    toUInt64(countIf(s.cost IS NOT NULL)) AS priced_calls,
     quantilesTDigestState(0.5, 0.95, 0.99)(s.duration_ns / 1e6) AS duration_ms
 FROM spans AS s
 GROUP BY project_id, hour, span_type, model, tool_name, is_root;
@@ -40,6 +50,11 @@ SELECT
     toUInt8(s.parent_span_id = '') AS is_root,
     toUInt64(count()) AS calls,
     toUInt64(countIf(s.status = 'error')) AS errors,
+    toUInt64(sum(s.input_tokens)) AS input_tokens,
+    toUInt64(sum(s.output_tokens)) AS output_tokens,
+    toUInt64(sum(s.total_tokens)) AS total_tokens,
+    toFloat64(sum(ifNull(s.cost, 0))) AS cost,
+    toUInt64(countIf(s.cost IS NOT NULL)) AS priced_calls,
     quantilesTDigestState(0.5, 0.95, 0.99)(s.duration_ns / 1e6) AS duration_ms
 FROM spans AS s
 WHERE (SELECT count() FROM latency_hourly) = 0
