@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from neon_server.services.errors import InvalidInput
@@ -23,6 +25,8 @@ def choose_bucket(start: datetime, end: datetime) -> str:
 class StatsService:
     def __init__(self, store: StatsStore) -> None:
         self._store = store
+        # The overview's queries are independent; chDB runs queries from several threads in parallel.
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="neon-stats")
 
     def overview(self, project_id: str, start: datetime, end: datetime, bucket: str | None) -> dict[str, Any]:
         if end <= start:
@@ -31,18 +35,23 @@ class StatsService:
         if (end - start).total_seconds() / BUCKET_SECONDS[chosen] > MAX_BUCKETS:
             raise InvalidInput(f"bucket {chosen} gives more than {MAX_BUCKETS} points for this range; "
                                "choose a larger bucket")
-        series = self._store.series(project_id, start, end, chosen)
+        hourly = BUCKET_SECONDS[chosen] >= 3600  # hour-aligned buckets: read the hourly rollup
+        store = self._store
+        series_f = self._pool.submit(store.series, project_id, start, end, chosen)
+        latency_f = self._pool.submit(store.latency_series, project_id, start, end, chosen)
+        by_f = {dim: self._pool.submit(partial(store.latency_by, project_id, start, end, dim, hourly=hourly))
+                for dim in ("span_type", "model", "tool")}
+        usage_f = self._pool.submit(store.usage_by_model, project_id, start, end, chosen)
+        scores_f = self._pool.submit(store.scores, project_id, start, end, chosen)
+        series = series_f.result()
         for row in series:
             row["error_rate"] = row["errors"] / row["spans"] if row["spans"] else 0.0
         latency = [{"bucket": r["bucket"], "p50_ms": r["q"][0], "p95_ms": r["q"][1], "p99_ms": r["q"][2]}
-                   for r in self._store.latency_series(project_id, start, end, chosen)]
-        hourly = BUCKET_SECONDS[chosen] >= 3600  # hour-aligned buckets: read the hourly latency rollup
+                   for r in latency_f.result()]
         breakdowns = {
             dim: [{"key": r["key"], "calls": r["calls"], "errors": r["errors"], "p50_ms": r["q"][0],
-                   "p95_ms": r["q"][1], "p99_ms": r["q"][2]}
-                  for r in self._store.latency_by(project_id, start, end, dim, hourly=hourly)]
-            for dim in ("span_type", "model", "tool")
+                   "p95_ms": r["q"][1], "p99_ms": r["q"][2]} for r in future.result()]
+            for dim, future in by_f.items()
         }
         return {"from": start, "to": end, "bucket": chosen, "series": series, "trace_latency": latency,
-                "latency_by": breakdowns, "usage_by_model": self._store.usage_by_model(project_id, start, end, chosen),
-                "scores": self._store.scores(project_id, start, end, chosen)}
+                "latency_by": breakdowns, "usage_by_model": usage_f.result(), "scores": scores_f.result()}
