@@ -77,6 +77,7 @@ class Services:
     def close(self) -> None:
         """Write what is buffered, then close the stores."""
         self.ingest.close()
+        self.stats.close()
         self.writer.stop(timeout=self.settings.shutdown_timeout_seconds)
         try:
             self.analytics.close()

@@ -28,6 +28,9 @@ class StatsService:
         # The overview's queries are independent; chDB runs queries from several threads in parallel.
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="neon-stats")
 
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
     def overview(self, project_id: str, start: datetime, end: datetime, bucket: str | None) -> dict[str, Any]:
         if end <= start:
             raise InvalidInput("the time range is empty: 'from' must be before 'to'")
