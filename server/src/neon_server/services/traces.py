@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -75,6 +76,15 @@ def decode_cursor(cursor: str, sort: str) -> tuple[Any, str]:
     return (ns_to_param(int(value)) if sort == "time" else value), trace_id
 
 
+def one_page(rows: list[dict[str, Any]], requested: int,
+             cursor_of: Callable[[dict[str, Any]], str]) -> tuple[list[dict[str, Any]], str | None]:
+    """Rows were fetched with one extra: keep `requested`, and a cursor after the last one if more remain."""
+    if len(rows) <= requested:
+        return rows, None
+    rows = rows[:requested]
+    return rows, cursor_of(rows[-1])
+
+
 def ns_to_iso(ns: int) -> str:
     seconds, nanos = divmod(int(ns), 1_000_000_000)
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos:09d}Z"
@@ -96,10 +106,8 @@ class TraceListService:
             page.after_value, page.after_id = decode_cursor(cursor, page.sort)
         requested = page.limit
         page.limit = requested + 1
-        rows = self._store.list(project_id, flt, page)
-        more = len(rows) > requested
-        rows = rows[:requested]
-        next_cursor = encode_cursor(page.sort, rows[-1]["sort_value"], rows[-1]["trace_id"]) if more else None
+        rows, next_cursor = one_page(self._store.list(project_id, flt, page), requested,
+                                     lambda last: encode_cursor(page.sort, last["sort_value"], last["trace_id"]))
         for row in rows:
             row.pop("sort_value", None)
         return {"traces": rows, "next_cursor": next_cursor}
@@ -118,13 +126,9 @@ class SpanListService:
             page.after_value, page.after_id = _decode_span_cursor(cursor, page.sort)
         requested = page.limit
         page.limit = requested + 1
-        rows = self._store.search(project_id, flt, page)
-        more = len(rows) > requested
-        rows = rows[:requested]
-        next_cursor = None
-        if more:
-            last = rows[-1]
-            next_cursor = encode_cursor(page.sort, last["sort_value"], f"{last['trace_id']}:{last['span_id']}")
+        rows, next_cursor = one_page(
+            self._store.search(project_id, flt, page), requested,
+            lambda last: encode_cursor(page.sort, last["sort_value"], f"{last['trace_id']}:{last['span_id']}"))
         for row in rows:
             row.pop("sort_value", None)
         return {"spans": rows, "next_cursor": next_cursor}
@@ -137,11 +141,9 @@ class SpanListService:
         if cursor:
             value, session = _decode_any_cursor(cursor, "sessions")
             after = (ns_to_param(int(value)), session)
-        rows = self._store.sessions(project_id, start, end, exact=exact, limit=limit + 1, after=after)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        next_cursor = encode_cursor("sessions", int(rows[-1]["last_end"].value), rows[-1]["session_id"]) if more \
-            else None
+        rows, next_cursor = one_page(
+            self._store.sessions(project_id, start, end, exact=exact, limit=limit + 1, after=after), limit,
+            lambda last: encode_cursor("sessions", int(last["last_end"].value), last["session_id"]))
         return {"sessions": rows, "next_cursor": next_cursor}
 
 

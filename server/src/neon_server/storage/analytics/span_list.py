@@ -11,7 +11,13 @@ from datetime import datetime
 from typing import Any
 
 from neon_server.storage.analytics.executor import AnalyticsDB
-from neon_server.storage.analytics.trace_list import STATUS_CODES, STATUS_NAMES, TRACE_SLACK_SECONDS, Page
+from neon_server.storage.analytics.trace_list import (
+    STATUS_CODES,
+    STATUS_NAMES,
+    TRACE_SLACK_SECONDS,
+    Page,
+    range_conditions,
+)
 
 SPAN_FIELDS = ("trace_id", "span_id", "parent_span_id", "name", "span_type", "component_type", "service",
                "start_time", "end_time", "duration_ns", "model", "provider", "input_tokens", "output_tokens",
@@ -67,13 +73,7 @@ class SpanListStore:
         if flt.min_duration_ms is not None:
             where.append("duration_ns >= {min_duration:UInt64}")
             params["min_duration"] = int(flt.min_duration_ms * 1_000_000)
-        for bound, expr, op, kind in (("min_tokens", "total_tokens", ">=", "UInt64"),
-                                      ("max_tokens", "total_tokens", "<=", "UInt64"),
-                                      ("min_cost", "cost", ">=", "Float64"), ("max_cost", "cost", "<=", "Float64")):
-            value = getattr(flt, bound)
-            if value is not None:
-                where.append(f"{expr} {op} {{{bound}:{kind}}}")
-                params[bound] = value
+        where += range_conditions(flt, "", params)
         sort, kind = SPAN_SORT[page.sort]
         direction = "DESC" if page.descending else "ASC"
         if page.after_id is not None:

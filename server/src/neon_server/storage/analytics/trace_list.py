@@ -61,6 +61,21 @@ class TraceFilter:
     search: str | None = None
 
 
+RANGES = (("min_tokens", "total_tokens", ">=", "UInt64"), ("max_tokens", "total_tokens", "<=", "UInt64"),
+          ("min_cost", "cost", ">=", "Float64"), ("max_cost", "cost", "<=", "Float64"))
+
+
+def range_conditions(flt: Any, column_prefix: str, params: dict[str, Any]) -> list[str]:
+    """Token and cost bounds of a trace or span filter, as conditions on `{prefix}total_tokens` / `cost`."""
+    conditions = []
+    for bound, column, op, kind in RANGES:
+        value = getattr(flt, bound)
+        if value is not None:
+            conditions.append(f"{column_prefix}{column} {op} {{{bound}:{kind}}}")
+            params[bound] = value
+    return conditions
+
+
 @dataclass
 class Page:
     sort: str = "time"
@@ -74,7 +89,7 @@ class TraceListStore:
     def __init__(self, db: AnalyticsDB) -> None:
         self._db = db
 
-    def list(self, project_id: str, flt: TraceFilter, page: Page) -> list[dict[str, Any]]:  # noqa: PLR0912 - a branch per filter
+    def list(self, project_id: str, flt: TraceFilter, page: Page) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"p": project_id, "start": _ts(flt.start), "end": _ts(flt.end),
                                   "slack": TRACE_SLACK_SECONDS, "limit": page.limit}
         having = ["agg_start_time >= {start:DateTime64(9, 'UTC')}", "agg_start_time < {end:DateTime64(9, 'UTC')}"]
@@ -102,13 +117,7 @@ class TraceListStore:
         if flt.min_duration_ms is not None:
             having.append("agg_duration_ns >= {min_duration:Int64}")
             params["min_duration"] = int(flt.min_duration_ms * 1_000_000)
-        for bound, column, op, kind in (("min_tokens", "total_tokens", ">=", "UInt64"),
-                                        ("max_tokens", "total_tokens", "<=", "UInt64"),
-                                        ("min_cost", "cost", ">=", "Float64"), ("max_cost", "cost", "<=", "Float64")):
-            value = getattr(flt, bound)
-            if value is not None:
-                having.append(f"agg_{column} {op} {{{bound}:{kind}}}")
-                params[bound] = value
+        having += range_conditions(flt, "agg_", params)
         for i, (key, value) in enumerate(sorted(flt.attributes.items())):
             where.append(
                 "trace_id IN (SELECT trace_id FROM spans WHERE project_id = {p:String} "
