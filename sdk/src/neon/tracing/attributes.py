@@ -14,7 +14,6 @@ ENVIRONMENT = "neon.environment"
 TAGS = "neon.tags"
 METADATA_PREFIX = "neon.metadata."
 TOOL_NAME = "neon.tool.name"
-TOOL_STATUS = "neon.tool.status"
 TIME_TO_FIRST_TOKEN_MS = "neon.time_to_first_token_ms"  # noqa: S105 - an attribute name
 TRUNCATED = "neon.sdk.truncated"
 

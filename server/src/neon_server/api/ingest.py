@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -11,11 +9,9 @@ from pydantic import BaseModel
 from neon_server.api.bodies import read_body
 from neon_server.api.deps import PrincipalDep, ServicesDep
 from neon_server.api.errors import error_response
-from neon_server.ingest.otlp import UndecodableBody
-from neon_server.ingest.writer import Overloaded, WriterStopped
+from neon_server.api.ingest_errors import ingest_failure
 from neon_server.services.errors import UnsupportedMediaType
 
-log = logging.getLogger("neon.api.ingest")
 router = APIRouter(tags=["ingest"])
 
 
@@ -37,15 +33,9 @@ async def ingest_native(request: Request, services: ServicesDep, principal: Prin
     body = await read_body(request, settings.ingest_max_body_bytes, settings.ingest_max_decompressed_bytes)
     try:
         result = await services.ingest.native(principal.project_id, body)
-    except UndecodableBody as exc:
-        return error_response(400, "bad_request", str(exc))
-    except Overloaded as exc:
-        return error_response(429, "too_many_requests", str(exc), {"Retry-After": str(int(exc.retry_after))})
-    except WriterStopped as exc:
-        return error_response(503, "unavailable", str(exc), {"Retry-After": "5"})
-    except Exception:
-        log.exception("native ingest failed")
-        return error_response(503, "unavailable", "spans could not be written; retry later", {"Retry-After": "5"})
+    except Exception as exc:
+        failure = ingest_failure(exc, "native ingest")
+        return error_response(failure.status, failure.code, failure.message, failure.headers())
     answer = IngestAnswer(accepted_spans=result.accepted, rejected_spans=result.rejected, errors=result.message,
                           duplicate=result.duplicate, trace_ids=result.trace_ids)
     status = 200 if result.accepted or result.duplicate or not result.rejected else 400

@@ -9,7 +9,6 @@ request's encoding.
 from __future__ import annotations
 
 import json
-import logging
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -17,16 +16,14 @@ from google.rpc.status_pb2 import Status
 
 from neon_server.api.bodies import read_body
 from neon_server.api.deps import PrincipalDep, ServicesDep
-from neon_server.ingest.otlp import UndecodableBody, encode_response_json, encode_response_protobuf
-from neon_server.ingest.writer import Overloaded, WriterStopped
-from neon_server.services.errors import ServiceError, UnsupportedMediaType
+from neon_server.api.ingest_errors import ingest_failure
+from neon_server.ingest.otlp import encode_response_json, encode_response_protobuf
+from neon_server.services.errors import UnsupportedMediaType
 
-log = logging.getLogger("neon.api.otlp")
 router = APIRouter(tags=["ingest"])
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
-RETRYABLE_AFTER_STORE_FAILURE = 5
 
 
 def _media_type(request: Request) -> str:
@@ -58,17 +55,9 @@ async def export_traces(request: Request, services: ServicesDep, principal: Prin
     try:
         body = await read_body(request, settings.ingest_max_body_bytes, settings.ingest_max_decompressed_bytes)
         result = await services.ingest.otlp(principal.project_id, body, json_body=media == JSON)
-    except ServiceError as exc:
-        return _error(media, exc.status_code, exc.message)
-    except UndecodableBody as exc:
-        return _error(media, 400, str(exc))
-    except Overloaded as exc:
-        return _error(media, 429, str(exc), exc.retry_after)
-    except WriterStopped as exc:
-        return _error(media, 503, str(exc), RETRYABLE_AFTER_STORE_FAILURE)
-    except Exception:
-        log.exception("OTLP export failed")
-        return _error(media, 503, "spans could not be written; retry later", RETRYABLE_AFTER_STORE_FAILURE)
+    except Exception as exc:
+        failure = ingest_failure(exc, "OTLP export")
+        return _error(media, failure.status, failure.message, failure.retry_after)
     if media == PROTOBUF:
         return Response(encode_response_protobuf(result.rejected, result.message), media_type=PROTOBUF)
     return Response(encode_response_json(result.rejected, result.message), media_type=JSON)
