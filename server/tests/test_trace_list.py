@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -266,3 +267,17 @@ def test_trace_detail_pages_its_spans(seeded: dict[str, Any]) -> None:
     assert sorted(names) == ["llm", "support", "tool"]
     assert first["trace"]["start_time"].endswith("Z")
     assert first["spans"][0]["start_time"] <= first["spans"][1]["start_time"]
+
+
+def test_every_listing_writes_times_in_one_format(seeded: dict[str, Any]) -> None:
+    """List, spans, sessions and detail all write `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`, so clients parse one shape."""
+    get = lambda path, **params: httpx.get(f"{seeded['url']}{path}", params=params,  # noqa: E731
+                                           headers=seeded["headers"]).json()
+    listed = get("/api/traces", session_id="s1")["traces"][0]
+    detail = get(f"/api/traces/{listed['trace_id']}")["trace"]
+    assert listed["start_time"] == detail["start_time"]
+    assert listed["end_time"] == detail["end_time"]
+    times = [listed["start_time"], get("/api/spans")["spans"][0]["start_time"],
+             get("/api/sessions")["sessions"][0]["first_start"], get("/api/sessions")["sessions"][0]["last_end"]]
+    for value in times:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z", value), value

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from neon_server.ingest.writer import WrittenBatch
+from neon_server.services.traces import iso_times
 
 ROOT_FIELDS = ["trace_id", "span_id", "name", "status", "start_time", "duration_ns", "service", "session_id",
                "user_id", "agent_id", "agent_version", "environment"]
@@ -77,7 +78,5 @@ def _event(project_id: str, spans: pa.Table) -> dict[str, Any]:
         "project_id": project_id,
         "span_count": spans.num_rows,
         "trace_ids": pc.unique(spans["trace_id"]).to_pylist(),
-        "root_spans": [
-            {**r, "start_time": r["start_time"].isoformat()} for r in roots.select(ROOT_FIELDS).to_pylist()
-        ],
+        "root_spans": iso_times(roots.select(ROOT_FIELDS).to_pylist()),
     }

@@ -90,6 +90,21 @@ def ns_to_iso(ns: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos:09d}Z"
 
 
+def iso_times(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Write every timestamp of the rows as `…T…(9 digits)Z`, the one format the API uses for times."""
+    for row in rows:
+        for key, value in row.items():
+            if isinstance(value, datetime):
+                # pandas Timestamps carry nanoseconds in `.value`; plain datetimes have microseconds
+                ns = getattr(value, "value", None)
+                row[key] = ns_to_iso(ns if isinstance(ns, int) else round(_utc_seconds(value) * 1e6) * 1000)
+    return rows
+
+
+def _utc_seconds(value: datetime) -> float:
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+
+
 def ns_to_param(ns: int) -> str:
     seconds, nanos = divmod(ns, 1_000_000_000)
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S") + f".{nanos:09d}"
@@ -110,7 +125,7 @@ class TraceListService:
                                      lambda last: encode_cursor(page.sort, last["sort_value"], last["trace_id"]))
         for row in rows:
             row.pop("sort_value", None)
-        return {"traces": rows, "next_cursor": next_cursor}
+        return {"traces": iso_times(rows), "next_cursor": next_cursor}
 
 
 class SpanListService:
@@ -131,7 +146,7 @@ class SpanListService:
             lambda last: encode_cursor(page.sort, last["sort_value"], f"{last['trace_id']}:{last['span_id']}"))
         for row in rows:
             row.pop("sort_value", None)
-        return {"spans": rows, "next_cursor": next_cursor}
+        return {"spans": iso_times(rows), "next_cursor": next_cursor}
 
     def sessions(self, project_id: str, start: datetime, end: datetime, *, exact: dict[str, str], limit: int,
                  cursor: str | None) -> dict[str, Any]:
@@ -144,7 +159,7 @@ class SpanListService:
         rows, next_cursor = one_page(
             self._store.sessions(project_id, start, end, exact=exact, limit=limit + 1, after=after), limit,
             lambda last: encode_cursor("sessions", int(last["last_end"].value), last["session_id"]))
-        return {"sessions": rows, "next_cursor": next_cursor}
+        return {"sessions": iso_times(rows), "next_cursor": next_cursor}
 
 
 def _decode_any_cursor(cursor: str, sort: str) -> tuple[Any, str]:
