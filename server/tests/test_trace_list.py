@@ -281,3 +281,29 @@ def test_every_listing_writes_times_in_one_format(seeded: dict[str, Any]) -> Non
              get("/api/sessions")["sessions"][0]["first_start"], get("/api/sessions")["sessions"][0]["last_end"]]
     for value in times:
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z", value), value
+
+
+def test_answers_match_their_documented_schemas(seeded: dict[str, Any]) -> None:
+    """The read endpoints serialise dicts directly; their OpenAPI models (the UI's client types) must describe them."""
+    from pydantic import BaseModel, ConfigDict
+
+    from neon_server.api import schemas
+
+    def check(model: type[BaseModel], path: str, **params: Any) -> dict[str, Any]:
+        response = httpx.get(f"{seeded['url']}{path}", params=params, headers=seeded["headers"])
+        assert response.status_code == 200, response.text
+        strict = type(f"Strict{model.__name__}", (model,), {"model_config": ConfigDict(extra="forbid")})
+        strict.model_validate(response.json())
+        return response.json()
+
+    page = check(schemas.TracePage, "/api/traces")
+    trace_id = page["traces"][0]["trace_id"]
+    detail = check(schemas.TraceDetail, f"/api/traces/{trace_id}")
+    check(schemas.SpanPayload, f"/api/traces/{trace_id}/spans/{detail['spans'][0]['span_id']}/payload")
+    check(schemas.SpanPage, "/api/spans")
+    check(schemas.SessionPage, "/api/sessions")
+    check(schemas.Analytics, "/api/analytics")
+    check(schemas.ScorePage, "/api/scores")
+    spec = httpx.get(f"{seeded['url']}/api/openapi.json").json()
+    answer = spec["paths"]["/api/traces"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert answer == {"$ref": "#/components/schemas/TracePage"}

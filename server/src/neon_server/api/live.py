@@ -20,6 +20,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from neon_server.api.deps import PrincipalDep, ServicesDep
+from neon_server.api.schemas import LiveTrace
 
 router = APIRouter(tags=["live"])
 KEEPALIVE_SECONDS = 15.0
@@ -33,7 +34,8 @@ def _matches(root: dict[str, Any], status: str | None, name_contains: str | None
     return all(str(root.get(key, "")) == value for key, value in exact.items())
 
 
-@router.get("/api/live/traces", summary="Server-Sent Events: new traces as they are written")
+@router.get("/api/live/traces", summary="Server-Sent Events: new traces as they are written",
+            responses={200: {"content": {"text/event-stream": {"schema": LiveTrace.model_json_schema()}}}})
 async def live_traces(request: Request, services: ServicesDep, principal: PrincipalDep,
                       status: Literal["ok", "error", "unset"] | None = None, name_contains: str | None = None,
                       name: str | None = None, service: str | None = None, session_id: str | None = None,

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from neon_server.api.deps import PrincipalDep, ServicesDep
+from neon_server.api.schemas import ScorePage, ok
 from neon_server.services.scores import NewScore
 
 router = APIRouter(tags=["scores"])
@@ -45,7 +46,7 @@ async def create_scores(body: ScoreIn | list[ScoreIn], services: ServicesDep,
     return ScoresCreated(score_ids=ids)
 
 
-@router.get("/api/scores", summary="Scores of the caller's project, newest first")
+@router.get("/api/scores", summary="Scores of the caller's project, newest first", responses=ok(ScorePage))
 async def list_scores(services: ServicesDep, principal: PrincipalDep, trace_id: str | None = None,
                       span_id: str | None = None, name: str | None = None, eval_run_id: str | None = None,
                       dataset_item_id: str | None = None, scorer: str | None = None,

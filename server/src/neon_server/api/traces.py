@@ -12,6 +12,15 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from neon_server.api.deps import PrincipalDep, ServicesDep
+from neon_server.api.schemas import (
+    Analytics,
+    SessionPage,
+    SpanPage,
+    SpanPayload,
+    TraceDetail,
+    TracePage,
+    ok,
+)
 from neon_server.services.errors import InvalidInput
 from neon_server.storage.analytics.span_list import SPAN_EXACT, SpanFilter
 from neon_server.storage.analytics.trace_list import EXACT_FIELDS, Page, TraceFilter
@@ -19,7 +28,8 @@ from neon_server.storage.analytics.trace_list import EXACT_FIELDS, Page, TraceFi
 router = APIRouter(tags=["traces"])
 
 
-@router.get("/api/traces", summary="Traces of the caller's project, filtered, sorted and paginated")
+@router.get("/api/traces", summary="Traces of the caller's project, filtered, sorted and paginated",
+            responses=ok(TracePage))
 async def list_traces(
     services: ServicesDep, principal: PrincipalDep,
     start: Annotated[datetime | None, Query(alias="from", description="default: `to` minus 24 h")] = None,
@@ -76,7 +86,8 @@ def _attributes(items: list[str] | None) -> dict[str, str]:
     return attributes
 
 
-@router.get("/api/spans", summary="Spans of the caller's project, with the trace list's filter vocabulary")
+@router.get("/api/spans", summary="Spans of the caller's project, with the trace list's filter vocabulary",
+            responses=ok(SpanPage))
 async def list_spans(
     services: ServicesDep, principal: PrincipalDep,
     start: Annotated[datetime | None, Query(alias="from")] = None,
@@ -107,7 +118,8 @@ async def list_spans(
     return JSONResponse(jsonable_encoder(result))
 
 
-@router.get("/api/analytics", summary="Counts, errors, latency percentiles, tokens and cost by model, scores")
+@router.get("/api/analytics", summary="Counts, errors, latency percentiles, tokens and cost by model, scores",
+            responses=ok(Analytics))
 async def analytics(
     services: ServicesDep, principal: PrincipalDep,
     start: Annotated[datetime | None, Query(alias="from")] = None,
@@ -119,7 +131,8 @@ async def analytics(
     return JSONResponse(jsonable_encoder(result))
 
 
-@router.get("/api/sessions", summary="Sessions: traces grouped by session id, most recently active first")
+@router.get("/api/sessions", summary="Sessions: traces grouped by session id, most recently active first",
+            responses=ok(SessionPage))
 async def list_sessions(
     services: ServicesDep, principal: PrincipalDep,
     start: Annotated[datetime | None, Query(alias="from")] = None,
@@ -135,7 +148,8 @@ async def list_sessions(
     return JSONResponse(jsonable_encoder(result))
 
 
-@router.get("/api/traces/{trace_id}", summary="A trace: its rollup and its spans, without inputs/outputs")
+@router.get("/api/traces/{trace_id}", summary="A trace: its rollup and its spans, without inputs/outputs",
+            responses=ok(TraceDetail))
 async def get_trace(trace_id: str, services: ServicesDep, principal: PrincipalDep,
                     limit: Annotated[int, Query(ge=1, le=20_000, description="spans per response")] = 5000,
                     offset: Annotated[int, Query(ge=0)] = 0) -> Response:
@@ -147,7 +161,7 @@ async def get_trace(trace_id: str, services: ServicesDep, principal: PrincipalDe
 
 @router.get("/api/traces/{trace_id}/spans/{span_id}/payload", summary="A span's input, output and payload attributes")
 async def get_span_payload(trace_id: str, span_id: str, services: ServicesDep,
-                           principal: PrincipalDep) -> dict[str, Any]:
+                           principal: PrincipalDep) -> SpanPayload:
     payload: dict[str, Any] = await run_in_threadpool(services.traces.payload, principal.project_id, trace_id,
                                                       span_id)
-    return payload
+    return SpanPayload(**payload)

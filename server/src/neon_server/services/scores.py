@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from neon_server.services.errors import InvalidInput
+from neon_server.services.traces import iso_times
 from neon_server.storage.analytics.scores import ScoreStore
 
 TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -60,7 +61,7 @@ class ScoreService:
             last = rows[-1]
             raw = f"{last['created_at'].strftime('%Y-%m-%d %H:%M:%S.%f')}|{last['score_id']}"
             next_cursor = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-        return {"scores": rows, "next_cursor": next_cursor}
+        return {"scores": iso_times(rows), "next_cursor": next_cursor}
 
     def create(self, project_id: str, scores: list[NewScore]) -> list[str]:
         """Validate all, then write all; returns the score ids. A score id given again replaces that score."""
