@@ -7,7 +7,13 @@ export UV_PYTHON_DOWNLOADS := never
 VENV_STAMP := .venv/.neon-synced
 LOCK_INPUTS := uv.lock pyproject.toml sdk/pyproject.toml server/pyproject.toml
 
-.PHONY: help setup up test test-fast lint typecheck system-deps bench clean
+UI_DIST := server/src/neon_server/ui/dist/index.html
+WEB_DEPS := web/node_modules/.package-lock.json
+WEB_SOURCES := $(shell find web/src web/public -type f ! -name schema.d.ts 2>/dev/null) web/index.html \
+	web/vite.config.ts web/tsconfig.json web/tsconfig.app.json web/tsconfig.node.json web/package.json
+API_SOURCES := $(shell find server/src/neon_server/api -name '*.py' 2>/dev/null) server/src/neon_server/app.py
+
+.PHONY: help setup up ui test test-fast lint typecheck system-deps bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -19,8 +25,19 @@ $(VENV_STAMP): $(LOCK_INPUTS)
 
 setup: $(VENV_STAMP) ## install Python packages into .venv (bootstraps uv with pip if missing)
 
-up: setup ## set up and start Neon on its embedded defaults (chDB + SQLite under ~/.neon)
+up: setup ui ## set up and start Neon on its embedded defaults (chDB + SQLite under ~/.neon)
 	$(UV) run --no-sync neon up
+
+$(WEB_DEPS): web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+
+web/openapi.json: $(API_SOURCES) | $(VENV_STAMP)
+	$(UV) run --no-sync python -m neon_server.app > $@.tmp && mv $@.tmp $@
+
+$(UI_DIST): $(WEB_SOURCES) web/openapi.json $(WEB_DEPS)
+	cd web && npm run --silent build
+
+ui: setup $(UI_DIST) ## build the web UI (Node.js 20+) when its sources or the API changed
 
 system-deps: ## install the system packages the tests use (PostgreSQL server) when missing
 	@bash scripts/system-deps.sh
@@ -31,11 +48,11 @@ lint: setup ## ruff
 typecheck: setup ## mypy, strict
 	$(UV) run --no-sync mypy
 
-test: setup system-deps lint typecheck ## set up, then lint, type-check and run every test (slow ones too)
+test: setup system-deps ui lint typecheck ## set up, then lint, type-check and run every test (browser tests too)
 	$(UV) run --no-sync pytest
 
 test-fast: setup ## run the tests not marked slow
 	$(UV) run --no-sync pytest -m "not slow"
 
 clean: ## remove the virtualenv and caches
-	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache web/node_modules server/src/neon_server/ui/dist

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Install the system packages the test suite needs, only when they are missing:
-#   postgresql — the metadata tests run against a real, throwaway PostgreSQL server.
+#   postgresql — the metadata tests run against a real, throwaway PostgreSQL server;
+#   chromium   — the browser tests drive Debian's Chromium with Playwright (which never downloads a browser).
 set -euo pipefail
 
 missing=()
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null || missing+=(postgresql)
+command -v chromium >/dev/null || missing+=(chromium fonts-liberation)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -297,6 +297,8 @@ def test_answers_match_their_documented_schemas(seeded: dict[str, Any]) -> None:
         return response.json()
 
     page = check(schemas.TracePage, "/api/traces")
+    assert {t["trace_id"][-1]: t["scores"] for t in page["traces"]} == {
+        "1": {"quality": 0.9}, "2": {"quality": 0.2}, "3": {}, "4": {}}
     trace_id = page["traces"][0]["trace_id"]
     detail = check(schemas.TraceDetail, f"/api/traces/{trace_id}")
     check(schemas.SpanPayload, f"/api/traces/{trace_id}/spans/{detail['spans'][0]['span_id']}/payload")

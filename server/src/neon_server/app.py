@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 from fastapi import FastAPI
 
 from neon_server import __version__
 from neon_server.api import health, ingest, live, otlp, prices, projects, scores, traces
 from neon_server.api.errors import install_error_handlers
 from neon_server.runtime import Services
+from neon_server.ui import DIST, mount_ui
 
 
-def create_app(services: Services) -> FastAPI:
+def create_app(services: Services | None, *, ui_dist: Path = DIST) -> FastAPI:
+    """The app over open services. `services=None` builds it only to describe it (`openapi_document`)."""
     app = FastAPI(
         title="Neon",
         version=__version__,
@@ -29,4 +35,14 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(scores.router)
     app.include_router(traces.router)
     app.include_router(live.router)
+    mount_ui(app, ui_dist)
     return app
+
+
+def openapi_document() -> dict[str, Any]:
+    """The API's OpenAPI document, built without opening any store."""
+    return create_app(None).openapi()
+
+
+if __name__ == "__main__":  # python -m neon_server.app > web/openapi.json (what `make ui` does)
+    print(json.dumps(openapi_document(), indent=1, sort_keys=True))

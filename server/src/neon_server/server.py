@@ -63,7 +63,8 @@ def ensure_credentials(services: Services, base_url: str, home: Path) -> list[st
         path = save_credentials(Credentials(base_url=base_url, project=project.name, api_key=secret), home)
         return [f"  Project:  {project.name} (created now)",
                 f"  API key:  {secret}",
-                f"            shown once, saved to {path} (mode 0600)"]
+                f"            shown once, saved to {path} (mode 0600)",
+                f"  Web UI:   {base_url}/#key={secret}"]
     saved = load_credentials(home)
     if saved is not None:
         try:
@@ -75,9 +76,10 @@ def ensure_credentials(services: Services, base_url: str, home: Path) -> list[st
         if saved.base_url != base_url or saved.project != project.name:
             save_credentials(Credentials(base_url=base_url, project=project.name, api_key=saved.api_key), home)
         return [f"  Project:  {project.name}", f"  API key:  {saved.api_key}",
-                f"            from {credentials_path(home)}"]
+                f"            from {credentials_path(home)}", f"  Web UI:   {base_url}/#key={saved.api_key}"]
     return ["  API key:  none saved on this machine.",
-            f"            Create one: neon keys create --project {DEFAULT_PROJECT} --save"]
+            f"            Create one: neon keys create --project {DEFAULT_PROJECT} --save",
+            f"  Web UI:   {base_url}"]
 
 
 class _signals_return_normally:

@@ -35,7 +35,8 @@ def _matches(root: dict[str, Any], status: str | None, name_contains: str | None
 
 
 @router.get("/api/live/traces", summary="Server-Sent Events: new traces as they are written",
-            responses={200: {"content": {"text/event-stream": {"schema": LiveTrace.model_json_schema()}}}})
+            responses={200: {"content": {"text/event-stream": {"schema": LiveTrace.model_json_schema()}},
+                             "description": "`event: trace` (LiveTrace) and `event: spans` ({trace_ids})"}})
 async def live_traces(request: Request, services: ServicesDep, principal: PrincipalDep,
                       status: Literal["ok", "error", "unset"] | None = None, name_contains: str | None = None,
                       name: str | None = None, service: str | None = None, session_id: str | None = None,

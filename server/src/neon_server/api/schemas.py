@@ -42,8 +42,12 @@ class TraceSummary(BaseModel):
     tool_names: list[str]
 
 
+class TraceRow(TraceSummary):
+    scores: dict[str, float] = Field(description="average of each numeric or boolean score given to the trace")
+
+
 class TracePage(BaseModel):
-    traces: list[TraceSummary]
+    traces: list[TraceRow]
     next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
 
 

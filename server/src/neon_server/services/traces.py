@@ -123,8 +123,10 @@ class TraceListService:
         page.limit = requested + 1
         rows, next_cursor = one_page(self._store.list(project_id, flt, page), requested,
                                      lambda last: encode_cursor(page.sort, last["sort_value"], last["trace_id"]))
+        scores = self._store.score_averages(project_id, [row["trace_id"] for row in rows])
         for row in rows:
             row.pop("sort_value", None)
+            row["scores"] = scores.get(row["trace_id"], {})
         return {"traces": iso_times(rows), "next_cursor": next_cursor}
 
 

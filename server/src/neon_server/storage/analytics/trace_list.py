@@ -158,6 +158,20 @@ class TraceListStore:
             row["status"] = STATUS_NAMES.get(int(row["status"]), "unset")
         return rows
 
+    def score_averages(self, project_id: str, trace_ids: list[str]) -> dict[str, dict[str, float]]:
+        """Per trace, the average of each numeric or boolean score given to it (or to its spans)."""
+        if not trace_ids:
+            return {}
+        rows = self._db.query(
+            "SELECT trace_id, toString(name) AS score_name, avg(value) AS average FROM scores FINAL "
+            "WHERE project_id = {p:String} AND trace_id IN {ids:Array(String)} AND value IS NOT NULL "
+            "GROUP BY trace_id, score_name ORDER BY score_name",
+            tag="traces.list.scores", params={"p": project_id, "ids": trace_ids})
+        found: dict[str, dict[str, float]] = {}
+        for row in rows:
+            found.setdefault(row["trace_id"], {})[row["score_name"]] = row["average"]
+        return found
+
 
 def _ts(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S.%f")

@@ -1,0 +1,67 @@
+// The typed API client: paths and shapes come from the server's OpenAPI document (npm run gen:api).
+import createClient, { type Middleware } from 'openapi-fetch'
+import type { components, paths } from './schema'
+
+export type Schemas = components['schemas']
+export type TraceSummary = Schemas['TraceSummary']
+export type Span = Schemas['Span']
+export type SpanPayload = Schemas['SpanPayload']
+export type Analytics = Schemas['Analytics']
+export type Session = Schemas['Session']
+export type Score = Schemas['ScoreOut']
+export type ApiKey = Schemas['ApiKeyOut']
+
+/** An answer other than 2xx, with the server's own message ({"error": {"code", "message"}}). */
+export class ApiError extends Error {
+  readonly status: number
+  readonly code: string
+  constructor(status: number, message: string, code = '') {
+    super(message)
+    this.status = status
+    this.code = code
+  }
+}
+
+let apiKey = ''
+
+/** The key every request carries (the browser keeps it; see auth.ts). */
+export function useKey(key: string): void {
+  apiKey = key
+}
+
+export function currentKey(): string {
+  return apiKey
+}
+
+const withKey: Middleware = {
+  onRequest({ request }) {
+    if (apiKey) request.headers.set('Authorization', `Bearer ${apiKey}`)
+    return request
+  },
+}
+
+export const api = createClient<paths>({ baseUrl: window.location.origin })
+api.use(withKey)
+
+type Answer<T> = { data?: T; error?: unknown; response: Response }
+
+/** The answer's data, or an ApiError that says what went wrong. */
+export async function unwrap<T>(pending: Promise<Answer<T>>): Promise<T> {
+  let answer: Answer<T>
+  try {
+    answer = await pending
+  } catch (err) {
+    if (err instanceof DOMException && err.name === 'AbortError') throw err
+    throw new ApiError(0, `cannot reach the Neon server (${String(err)})`)
+  }
+  if (answer.error !== undefined || !answer.response.ok) {
+    throw errorOf(answer.response, answer.error)
+  }
+  return answer.data as T
+}
+
+export function errorOf(response: Response, body: unknown): ApiError {
+  const detail = (body as { error?: { code?: string; message?: string } } | undefined)?.error
+  const message = detail?.message ?? `${response.status} ${response.statusText}`
+  return new ApiError(response.status, message, detail?.code ?? '')
+}

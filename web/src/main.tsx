@@ -1,0 +1,44 @@
+import { StrictMode } from 'react'
+import { createRoot } from 'react-dom/client'
+import { Navigate, Route, BrowserRouter, Routes } from 'react-router'
+import { connectFromLocation, current } from './api/auth'
+import { Layout } from './components/Layout'
+import { AnalyticsPage } from './features/analytics/AnalyticsPage'
+import { ConnectPage } from './features/connect/ConnectPage'
+import { SessionPage } from './features/sessions/SessionPage'
+import { SessionsPage } from './features/sessions/SessionsPage'
+import { SettingsPage } from './features/settings/SettingsPage'
+import { TracePage } from './features/trace/TracePage'
+import { TracesPage } from './features/traces/TracesPage'
+import './styles.css'
+
+function RequireKey({ children }: { children: React.ReactNode }) {
+  return current() ? children : <Navigate to="/connect" replace />
+}
+
+function App() {
+  return (
+    <BrowserRouter>
+      <Routes>
+        <Route path="/connect" element={<ConnectPage />} />
+        <Route element={<RequireKey><Layout /></RequireKey>}>
+          <Route path="/" element={<Navigate to="/traces" replace />} />
+          <Route path="/traces" element={<TracesPage />} />
+          <Route path="/traces/:traceId" element={<TracePage />} />
+          <Route path="/sessions" element={<SessionsPage />} />
+          <Route path="/sessions/:sessionId" element={<SessionPage />} />
+          <Route path="/analytics" element={<AnalyticsPage />} />
+          <Route path="/settings" element={<SettingsPage />} />
+          <Route path="*" element={<div className="page"><h1>Not found</h1><p>No page at this address.</p></div>} />
+        </Route>
+      </Routes>
+    </BrowserRouter>
+  )
+}
+
+connectFromLocation()
+  .catch((err: unknown) => console.warn('the key in the address was not accepted', err))
+  .finally(() => {
+    current()
+    createRoot(document.getElementById('root')!).render(<StrictMode><App /></StrictMode>)
+  })
