@@ -9,6 +9,7 @@ which straddles the window's start may show incomplete totals.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -158,7 +159,7 @@ class TraceListStore:
             row["status"] = STATUS_NAMES.get(int(row["status"]), "unset")
         return rows
 
-    def score_averages(self, project_id: str, trace_ids: list[str]) -> dict[str, dict[str, float]]:
+    def score_averages(self, project_id: str, trace_ids: Sequence[str]) -> dict[str, dict[str, float]]:
         """Per trace, the average of each numeric or boolean score given to it (or to its spans)."""
         if not trace_ids:
             return {}
@@ -166,7 +167,7 @@ class TraceListStore:
             "SELECT trace_id, toString(name) AS score_name, avg(value) AS average FROM scores FINAL "
             "WHERE project_id = {p:String} AND trace_id IN {ids:Array(String)} AND value IS NOT NULL "
             "GROUP BY trace_id, score_name ORDER BY score_name",
-            tag="traces.list.scores", params={"p": project_id, "ids": trace_ids})
+            tag="traces.list.scores", params={"p": project_id, "ids": list(trace_ids)})
         found: dict[str, dict[str, float]] = {}
         for row in rows:
             found.setdefault(row["trace_id"], {})[row["score_name"]] = row["average"]
