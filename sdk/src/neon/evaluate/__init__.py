@@ -2,14 +2,20 @@
 
 from neon.evaluate.scorers import (
     contains,
+    cost_budget,
     define_scorer,
+    efficiency,
     exact_match,
     json_schema,
     json_valid,
+    latency_budget,
     numeric_close,
     regex,
+    termination,
+    tool_selection,
 )
 from neon.evaluate.types import Case, Outcome, Score, Scorer, ScoreType, ToolCall, run_scorer
 
-__all__ = ["Case", "Outcome", "Score", "ScoreType", "Scorer", "ToolCall", "contains", "define_scorer", "exact_match",
-           "json_schema", "json_valid", "numeric_close", "regex", "run_scorer"]
+__all__ = ["Case", "Outcome", "Score", "ScoreType", "Scorer", "ToolCall", "contains", "cost_budget", "define_scorer",
+           "efficiency", "exact_match", "json_schema", "json_valid", "latency_budget", "numeric_close", "regex",
+           "run_scorer", "termination", "tool_selection"]

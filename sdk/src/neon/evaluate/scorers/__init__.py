@@ -3,6 +3,18 @@
 Every scorer is called with `(case, outcome)` and returns a `Score` (judges are async: use `run_scorer`).
 """
 
+from neon.evaluate.scorers.agent import (
+    CostBudget,
+    Efficiency,
+    LatencyBudget,
+    Termination,
+    ToolSelection,
+    cost_budget,
+    efficiency,
+    latency_budget,
+    termination,
+    tool_selection,
+)
 from neon.evaluate.scorers.base import FunctionScorer, define_scorer, make_score
 from neon.evaluate.scorers.rules import (
     Contains,
@@ -19,5 +31,9 @@ from neon.evaluate.scorers.rules import (
     regex,
 )
 
-__all__ = ["Contains", "ExactMatch", "FunctionScorer", "JsonSchema", "JsonValid", "NumericClose", "Regex", "contains",
-           "define_scorer", "exact_match", "json_schema", "json_valid", "make_score", "numeric_close", "regex"]
+__all__ = [
+    "Contains", "CostBudget", "Efficiency", "ExactMatch", "FunctionScorer", "JsonSchema", "JsonValid",
+    "LatencyBudget", "NumericClose", "Regex", "Termination", "ToolSelection", "contains", "cost_budget",
+    "define_scorer", "efficiency", "exact_match", "json_schema", "json_valid", "latency_budget", "make_score",
+    "numeric_close", "regex", "termination", "tool_selection",
+]
