@@ -6,16 +6,23 @@ from neon.evaluate.scorers import (
     define_scorer,
     efficiency,
     exact_match,
+    factuality,
+    grounding,
     json_schema,
     json_valid,
     latency_budget,
+    llm_judge,
     numeric_close,
+    reasoning_quality,
     regex,
+    relevance,
+    safety,
     termination,
     tool_selection,
 )
 from neon.evaluate.types import Case, Outcome, Score, Scorer, ScoreType, ToolCall, run_scorer
 
 __all__ = ["Case", "Outcome", "Score", "ScoreType", "Scorer", "ToolCall", "contains", "cost_budget", "define_scorer",
-           "efficiency", "exact_match", "json_schema", "json_valid", "latency_budget", "numeric_close", "regex",
-           "run_scorer", "termination", "tool_selection"]
+           "efficiency", "exact_match", "factuality", "grounding", "json_schema", "json_valid", "latency_budget",
+           "llm_judge", "numeric_close", "reasoning_quality", "regex", "relevance", "run_scorer", "safety",
+           "termination", "tool_selection"]

@@ -16,6 +16,17 @@ from neon.evaluate.scorers.agent import (
     tool_selection,
 )
 from neon.evaluate.scorers.base import FunctionScorer, define_scorer, make_score
+from neon.evaluate.scorers.judges import (
+    GroundingJudge,
+    LLMJudge,
+    factuality,
+    grounding,
+    llm_judge,
+    reasoning_quality,
+    relevance,
+    safety,
+)
+from neon.evaluate.scorers.parsing import Judgment, parse_judgment
 from neon.evaluate.scorers.rules import (
     Contains,
     ExactMatch,
@@ -32,8 +43,9 @@ from neon.evaluate.scorers.rules import (
 )
 
 __all__ = [
-    "Contains", "CostBudget", "Efficiency", "ExactMatch", "FunctionScorer", "JsonSchema", "JsonValid",
-    "LatencyBudget", "NumericClose", "Regex", "Termination", "ToolSelection", "contains", "cost_budget",
-    "define_scorer", "efficiency", "exact_match", "json_schema", "json_valid", "latency_budget", "make_score",
-    "numeric_close", "regex", "termination", "tool_selection",
+    "Contains", "CostBudget", "Efficiency", "ExactMatch", "FunctionScorer", "GroundingJudge", "JsonSchema",
+    "JsonValid", "Judgment", "LLMJudge", "LatencyBudget", "NumericClose", "Regex", "Termination", "ToolSelection",
+    "contains", "cost_budget", "define_scorer", "efficiency", "exact_match", "factuality", "grounding",
+    "json_schema", "json_valid", "latency_budget", "llm_judge", "make_score", "numeric_close", "parse_judgment",
+    "reasoning_quality", "regex", "relevance", "safety", "termination", "tool_selection",
 ]
