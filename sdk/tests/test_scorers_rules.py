@@ -210,3 +210,11 @@ def test_define_scorer_refuses_out_of_range_and_unknown_returns() -> None:
 def test_numbers_without_threshold_have_no_pass_fail() -> None:
     plain = score(define_scorer(lambda c, o: 0.3, name="plain"), "x")
     assert (plain.value, plain.passed) == (0.3, None)
+
+
+def test_json_schema_without_the_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "jsonschema.validators", None)  # as if `neon[eval]` were not installed
+    with pytest.raises(ImportError, match=r"pip install 'neon\[eval\]'"):
+        json_schema(SCHEMA)
