@@ -46,6 +46,11 @@ export function TracePage() {
     return () => controller.abort()
   }, [traceId])
 
+  // Marks for bench/ui_bench.py: the waterfall rendered its first page, then every span.
+  useEffect(() => {
+    if (loaded) performance.mark(loaded.complete ? 'neon:trace-all-spans' : 'neon:trace-first-spans')
+  }, [loaded])
+
   const tree = useMemo(() => {
     if (!loaded) return null
     const total = Number(loaded.spans.reduce((m, s) => Math.max(m, s.duration_ns), 0))

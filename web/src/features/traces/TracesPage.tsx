@@ -84,6 +84,11 @@ export function TracesPage() {
     }
   }, [live, filterKey, params, refreshTop])
 
+  // Marks for bench/ui_bench.py: when the list first shows rows after a navigation or a filter change.
+  useEffect(() => {
+    if (rows.length && !loading) performance.mark('neon:traces-rows')
+  }, [rows, loading])
+
   const scroller = useRef<HTMLDivElement>(null)
   const virtualizer = useVirtualizer({
     count: rows.length,
