@@ -75,7 +75,7 @@ export function ago(value: string, now = Date.now()): string {
   const seconds = Math.round((now - parseTime(value)) / 1000)
   if (seconds < 5) return 'just now'
   if (seconds < 60) return `${seconds}s ago`
-  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`
-  if (seconds < 86_400) return `${Math.floor(seconds / 3600)} h ago`
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m ago`
+  if (seconds < 86_400) return `${Math.floor(seconds / 3600)}h ago`
   return clock(value)
 }

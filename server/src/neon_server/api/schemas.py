@@ -57,7 +57,7 @@ class SpanEvent(BaseModel):
     attributes: dict[str, Any] = Field(default_factory=dict)
 
 
-class Span(BaseModel):
+class SpanRow(BaseModel):
     trace_id: str
     span_id: str
     parent_span_id: str = Field(description="empty for a root span")
@@ -84,6 +84,11 @@ class Span(BaseModel):
     agent_version: str
     environment: str
     tags: list[str]
+
+
+class Span(SpanRow):
+    """A span of a trace, as the trace detail lists it: the list's fields plus attributes and events."""
+
     attributes: dict[str, str] = Field(description="span metadata attributes (payload attributes are apart)")
     events: list[SpanEvent]
     truncated: bool = Field(description="some value was cut to the size limit at ingest")
@@ -99,35 +104,6 @@ class SpanPayload(BaseModel):
     input: str = Field(description="as sent: usually JSON text (messages, arguments) or plain text")
     output: str
     attributes: dict[str, str] = Field(description="large attributes stored with the payload")
-
-
-class SpanRow(BaseModel):
-    trace_id: str
-    span_id: str
-    parent_span_id: str
-    name: str
-    span_type: str
-    component_type: str
-    service: str
-    start_time: str = Field(description=TIME)
-    end_time: str = Field(description=TIME)
-    duration_ns: int
-    status: str
-    status_message: str
-    model: str
-    provider: str
-    input_tokens: int
-    output_tokens: int
-    cached_input_tokens: int
-    total_tokens: int
-    cost: float | None
-    tool_name: str
-    session_id: str
-    user_id: str
-    agent_id: str
-    agent_version: str
-    environment: str
-    tags: list[str]
 
 
 class SpanPage(BaseModel):

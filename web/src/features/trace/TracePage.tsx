@@ -118,6 +118,14 @@ export function TracePage() {
   )
 }
 
+/** Where a bar's duration label goes: after the bar, before it when the bar ends near the right edge, or
+ * inside it when the bar is long and starts near the left. */
+function durationLabel(left: number, width: number): React.CSSProperties {
+  if (left + width <= 70) return { left: `calc(${left + width}% + 4px)` }
+  if (left >= 20) return { right: `calc(${100 - left}% + 4px)` }
+  return { left: `calc(${left}% + 6px)` }
+}
+
 function BackLink() {
   return <Link className="back" to="/traces">← Traces</Link>
 }
@@ -193,8 +201,7 @@ function Waterfall({ tree, rows, collapsed, selectedId, onSelect, onToggle }: {
                 <div className="wf-track">
                   <div className={`wf-bar kind-bg-${kind} ${span.status === 'error' ? 'bar-error' : ''}`}
                     style={{ left: `${Math.min(left, 99.85)}%`, width: `${width}%` }} />
-                  <span className="wf-dur" style={left + width > 70
-                    ? { right: `calc(${100 - left}% + 4px)` } : { left: `calc(${left + width}% + 4px)` }}>
+                  <span className={`wf-dur ${left + width > 70 && left < 20 ? 'inside' : ''}`} style={durationLabel(left, width)}>
                     {duration(span.duration_ns)}{span.total_tokens ? ` · ${count(span.total_tokens)} tok` : ''}
                   </span>
                 </div>
