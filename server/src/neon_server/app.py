@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from neon_server import __version__
-from neon_server.api import health, ingest, live, otlp, prices, projects, scores, traces
+from neon_server.api import datasets, evals, health, ingest, live, otlp, prices, projects, scores, traces
 from neon_server.api.errors import install_error_handlers
 from neon_server.runtime import Services
 
@@ -29,4 +29,6 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(scores.router)
     app.include_router(traces.router)
     app.include_router(live.router)
+    app.include_router(datasets.router)
+    app.include_router(evals.router)
     return app

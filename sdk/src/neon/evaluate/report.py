@@ -58,7 +58,7 @@ def run_summary(suite: str, version: str, results: list[CaseResult], summary: di
     """The table `neon eval` prints: per scorer mean, passes and errors; then the cases that did not pass."""
     scorers = summary["scorers"]
     assert isinstance(scorers, dict)
-    rows = [(name, _num(s["mean"]), f"{s['passed']}/{summary['total']}", str(s["errors"]))
+    rows = [(name, _num(s["mean"]), f"{s['passed']}/{s.get('scored', summary['total'])}", str(s["errors"]))
             for name, s in scorers.items()]
     lines = [f"suite {suite} @ {version}" + (f" (run {run_id})" if run_id else ""),
              f"  {summary['passed']}/{summary['total']} passed, {summary['failed']} failed, "

@@ -71,7 +71,8 @@ def summarize(cases: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """Counts and per-scorer statistics over case dicts (as `CaseResult.to_dict` makes them).
 
     `errored` counts cases where the agent or a scorer failed; `failed` the other cases that did not pass.
-    Per scorer: `mean` over the cases with a value, `passed` and `errors` counts."""
+    Per scorer: `scored` (cases it was run on), `mean` over the `count` cases with a value, `passed` and
+    `errors` counts."""
     total = passed = errored = 0
     durations: list[float] = []
     by_scorer: dict[str, dict[str, Any]] = {}
@@ -86,7 +87,9 @@ def summarize(cases: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         if case.get("duration_ms") is not None:
             durations.append(float(case["duration_ms"]))
         for score in scores:
-            stats = by_scorer.setdefault(str(score["name"]), {"count": 0, "sum": 0.0, "passed": 0, "errors": 0})
+            stats = by_scorer.setdefault(str(score["name"]),
+                                         {"scored": 0, "count": 0, "sum": 0.0, "passed": 0, "errors": 0})
+            stats["scored"] += 1
             if score.get("error"):
                 stats["errors"] += 1
             if score.get("value") is not None:
@@ -95,6 +98,7 @@ def summarize(cases: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
             if score.get("passed"):
                 stats["passed"] += 1
     scorers = {name: {"mean": (s["sum"] / s["count"]) if s["count"] else None, "count": s["count"],
+                      "scored": s["scored"],
                       "passed": s["passed"], "errors": s["errors"]} for name, s in sorted(by_scorer.items())}
     durations.sort()
     return {"total": total, "passed": passed, "failed": total - passed - errored, "errored": errored,
