@@ -111,6 +111,40 @@ def test_eval_twice_then_compare_fails_on_the_regression(live_server: LiveServer
                        "0.6", cwd=tmp_path)
     assert lenient.returncode == 0, lenient.stdout
 
+    # the GitHub Action's own scripts, as a runner would run them on pull request 123
+    outputs = run_action(tmp_path, {"inputs.base-url": live_server.url, "inputs.api-key": key,
+                                    "inputs.baseline": "main", "inputs.threshold": "0.95", "inputs.suite": "",
+                                    "inputs.candidate": "", "github.event.pull_request.number": "123",
+                                    "github.sha": "f" * 40}, steps=("version", "compare"), expect_exit=1)
+    assert (outputs["candidate"], outputs["regressed"]) == ("pr-123", "true")
+    assert "regression" in (tmp_path / "summary.md").read_text()
+
+
+def run_action(tmp_path: Path, values: dict[str, str], *, steps: tuple[str, ...],
+               expect_exit: int) -> dict[str, str]:
+    """Run steps of the repository's action.yml with bash, its `${{ … }}` expressions filled from `values`."""
+    import yaml
+
+    action = yaml.safe_load((EXAMPLES.parents[1] / "action.yml").read_text())
+    by_id = {step["id"]: step for step in action["runs"]["steps"]}
+    outputs: dict[str, str] = {}
+    for step_id in steps:
+        step = by_id[step_id]
+        output_file = tmp_path / f"{step_id}.out"
+        output_file.write_text("")
+        env = {**os.environ, "GITHUB_OUTPUT": str(output_file), "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+               "RUNNER_TEMP": str(tmp_path), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+        for name, expression in step.get("env", {}).items():
+            inner = str(expression).removeprefix("${{").removesuffix("}}").strip()
+            env[name] = outputs[inner.rsplit(".", 1)[1]] if inner.startswith("steps.") else values[inner]
+        done = subprocess.run(["bash", "-e", "-c", step["run"]], env=env, capture_output=True, text=True,
+                              timeout=120, cwd=tmp_path)
+        assert done.returncode == (expect_exit if step_id == steps[-1] else 0), done.stdout + done.stderr
+        for line in output_file.read_text().splitlines():
+            name, _, value = line.partition("=")
+            outputs[name] = value
+    return outputs
+
 
 def _get_trace(server: LiveServer, headers: dict[str, str], trace_id: str) -> dict[str, Any] | None:
     response = httpx.get(f"{server.url}/api/traces/{trace_id}", headers=headers)
