@@ -213,3 +213,31 @@ def test_runs_started_through_the_api(launching_server: LiveServer) -> None:
     assert "no suite named 'no-such-suite'" in failed["error"]
     assert "exited with code 2" in failed["error"]
     wait_for(lambda: services.eval_launcher.running() == [])  # the processes exit after closing their runs
+
+
+def test_a_run_past_its_time_limit_is_stopped_and_marked_failed(tmp_path: Path, analytics: AnalyticsDB,
+                                                                metadata: MetadataStore) -> None:
+    evals = tmp_path / "evals"
+    evals.mkdir()
+    (evals / "eval_slow.py").write_text(
+        "import time\nfrom neon.evaluate import Case, define_suite\n"
+        "def agent(x):\n    print('agent started', flush=True)\n    time.sleep(60)\n"
+        "define_suite('slow', agent=agent, cases=[Case(input=1)])\n")
+    services = make_services(tmp_path, analytics, metadata, evals_path=evals, eval_run_timeout_seconds=3)
+    with LiveServer(services) as server:
+        project = services.projects.create("slow")
+        _key, secret = services.keys.create(project.id)
+        headers = {"x-api-key": secret}
+        run = httpx.post(f"{server.url}/api/eval-runs/start", headers=headers,
+                         json={"suite": "slow", "version": "-v"}).json()  # a '-' version stays a value
+
+        def closed() -> dict[str, Any] | None:
+            data: dict[str, Any] = httpx.get(f"{server.url}/api/eval-runs/{run['id']}", headers=headers).json()
+            return data if data["status"] == "failed" else None
+
+        failed = wait_for(closed, timeout=30)
+    services.eval_launcher.close()
+    services.writer.stop()
+    assert failed["error"].startswith("stopped after 3 s (eval_run_timeout_seconds)")
+    assert failed["version"] == "-v"
+    assert (tmp_path / "eval-runs" / f"{run['id']}.log").exists()

@@ -32,6 +32,7 @@ class EvalLauncher:
         self._timeout = timeout_seconds
         self._lock = threading.Lock()
         self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._watchers: list[threading.Thread] = []
 
     def start(self, project_id: str, *, suite: str, version: str, concurrency: int | None, api_key: str,
               base_url: str) -> EvalRun:
@@ -45,8 +46,9 @@ class EvalLauncher:
         if not folder.exists():
             raise Conflict(f"the server's evals folder {str(folder)!r} (NEON_EVALS_PATH) does not exist")
         run = self._runs.create(project_id, suite=suite, version=version, origin="api", status="queued")
-        command = [sys.executable, "-m", "neon.cli.main", "eval", "--suite", suite, "--version", version,
-                   "--path", str(folder), "--run-id", run.id]
+        # NAME=VALUE forms: a suite or version starting with '-' stays a value, never becomes an option.
+        command = [sys.executable, "-m", "neon.cli.main", "eval", f"--suite={suite}", f"--version={version}",
+                   f"--path={folder}", f"--run-id={run.id}"]
         if concurrency:
             command += ["--concurrency", str(concurrency)]
         env = {**os.environ, "NEON_BASE_URL": base_url, "NEON_API_KEY": api_key}
@@ -58,8 +60,11 @@ class EvalLauncher:
                                      start_new_session=True)  # its own group: stopping it stops its children
         with self._lock:
             self._children[run.id] = child
-        threading.Thread(target=self._watch, args=(run.id, child, log_path), name=f"eval-{run.id}",
-                         daemon=True).start()
+        watcher = threading.Thread(target=self._watch, args=(run.id, child, log_path), name=f"eval-{run.id}",
+                                   daemon=True)
+        watcher.start()
+        with self._lock:
+            self._watchers = [w for w in self._watchers if w.is_alive()] + [watcher]
         log.info("started eval run", extra={"fields": {"run_id": run.id, "suite": suite, "pid": child.pid}})
         return run
 
@@ -82,11 +87,15 @@ class EvalLauncher:
             return list(self._children)
 
     def close(self) -> None:
-        """Stop runs still going (the server is shutting down); their watchers mark them failed."""
+        """Stop runs still going (the server is shutting down), and let their watchers mark them failed
+        before the stores close."""
         with self._lock:
             children = list(self._children.values())
+            watchers = list(self._watchers)
         for child in children:
             _stop(child)
+        for watcher in watchers:
+            watcher.join(10)
 
 
 def _stop(child: subprocess.Popen[bytes]) -> None:
