@@ -23,7 +23,8 @@ def test_installed_requirements_have_nothing_of_the_server() -> None:
              for r in requires("neon") or [] if "extra ==" not in r.replace("extra==", "extra ==")}
     assert names, "neon declares no requirements?"
     assert not names & SERVER_ONLY
-    assert names <= {"opentelemetry-api", "opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http", "httpx"}
+    assert names <= {"opentelemetry-api", "opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http", "httpx",
+                     "pyyaml"}
 
 
 def test_importing_neon_loads_no_server_module() -> None:

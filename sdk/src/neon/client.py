@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -68,3 +69,99 @@ class NeonClient:
     def create_scores(self, scores: list[dict[str, Any]]) -> list[str]:
         result = self._request("POST", "/api/scores", json=scores)
         return list(result["score_ids"])
+
+    # ------------------------------------------------------------ datasets
+    def create_dataset(self, name: str, *, description: str = "",
+                       items: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Create a dataset (version 1 holds `items`, if given)."""
+        body = {"name": name, "description": description, "items": items or []}
+        result: dict[str, Any] = self._request("POST", "/api/datasets", json=body)
+        return result
+
+    def list_datasets(self) -> list[dict[str, Any]]:
+        return list(self._request("GET", "/api/datasets")["datasets"])
+
+    def get_dataset(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", f"/api/datasets/{_seg(name)}")
+        return result
+
+    def add_dataset_items(self, name: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+        """Add items; returns the new version (`version`, `item_ids`)."""
+        result: dict[str, Any] = self._request("POST", f"/api/datasets/{_seg(name)}/items", json={"items": items})
+        return result
+
+    def remove_dataset_items(self, name: str, item_ids: list[str]) -> dict[str, Any]:
+        """Remove items; returns the new version."""
+        result: dict[str, Any] = self._request("POST", f"/api/datasets/{_seg(name)}/items/remove",
+                                               json={"item_ids": item_ids})
+        return result
+
+    def dataset_versions(self, name: str) -> list[dict[str, Any]]:
+        return list(self._request("GET", f"/api/datasets/{_seg(name)}/versions")["versions"])
+
+    def dataset_items(self, name: str, *, version: int | None = None, limit: int = 10_000,
+                      offset: int = 0) -> dict[str, Any]:
+        """{"version": N, "items": [...], "next_offset": …} at `version` (default: the newest)."""
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if version is not None:
+            params["version"] = version
+        result: dict[str, Any] = self._request("GET", f"/api/datasets/{_seg(name)}/items", params=params)
+        return result
+
+    def dataset_from_traces(self, name: str, *, filter: dict[str, Any] | None = None, limit: int = 100,
+                            expected: str = "output") -> dict[str, Any]:
+        """Add the root inputs (and outputs as expected values, unless `expected="none"`) of the traces that
+        match `filter` (the trace list's parameters: `name`, `status`, `tag`, `from`…) as a new version."""
+        body = {"filter": filter or {}, "limit": limit, "expected": expected}
+        result: dict[str, Any] = self._request("POST", f"/api/datasets/{_seg(name)}/from-traces", json=body)
+        return result
+
+    # ------------------------------------------------------------ eval runs
+    def create_eval_run(self, suite: str, version: str, *, case_count: int | None = None, dataset: str = "",
+                        metadata: dict[str, str] | None = None) -> dict[str, Any]:
+        """Open a run that this process will fill (status `running`)."""
+        body = {"suite": suite, "version": version, "case_count": case_count, "dataset": dataset,
+                "metadata": metadata or {}}
+        result: dict[str, Any] = self._request("POST", "/api/eval-runs", json=body)
+        return result
+
+    def add_eval_results(self, run_id: str, results: list[dict[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("POST", f"/api/eval-runs/{_seg(run_id)}/results",
+                                               json={"results": results})
+        return result
+
+    def finish_eval_run(self, run_id: str, *, status: str = "completed", error: str = "") -> dict[str, Any]:
+        result: dict[str, Any] = self._request("POST", f"/api/eval-runs/{_seg(run_id)}/finish",
+                                               json={"status": status, "error": error})
+        return result
+
+    def start_eval_run(self, suite: str, version: str, *, concurrency: int | None = None) -> dict[str, Any]:
+        """Ask the server to run a suite from its evals folder (`neon eval` in a subprocess there)."""
+        body = {"suite": suite, "version": version, "concurrency": concurrency}
+        result: dict[str, Any] = self._request("POST", "/api/eval-runs/start", json=body)
+        return result
+
+    def list_eval_runs(self, *, suite: str | None = None, version: str | None = None, status: str | None = None,
+                       limit: int = 50) -> list[dict[str, Any]]:
+        params = {k: v for k, v in {"suite": suite, "version": version, "status": status}.items() if v}
+        return list(self._request("GET", "/api/eval-runs", params={**params, "limit": limit})["runs"])
+
+    def get_eval_run(self, run_id: str) -> dict[str, Any]:
+        """The run and its case results."""
+        result: dict[str, Any] = self._request("GET", f"/api/eval-runs/{_seg(run_id)}")
+        return result
+
+    def compare_eval_runs(self, baseline: str, candidate: str, *, suite: str | None = None,
+                          threshold: float = 0.95, seed: int = 0) -> dict[str, Any]:
+        """The latest completed runs of two versions compared (see `neon.evaluate.compare`)."""
+        params: dict[str, Any] = {"baseline": baseline, "candidate": candidate, "threshold": threshold,
+                                  "seed": seed}
+        if suite:
+            params["suite"] = suite
+        result: dict[str, Any] = self._request("GET", "/api/eval-runs/compare", params=params)
+        return result
+
+
+def _seg(value: str) -> str:
+    """One URL path segment (names may hold characters that mean something in a path)."""
+    return quote(value, safe="")

@@ -7,6 +7,9 @@ from typing import Any
 
 from neon_server.ingest.semconv import Limits
 from neon_server.ingest.writer import BatchWriter
+from neon_server.services.datasets import DatasetService
+from neon_server.services.eval_launcher import EvalLauncher
+from neon_server.services.evals import EvalRunService
 from neon_server.services.ingest import IngestService
 from neon_server.services.keys import KeyService
 from neon_server.services.live import LiveHub
@@ -42,6 +45,9 @@ class Services:
     trace_list: TraceListService = field(init=False)
     span_list: SpanListService = field(init=False)
     stats: StatsService = field(init=False)
+    datasets: DatasetService = field(init=False)
+    eval_runs: EvalRunService = field(init=False)
+    eval_launcher: EvalLauncher = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -54,6 +60,10 @@ class Services:
         self.trace_list = TraceListService(TraceListStore(self.analytics))
         self.span_list = SpanListService(SpanListStore(self.analytics))
         self.stats = StatsService(StatsStore(self.analytics))
+        self.datasets = DatasetService(self.metadata.datasets, self.trace_list, self.traces)
+        self.eval_runs = EvalRunService(self.metadata.eval_runs, self.scores)
+        self.eval_launcher = EvalLauncher(self.eval_runs, evals_path=s.evals_path, logs_dir=s.home / "eval-runs",
+                                          timeout_seconds=s.eval_run_timeout_seconds)
         spans = SpanStore(self.analytics)
         self.writer = BatchWriter(spans.write, max_batch_rows=s.ingest_batch_rows,
                                   max_delay_seconds=s.ingest_batch_delay_ms / 1000,
@@ -75,7 +85,8 @@ class Services:
         return {"status": "ok" if ok else "degraded", "dependencies": dependencies, "ingest": ingest}
 
     def close(self) -> None:
-        """Write what is buffered, then close the stores."""
+        """Stop eval runs started here, write what is buffered, then close the stores."""
+        self.eval_launcher.close()
         self.ingest.close()
         self.stats.close()
         self.writer.stop(timeout=self.settings.shutdown_timeout_seconds)

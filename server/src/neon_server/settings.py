@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     ingest_dedupe_window_seconds: int = Field(default=600, ge=0, le=86_400,
                                               description="How long a written request is recognised if retried.")
 
+    # Evaluation
+    evals_path: Path | None = Field(default=None, description="Folder of eval_*.py files that "
+                                    "POST /api/eval-runs/start runs suites from (unset: starting runs is off).")
+    eval_run_timeout_seconds: float = Field(default=3600, gt=0, le=7 * 86_400,
+                                            description="A run started through the API is stopped after this.")
+
     @classmethod
     def settings_customise_sources(
         cls,

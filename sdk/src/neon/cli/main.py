@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 import neon
+from neon.cli import evals
 
 SERVER_COMMANDS = ("up", "projects", "keys")
 Handler = Callable[[argparse.Namespace], int]
@@ -21,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="neon", description="Neon: observe, evaluate and run AI agents.")
     parser.add_argument("--version", action="version", version=f"neon {neon.__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    evals.register(commands)
     try:
         server_cli = importlib.import_module("neon_server.cli")
     except ModuleNotFoundError as exc:

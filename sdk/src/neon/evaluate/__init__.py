@@ -1,5 +1,9 @@
 """Evaluation: scorers, datasets, suites, runs and regression comparison."""
 
+from neon.evaluate.compare import Comparison, bootstrap_mean_ci, compare_cases
+from neon.evaluate.datasets import Dataset, DatasetError, load_dataset
+from neon.evaluate.results import CaseResult, ScoreResult, summarize
+from neon.evaluate.runner import RunResult, run_suite
 from neon.evaluate.scorers import (
     contains,
     cost_budget,
@@ -20,9 +24,50 @@ from neon.evaluate.scorers import (
     termination,
     tool_selection,
 )
+from neon.evaluate.suites import EvalTest, Suite, SuiteError, define_suite, define_test, discover_suites
 from neon.evaluate.types import Case, Outcome, Score, Scorer, ScoreType, ToolCall, run_scorer
 
-__all__ = ["Case", "Outcome", "Score", "ScoreType", "Scorer", "ToolCall", "contains", "cost_budget", "define_scorer",
-           "efficiency", "exact_match", "factuality", "grounding", "json_schema", "json_valid", "latency_budget",
-           "llm_judge", "numeric_close", "reasoning_quality", "regex", "relevance", "run_scorer", "safety",
-           "termination", "tool_selection"]
+__all__ = [
+    "Case",
+    "CaseResult",
+    "Comparison",
+    "Dataset",
+    "DatasetError",
+    "EvalTest",
+    "Outcome",
+    "RunResult",
+    "Score",
+    "ScoreResult",
+    "ScoreType",
+    "Scorer",
+    "Suite",
+    "SuiteError",
+    "ToolCall",
+    "bootstrap_mean_ci",
+    "compare_cases",
+    "contains",
+    "cost_budget",
+    "define_scorer",
+    "define_suite",
+    "define_test",
+    "discover_suites",
+    "efficiency",
+    "exact_match",
+    "factuality",
+    "grounding",
+    "json_schema",
+    "json_valid",
+    "latency_budget",
+    "llm_judge",
+    "load_dataset",
+    "numeric_close",
+    "reasoning_quality",
+    "regex",
+    "relevance",
+    "run_scorer",
+    "run_suite",
+    "safety",
+    "summarize",
+    "termination",
+    "tool_selection",
+]

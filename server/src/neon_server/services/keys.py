@@ -23,7 +23,8 @@ from datetime import UTC, datetime
 
 from neon_server.domain.projects import ApiKey, Principal
 from neon_server.services.errors import NotFound, Unauthorized
-from neon_server.storage.metadata.repositories import AlreadyExists, ApiKeyRepository
+from neon_server.storage.metadata.errors import AlreadyExists
+from neon_server.storage.metadata.repositories import ApiKeyRepository
 
 KEY_PREFIX = "neon_sk_"
 ID_ALPHABET = string.ascii_lowercase + string.digits

@@ -7,7 +7,8 @@ import secrets
 from neon_server.domain.projects import ApiKey, Project, check_project_name
 from neon_server.services.errors import Conflict, InvalidInput, NotFound
 from neon_server.services.keys import KeyService
-from neon_server.storage.metadata.repositories import AlreadyExists, ProjectRepository
+from neon_server.storage.metadata.errors import AlreadyExists
+from neon_server.storage.metadata.repositories import ProjectRepository
 
 DEFAULT_PROJECT = "default"
 

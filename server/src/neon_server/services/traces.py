@@ -53,6 +53,10 @@ class TraceService:
             return {"input": "", "output": "", "attributes": {}}
         return {"input": found["input"], "output": found["output"], "attributes": dict(found["attributes"])}
 
+    def root_payloads(self, project_id: str, roots: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, str]]:
+        """Inputs and outputs of the given (trace id, root span id) pairs, read in one query."""
+        return self._store.payloads(project_id, roots)
+
 
 def _trace_id(value: str) -> str:
     trace_id = value.lower().replace("-", "")

@@ -58,6 +58,18 @@ class TraceStore:
             tag="traces.payload", params={"p": project_id, "t": trace_id, "s": span_id})
         return rows[0] if rows else None
 
+    def payloads(self, project_id: str, spans: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, str]]:
+        """Inputs and outputs of many spans at once, by (trace id, span id); spans without a payload are absent."""
+        if not spans:
+            return {}
+        rows = self._db.query(
+            "SELECT trace_id, span_id, input, output FROM span_payloads FINAL WHERE project_id = {p:String} "
+            "AND trace_id IN {t:Array(String)} AND span_id IN {s:Array(String)}",
+            tag="traces.payloads", params={"p": project_id, "t": [t for t, _ in spans], "s": [s for _, s in spans]})
+        wanted = set(spans)  # the two IN lists also match other pairings of the ids: keep the asked-for pairs
+        return {(r["trace_id"], r["span_id"]): {"input": r["input"], "output": r["output"]} for r in rows
+                if (r["trace_id"], r["span_id"]) in wanted}
+
 
 def _ts(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S.%f")

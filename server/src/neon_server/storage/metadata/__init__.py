@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from neon_server.storage.metadata.engine import create_metadata_engine, migrate
-from neon_server.storage.metadata.repositories import AlreadyExists, MetadataStore
+from neon_server.storage.metadata.errors import AlreadyExists
+from neon_server.storage.metadata.repositories import MetadataStore
 
 __all__ = ["AlreadyExists", "MetadataStore", "open_metadata"]
 

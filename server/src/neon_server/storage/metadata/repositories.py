@@ -10,11 +10,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from neon_server.domain.projects import ApiKey, Project
+from neon_server.storage.metadata.errors import AlreadyExists
+from neon_server.storage.metadata.evaluation import DatasetRepository, EvalRunRepository
 from neon_server.storage.metadata.models import ApiKeyRow, ModelPriceRow, ProjectRow
-
-
-class AlreadyExists(ValueError):
-    """A unique name or prefix is taken."""
 
 
 def _project(row: ProjectRow) -> Project:
@@ -143,6 +141,8 @@ class MetadataStore:
         self.projects = ProjectRepository(sessions)
         self.api_keys = ApiKeyRepository(sessions)
         self.model_prices = ModelPriceRepository(sessions)
+        self.datasets = DatasetRepository(sessions)
+        self.eval_runs = EvalRunRepository(sessions)
 
     @property
     def backend(self) -> str:

@@ -1,0 +1,132 @@
+"""Eval runs: recorded by `neon eval` (open, add results, finish), started on the server, listed, read, and
+compared (the regression gate `neon compare` and the UI use)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, status
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from neon_server.api.deps import PrincipalDep, ServicesDep, api_key_from
+from neon_server.domain.evaluation import CaseResult
+
+router = APIRouter(tags=["evaluation"])
+
+
+class RunIn(BaseModel):
+    suite: str = Field(description="suite name")
+    version: str = Field(description="what is evaluated: a branch, a PR, a commit")
+    dataset: str = ""
+    case_count: int | None = Field(default=None, ge=0)
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class StartIn(BaseModel):
+    suite: str
+    version: str
+    concurrency: int | None = Field(default=None, ge=1, le=1000)
+
+
+class ScoreIn(BaseModel):
+    name: str
+    value: float | None = None
+    data_type: Literal["numeric", "boolean", "categorical"] = "numeric"
+    label: str = ""
+    reason: str = ""
+    passed: bool | None = None
+    error: str | None = None
+    evidence: Any = None
+
+
+class ResultIn(BaseModel):
+    case_id: str
+    trace_id: str = ""
+    input: Any = None
+    expected: Any = None
+    expected_tools: list[str] | None = None
+    output: Any = None
+    error: str | None = None
+    duration_ms: float | None = Field(default=None, ge=0)
+    tools: list[str] | None = None
+    passed: bool = False
+    scores: list[ScoreIn] = Field(default_factory=list)
+
+
+class ResultsIn(BaseModel):
+    results: list[ResultIn]
+
+
+class FinishIn(BaseModel):
+    status: Literal["completed", "failed"] = "completed"
+    error: str = ""
+
+
+@router.post("/api/eval-runs", status_code=status.HTTP_201_CREATED,
+             summary="Open a run that the caller fills (what `neon eval` does)")
+async def create_run(body: RunIn, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    run = await run_in_threadpool(lambda: services.eval_runs.create(
+        principal.project_id, suite=body.suite, version=body.version, dataset=body.dataset,
+        case_count=body.case_count, metadata=body.metadata))
+    return run.to_dict()
+
+
+@router.post("/api/eval-runs/start", status_code=status.HTTP_202_ACCEPTED,
+             summary="Run a suite on the server: `neon eval` over the server's evals folder (NEON_EVALS_PATH)")
+async def start_run(body: StartIn, request: Request, services: ServicesDep,
+                    principal: PrincipalDep) -> dict[str, Any]:
+    key = api_key_from(request.headers) or ""
+    base_url = services.settings.public_url or str(request.base_url).rstrip("/")
+    run = await run_in_threadpool(lambda: services.eval_launcher.start(
+        principal.project_id, suite=body.suite, version=body.version, concurrency=body.concurrency, api_key=key,
+        base_url=base_url))
+    return run.to_dict()
+
+
+@router.get("/api/eval-runs", summary="Eval runs, newest first")
+async def list_runs(services: ServicesDep, principal: PrincipalDep, suite: str | None = None,
+                    version: str | None = None,
+                    status: Literal["queued", "running", "completed", "failed"] | None = None,
+                    limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
+    runs = await run_in_threadpool(lambda: services.eval_runs.list(
+        principal.project_id, suite=suite, version=version, status=status, limit=limit))
+    return {"runs": [r.to_dict() for r in runs]}
+
+
+@router.get("/api/eval-runs/compare",
+            summary="Compare two versions' latest completed runs: per-scorer means, paired deltas, bootstrap CI")
+async def compare_runs(services: ServicesDep, principal: PrincipalDep,
+                       baseline: Annotated[str, Query(description="version to compare against")],
+                       candidate: Annotated[str, Query(description="version under test")],
+                       suite: str | None = None,
+                       threshold: Annotated[float, Query(description="regression when candidate mean < "
+                                                                     "threshold × baseline mean")] = 0.95,
+                       seed: int = 0) -> dict[str, Any]:
+    result: dict[str, Any] = await run_in_threadpool(lambda: services.eval_runs.compare(
+        principal.project_id, baseline=baseline, candidate=candidate, suite=suite, threshold=threshold, seed=seed))
+    return result
+
+
+@router.get("/api/eval-runs/{run_id}", summary="An eval run with its case results")
+async def get_run(run_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    result: dict[str, Any] = await run_in_threadpool(services.eval_runs.get, principal.project_id, run_id)
+    return result
+
+
+@router.post("/api/eval-runs/{run_id}/results", summary="Add case results to an open run (idempotent per case)")
+async def add_results(run_id: str, body: ResultsIn, services: ServicesDep,
+                      principal: PrincipalDep) -> dict[str, int]:
+    results = [CaseResult(case_id=r.case_id, trace_id=r.trace_id, input=r.input, expected=r.expected,
+                          output=r.output, error=r.error, duration_ms=r.duration_ms, passed=r.passed,
+                          scores=[s.model_dump() for s in r.scores], tools=r.tools) for r in body.results]
+    stored = await run_in_threadpool(services.eval_runs.add_results, principal.project_id, run_id, results)
+    return {"stored": stored}
+
+
+@router.post("/api/eval-runs/{run_id}/finish", summary="Close a run; its counts and summary are computed here")
+async def finish_run(run_id: str, body: FinishIn, services: ServicesDep,
+                     principal: PrincipalDep) -> dict[str, Any]:
+    run = await run_in_threadpool(lambda: services.eval_runs.finish(
+        principal.project_id, run_id, status=body.status, error=body.error))
+    return run.to_dict()
