@@ -9,11 +9,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.e2e.browser import browser, browser_page  # noqa: F401 - fixtures for the browser tests
 
 NEON = shutil.which("neon") or str(Path(sys.executable).with_name("neon"))
 
@@ -92,3 +94,12 @@ def spawn() -> Iterator[type[NeonProcess]]:
     yield Tracked
     for process in started:
         process.stop(signal.SIGKILL)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item,
+                              call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Keep each phase's report on the test item (`rep_setup`, `rep_call`), so fixtures can tell a failure."""
+    report: pytest.TestReport = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
