@@ -207,29 +207,27 @@ function WorseCase({ caseId, drops, before, after, baselineRun, candidateRun }: 
           {after?.trace_id && <Link to={`/traces/${after.trace_id}`}>candidate trace</Link>}
         </span>
       </div>
-      <table className="worse-scores">
-        <tbody>
-          {drops.map((d) => {
-            const was = before?.scores.find((s) => s.name === d.scorer)
-            const now = after?.scores.find((s) => s.name === d.scorer)
-            return (
-              <tr key={d.scorer}>
-                <th>{d.scorer}</th>
-                <td className="before-after">
-                  <Cell value={d.baseline} text={was ? scoreText(was) : score(d.baseline)} className={was ? cellLook(was).className : 'cell-value'} />
-                  <span className="arrow">→</span>
-                  <Cell value={d.candidate} text={now ? scoreText(now) : score(d.candidate)} className={now ? cellLook(now).className : 'cell-value'} />
-                  <span className="delta down">{signed(d.delta)}</span>
-                </td>
-                <td className="reasons">
-                  {was?.reason && <div><span className="muted">before:</span> {was.reason}</div>}
-                  <div><span className="muted">after:</span> {now?.error ? `scorer error: ${now.error}` : now?.reason || <span className="muted">no reason given</span>}</div>
-                </td>
-              </tr>
-            )
-          })}
-        </tbody>
-      </table>
+      <div className="worse-scores">
+        {drops.map((d) => {
+          const was = before?.scores.find((s) => s.name === d.scorer)
+          const now = after?.scores.find((s) => s.name === d.scorer)
+          return (
+            <div key={d.scorer} className="worse-score" data-scorer={d.scorer}>
+              <span className="worse-scorer">{d.scorer}</span>
+              <span className="before-after">
+                <Cell value={d.baseline} text={was ? scoreText(was) : score(d.baseline)} className={was ? cellLook(was).className : 'cell-value'} />
+                <span className="arrow">→</span>
+                <Cell value={d.candidate} text={now ? scoreText(now) : score(d.candidate)} className={now ? cellLook(now).className : 'cell-value'} />
+                <span className="delta down">{signed(d.delta)}</span>
+              </span>
+              <span className="reasons">
+                {was?.reason && <span className="reason"><span className="muted">before:</span> {was.reason}</span>}
+                <span className="reason"><span className="muted">after:</span> {now?.error ? `scorer error: ${now.error}` : now?.reason || <span className="muted">no reason given</span>}</span>
+              </span>
+            </div>
+          )
+        })}
+      </div>
       {(before || after) && (
         <>
           <button className="link small" onClick={() => setOpen(!open)} aria-expanded={open}>{open ? 'Hide outputs' : 'Show outputs'}</button>
