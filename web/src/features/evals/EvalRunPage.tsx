@@ -130,6 +130,11 @@ function CaseGrid({ run, selected, onSelect, outcome, onOutcome, search, onSearc
     estimateSize: () => ROW_HEIGHT,
     overscan: 10,
   })
+  // A case chosen in the address (a shared link) is scrolled into view.
+  const selectedIndex = selected ? rows.findIndex((r) => r.case_id === selected) : -1
+  useEffect(() => {
+    if (selectedIndex >= 0) virtualizer.scrollToIndex(selectedIndex, { align: 'auto' })
+  }, [selectedIndex, virtualizer])
   const columns = `minmax(170px, 2fr) 84px repeat(${names.length}, minmax(96px, 1fr)) 80px`
   const minWidth = 170 + 84 + names.length * 96 + 80
 

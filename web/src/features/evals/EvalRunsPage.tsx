@@ -74,6 +74,7 @@ export function EvalRunsPage() {
               {suites.map((s) => <option key={s} value={s}>{s}</option>)}
             </select>
           </label>
+          <Link to="/evals/compare">Compare versions…</Link>
           <button className="primary" disabled={!sameSuite} onClick={compare}
             title={chosen.length < 2 ? 'Tick two runs of one suite to compare them'
               : sameSuite ? 'Compare the older run (baseline) with the newer one' : 'The two runs must be of one suite'}>
