@@ -1,60 +1,92 @@
-"""Headless Chromium for the UI tests: Debian's browser driven by Playwright (which never downloads one).
+"""Browser tests' helpers: the system's Chromium driven by Playwright's sync API (Playwright never downloads a
+browser here), a fresh page per test, and evidence when a test fails.
 
-    def test_x(browser_page: Page, ui_server: UiServer) -> None: ...
+    from tests.e2e.browser import connect
 
-A failing test leaves a screenshot and the browser console under `test-artifacts/`.
+    def test_x(browser_page: Page) -> None:
+        connect(browser_page, server_url, api_key)  # the UI remembers the key, as /#key=… does for a user
+        browser_page.goto(f"{server_url}/evals")
+
+The fixtures `browser` (one per session) and `browser_page` (one per test) are registered by
+`tests/e2e/conftest.py`. A failing test leaves `test-artifacts/<test>.png` (the whole page) and
+`test-artifacts/<test>.console.txt` (the browser console and page errors).
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, ViewportSize, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--no-first-run",
-                 "--disable-sync", "--disable-quic"]
+                 "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"]
+VIEWPORT: ViewportSize = {"width": 1440, "height": 900}
+UI_DIST = ROOT / "server" / "src" / "neon_server" / "ui" / "dist" / "index.html"
 
 
 def chromium_path() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not found:
-        raise RuntimeError("Chromium is not installed: run `make system-deps` (apt-get install chromium)")
-    return found
+    """The installed Chromium (the tests never download one)."""
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.fail("Chromium is not installed (apt-get install chromium): the browser tests need it")
+
+
+def require_ui() -> None:
+    """Fail with the fix when the SPA was not built (the server would answer its pages with 404)."""
+    if not UI_DIST.exists():
+        pytest.fail("the web UI is not built: run `make ui`")
 
 
 @pytest.fixture(scope="session")
-def playwright_session() -> Iterator[Playwright]:
-    with sync_playwright() as p:
-        yield p
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = _launch(playwright)
+        yield launched
+        launched.close()
 
 
-@pytest.fixture(scope="session")
-def browser(playwright_session: Playwright) -> Iterator[Browser]:
-    launched = playwright_session.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-    yield launched
-    launched.close()
+def _launch(playwright: Playwright) -> Browser:
+    return playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
 
 
 @pytest.fixture
 def browser_page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
-    """A fresh browser context (no stored keys) and page; evidence is saved when the test fails."""
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    """A page in a fresh context (nothing stored: no keys); on failure its screenshot and console are saved."""
+    require_ui()
+    context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
     console: list[str] = []
-    page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}"))
-    page.on("pageerror", lambda exc: console.append(f"pageerror: {exc}"))
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+    page.on("pageerror", lambda error: console.append(f"pageerror: {error}"))
     page.set_default_timeout(10_000)
-    yield page
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        ARTIFACTS.mkdir(exist_ok=True)
-        name = request.node.name.replace("/", "_")
+    try:
+        yield page
+    finally:
+        reports = [getattr(request.node, f"rep_{when}", None) for when in ("setup", "call")]
+        if any(report is not None and report.failed for report in reports):
+            save_evidence(page, request.node.name, console)
+        context.close()
+
+
+def save_evidence(page: Page, test_name: str, console: list[str]) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", test_name)
+    try:
         page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-        (ARTIFACTS / f"{name}.console.txt").write_text("\n".join(console))
-    context.close()
+    except Exception as exc:  # evidence is best effort: the test's own failure is what counts
+        console.append(f"(no screenshot: {exc})")
+    (ARTIFACTS / f"{name}.console.txt").write_text("\n".join([f"url: {page.url}", *console]) + "\n")
+
+
+def connect(page: Page, base_url: str, api_key: str) -> None:
+    """Open the UI with a key, as the link `neon up` prints does; the browser keeps the key for the test."""
+    page.goto(f"{base_url}/#key={api_key}")
+    page.wait_for_url(re.compile(r"/traces"))

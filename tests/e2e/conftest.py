@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.browser import browser, browser_page, playwright_session  # noqa: F401 - fixtures for UI tests
+from tests.e2e.browser import browser, browser_page  # noqa: F401 - fixtures for the browser tests
 
 NEON = shutil.which("neon") or str(Path(sys.executable).with_name("neon"))
 
@@ -98,8 +98,8 @@ def spawn() -> Iterator[type[NeonProcess]]:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item,
-                               call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Keep each phase's report on the test item, so fixtures can save evidence when the test failed."""
+                              call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Keep each phase's report on the test item (`rep_setup`, `rep_call`), so fixtures can tell a failure."""
     report: pytest.TestReport = yield
     setattr(item, f"rep_{report.when}", report)
     return report

@@ -5,6 +5,11 @@ import { connectFromLocation, current } from './api/auth'
 import { Layout } from './components/Layout'
 import { AnalyticsPage } from './features/analytics/AnalyticsPage'
 import { ConnectPage } from './features/connect/ConnectPage'
+import { DatasetPage } from './features/datasets/DatasetPage'
+import { DatasetsPage } from './features/datasets/DatasetsPage'
+import { ComparePage } from './features/evals/ComparePage'
+import { EvalRunPage } from './features/evals/EvalRunPage'
+import { EvalRunsPage } from './features/evals/EvalRunsPage'
 import { SessionPage } from './features/sessions/SessionPage'
 import { SessionsPage } from './features/sessions/SessionsPage'
 import { SettingsPage } from './features/settings/SettingsPage'
@@ -28,6 +33,11 @@ function App() {
           <Route path="/sessions" element={<SessionsPage />} />
           <Route path="/sessions/:sessionId" element={<SessionPage />} />
           <Route path="/analytics" element={<AnalyticsPage />} />
+          <Route path="/evals" element={<EvalRunsPage />} />
+          <Route path="/evals/compare" element={<ComparePage />} />
+          <Route path="/evals/:runId" element={<EvalRunPage />} />
+          <Route path="/datasets" element={<DatasetsPage />} />
+          <Route path="/datasets/:name" element={<DatasetPage />} />
           <Route path="/settings" element={<SettingsPage />} />
           <Route path="*" element={<div className="page"><h1>Not found</h1><p>No page at this address.</p></div>} />
         </Route>

@@ -10,6 +10,13 @@ export type Analytics = Schemas['Analytics']
 export type Session = Schemas['Session']
 export type Score = Schemas['ScoreOut']
 export type ApiKey = Schemas['ApiKeyOut']
+export type EvalRun = Schemas['EvalRun']
+export type EvalRunDetail = Schemas['EvalRunDetail']
+export type CaseResult = Schemas['CaseResult']
+export type CaseScore = Schemas['CaseScore']
+export type Comparison = Schemas['Comparison']
+export type Dataset = Schemas['Dataset']
+export type DatasetItem = Schemas['DatasetItem']
 
 /** An answer other than 2xx, with the server's own message ({"error": {"code", "message"}}). */
 export class ApiError extends Error {

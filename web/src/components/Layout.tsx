@@ -5,6 +5,8 @@ const NAV = [
   { to: '/traces', label: 'Traces' },
   { to: '/sessions', label: 'Sessions' },
   { to: '/analytics', label: 'Analytics' },
+  { to: '/evals', label: 'Evals' },
+  { to: '/datasets', label: 'Datasets' },
   { to: '/settings', label: 'Settings' },
 ]
 

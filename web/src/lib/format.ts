@@ -1,8 +1,9 @@
 // Numbers, times and durations as people read them.
 
-/** Milliseconds since the epoch of an API time (`…T…(9 digits)Z`); sub-millisecond digits are dropped. */
+/** Milliseconds since the epoch of an API time (`…T…(9 digits)Z`, or an ISO time with an offset, as the
+ * metadata endpoints give); sub-millisecond digits are dropped. */
 export function parseTime(value: string): number {
-  return Date.parse(value.replace(/(\.\d{3})\d*Z$/, '$1Z'))
+  return Date.parse(value.replace(/(\.\d{3})\d*(Z|[+-]\d\d:\d\d)$/, '$1$2'))
 }
 
 /** Nanoseconds between two API times, keeping the sub-millisecond digits. */

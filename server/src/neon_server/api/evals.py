@@ -9,7 +9,9 @@ from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from neon_server.api import eval_schemas as out
 from neon_server.api.deps import PrincipalDep, ServicesDep, api_key_from
+from neon_server.api.schemas import ok
 from neon_server.domain.evaluation import CaseResult
 
 router = APIRouter(tags=["evaluation"])
@@ -64,7 +66,8 @@ class FinishIn(BaseModel):
 
 
 @router.post("/api/eval-runs", status_code=status.HTTP_201_CREATED,
-             summary="Open a run that the caller fills (what `neon eval` does)")
+             summary="Open a run that the caller fills (what `neon eval` does)",
+             responses=out.created(out.EvalRun), response_model=None)
 async def create_run(body: RunIn, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
     run = await run_in_threadpool(lambda: services.eval_runs.create(
         principal.project_id, suite=body.suite, version=body.version, dataset=body.dataset,
@@ -73,7 +76,8 @@ async def create_run(body: RunIn, services: ServicesDep, principal: PrincipalDep
 
 
 @router.post("/api/eval-runs/start", status_code=status.HTTP_202_ACCEPTED,
-             summary="Run a suite on the server: `neon eval` over the server's evals folder (NEON_EVALS_PATH)")
+             summary="Run a suite on the server: `neon eval` over the server's evals folder (NEON_EVALS_PATH)",
+             responses={202: {"model": out.EvalRun}}, response_model=None)
 async def start_run(body: StartIn, request: Request, services: ServicesDep,
                     principal: PrincipalDep) -> dict[str, Any]:
     key = api_key_from(request.headers) or ""
@@ -84,7 +88,7 @@ async def start_run(body: StartIn, request: Request, services: ServicesDep,
     return run.to_dict()
 
 
-@router.get("/api/eval-runs", summary="Eval runs, newest first")
+@router.get("/api/eval-runs", summary="Eval runs, newest first", responses=ok(out.EvalRunPage), response_model=None)
 async def list_runs(services: ServicesDep, principal: PrincipalDep, suite: str | None = None,
                     version: str | None = None,
                     status: Literal["queued", "running", "completed", "failed"] | None = None,
@@ -95,7 +99,8 @@ async def list_runs(services: ServicesDep, principal: PrincipalDep, suite: str |
 
 
 @router.get("/api/eval-runs/compare",
-            summary="Compare two versions' latest completed runs: per-scorer means, paired deltas, bootstrap CI")
+            summary="Compare two versions' latest completed runs: per-scorer means, paired deltas, bootstrap CI",
+            responses=ok(out.Comparison), response_model=None)
 async def compare_runs(services: ServicesDep, principal: PrincipalDep,
                        baseline: Annotated[str, Query(description="version to compare against")],
                        candidate: Annotated[str, Query(description="version under test")],
@@ -108,13 +113,29 @@ async def compare_runs(services: ServicesDep, principal: PrincipalDep,
     return result
 
 
-@router.get("/api/eval-runs/{run_id}", summary="An eval run with its case results")
+@router.get("/api/eval-runs/compare-runs", summary="Compare two given runs of one suite (the shape of compare)",
+            responses=ok(out.Comparison), response_model=None)
+async def compare_two_runs(services: ServicesDep, principal: PrincipalDep,
+                           baseline_run: Annotated[str, Query(description="id of the run to compare against")],
+                           candidate_run: Annotated[str, Query(description="id of the run under test")],
+                           threshold: Annotated[float, Query(description="regression when candidate mean < "
+                                                                         "threshold × baseline mean")] = 0.95,
+                           seed: int = 0) -> dict[str, Any]:
+    result: dict[str, Any] = await run_in_threadpool(lambda: services.eval_runs.compare_runs(
+        principal.project_id, baseline_run=baseline_run, candidate_run=candidate_run, threshold=threshold,
+        seed=seed))
+    return result
+
+
+@router.get("/api/eval-runs/{run_id}", summary="An eval run with its case results",
+            responses=ok(out.EvalRunDetail), response_model=None)
 async def get_run(run_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
     result: dict[str, Any] = await run_in_threadpool(services.eval_runs.get, principal.project_id, run_id)
     return result
 
 
-@router.post("/api/eval-runs/{run_id}/results", summary="Add case results to an open run (idempotent per case)")
+@router.post("/api/eval-runs/{run_id}/results", summary="Add case results to an open run (idempotent per case)",
+             responses=ok(out.ResultsStored), response_model=None)
 async def add_results(run_id: str, body: ResultsIn, services: ServicesDep,
                       principal: PrincipalDep) -> dict[str, int]:
     results = [CaseResult(case_id=r.case_id, trace_id=r.trace_id, input=r.input, expected=r.expected,
@@ -124,7 +145,8 @@ async def add_results(run_id: str, body: ResultsIn, services: ServicesDep,
     return {"stored": stored}
 
 
-@router.post("/api/eval-runs/{run_id}/finish", summary="Close a run; its counts and summary are computed here")
+@router.post("/api/eval-runs/{run_id}/finish", summary="Close a run; its counts and summary are computed here",
+             responses=ok(out.EvalRun), response_model=None)
 async def finish_run(run_id: str, body: FinishIn, services: ServicesDep,
                      principal: PrincipalDep) -> dict[str, Any]:
     run = await run_in_threadpool(lambda: services.eval_runs.finish(

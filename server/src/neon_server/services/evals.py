@@ -141,6 +141,24 @@ class EvalRunService:
                                 unmatched_suites=sorted(set(before) ^ set(after)))
         return comparison.to_dict()
 
+    def compare_runs(self, project_id: str, *, baseline_run: str, candidate_run: str, threshold: float = 0.95,
+                     seed: int = 0) -> dict[str, Any]:
+        """Compare two given runs of one suite (the UI's "compare these two"), in the shape of `compare`."""
+        try:
+            threshold = check_threshold(threshold)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+        base_run, cand_run = self._get(project_id, baseline_run), self._get(project_id, candidate_run)
+        if base_run.suite != cand_run.suite:
+            raise InvalidInput(f"runs of different suites cannot be compared: {base_run.id} ran "
+                               f"{base_run.suite!r}, {cand_run.id} ran {cand_run.suite!r}")
+        suite = compare_cases(
+            [r.to_dict() for r in self._runs.results(base_run.id)],
+            [r.to_dict() for r in self._runs.results(cand_run.id)], suite=base_run.suite,
+            baseline_run=base_run.id, candidate_run=cand_run.id, threshold=threshold, seed=seed)
+        return Comparison(baseline=base_run.version, candidate=cand_run.version, threshold=threshold, seed=seed,
+                          confidence=0.95, suites=[suite]).to_dict()
+
     def _latest(self, project_id: str, version: str, suite: str | None) -> dict[str, EvalRun]:
         latest: dict[str, EvalRun] = {}
         for run in self._runs.find(project_id, suite=suite, version=version, status="completed",

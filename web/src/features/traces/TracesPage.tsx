@@ -132,6 +132,8 @@ export function TracesPage() {
       <div className="page-head">
         <h1>Traces</h1>
         <div className="live-toggle">
+          <Link className="save-dataset" to={`/datasets?traces=${encodeURIComponent(params.toString())}`}
+            title="Make a dataset of these traces' inputs and outputs">Save as dataset</Link>
           {live && <span className={`live-dot ${liveState === 'live' ? 'on' : ''}`} title={liveState}>{liveState === 'live' ? 'Live' : liveState}</span>}
           <button
             className={live ? 'primary' : 'secondary'}
