@@ -15,7 +15,7 @@ import pytest
 
 from neon.llm.fake import FakeLLMServer
 from neon_server.runtime import Services
-from neon_server.services.online_rules import sampled
+from neon_server.services.online_rules import check_filter, matches, sampled
 from neon_server.storage.analytics import AnalyticsDB
 from neon_server.storage.metadata import MetadataStore
 from server.tests.conftest import LiveServer, make_services
@@ -214,3 +214,15 @@ def test_rule_crud_and_bad_input(live_server: LiveServer, project_key: tuple[str
     _key, other_key = live_server.services.keys.create(project.id)
     assert api(live_server, other_key, "GET", f"/api/online-rules/{other['id']}").status_code == 404
     assert api(live_server, other_key, "GET", "/api/online-rules").json() == {"rules": []}
+
+
+def test_rule_filters_match_root_fields() -> None:
+    root = {"name": "Support-Bot", "status": "error", "agent_id": "a", "environment": "prod", "tags": ["x", "y"]}
+    assert matches(check_filter({}), root)
+    assert matches(check_filter({"name_contains": "bot", "status": "error", "tag": "x"}), root)
+    assert matches(check_filter({"tag": ["x", "y"], "agent_id": "a", "environment": "prod"}), root)
+    assert not matches(check_filter({"tag": ["x", "z"]}), root)
+    assert not matches(check_filter({"status": "ok"}), root)
+    assert not matches(check_filter({"name": "support-bot"}), root)  # exact fields are exact
+    assert not matches(check_filter({"agent_version": "2"}), root)
+    assert [sampled("ab" * 16, rate) for rate in (0, 1)] == [False, True]

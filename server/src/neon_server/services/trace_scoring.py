@@ -60,8 +60,7 @@ class Tally:
             entry["errors"] += 1
             entry["first_error"] = entry["first_error"] or verdict.error
             return
-        assert verdict.score is not None
-        if verdict.score.value is None:
+        if verdict.score is None or verdict.score.value is None:
             entry["no_value"] += 1
             return
         entry["scored"] += 1
