@@ -128,6 +128,7 @@ def make_services(home: Path, analytics: AnalyticsDB, metadata: MetadataStore, *
 def services(tmp_path: Path, analytics: AnalyticsDB, metadata: MetadataStore) -> Iterator[Services]:
     made = make_services(tmp_path, analytics, metadata)
     yield made
+    made.stop_scoring()
     made.writer.stop()
 
 

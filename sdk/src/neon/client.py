@@ -161,6 +161,39 @@ class NeonClient:
         result: dict[str, Any] = self._request("GET", "/api/eval-runs/compare", params=params)
         return result
 
+    # ------------------------------------------------------------ scoring production traffic
+    def start_score_job(self, scorers: list[dict[str, Any]], *, filter: dict[str, Any] | None = None,
+                        limit: int = 100, key: str = "", dry_run: bool = False) -> dict[str, Any]:
+        """Score the newest `limit` stored traces matching `filter` (GET /api/traces' parameters) on the server,
+        in the background; with `dry_run`, only list them. `scorers` are specs (`neon.evaluate.specs`)."""
+        body = {"filter": filter or {}, "scorers": scorers, "limit": limit, "key": key, "dry_run": dry_run}
+        result: dict[str, Any] = self._request("POST", "/api/score-jobs", json=body)
+        return result
+
+    def get_score_job(self, job_id: str) -> dict[str, Any]:
+        """A score job: status, progress (total, done, scores_written, errors) and a summary per score."""
+        result: dict[str, Any] = self._request("GET", f"/api/score-jobs/{_seg(job_id)}")
+        return result
+
+    def create_online_rule(self, name: str, scorers: list[dict[str, Any]], *, filter: dict[str, Any] | None = None,
+                           sample_rate: float = 1.0, enabled: bool = True) -> dict[str, Any]:
+        """Score new traces matching `filter` (root fields: name, agent_id, environment, tag…) as they arrive."""
+        body = {"name": name, "scorers": scorers, "filter": filter or {}, "sample_rate": sample_rate,
+                "enabled": enabled}
+        result: dict[str, Any] = self._request("POST", "/api/online-rules", json=body)
+        return result
+
+    def list_online_rules(self) -> list[dict[str, Any]]:
+        return list(self._request("GET", "/api/online-rules")["rules"])
+
+    def update_online_rule(self, rule_id: str, **changes: Any) -> dict[str, Any]:
+        """Change some fields of a rule, e.g. `update_online_rule(rule_id, enabled=False)`."""
+        result: dict[str, Any] = self._request("PATCH", f"/api/online-rules/{_seg(rule_id)}", json=changes)
+        return result
+
+    def delete_online_rule(self, rule_id: str) -> None:
+        self._request("DELETE", f"/api/online-rules/{_seg(rule_id)}")
+
 
 def _seg(value: str) -> str:
     """One URL path segment (names may hold characters that mean something in a path)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,10 +15,14 @@ from neon_server.services.evals import EvalRunService
 from neon_server.services.ingest import IngestService
 from neon_server.services.keys import KeyService
 from neon_server.services.live import LiveHub
+from neon_server.services.online_rules import OnlineRuleService
+from neon_server.services.online_scorer import OnlineScorer
 from neon_server.services.pricing import PricingService
 from neon_server.services.projects import ProjectService
+from neon_server.services.score_jobs import ScoreJobService
 from neon_server.services.scores import ScoreService
 from neon_server.services.stats import StatsService
+from neon_server.services.trace_scoring import TraceScoring
 from neon_server.services.traces import SpanListService, TraceListService, TraceService
 from neon_server.settings import Settings
 from neon_server.storage.analytics import AnalyticsDB, open_analytics
@@ -34,6 +40,7 @@ class Services:
     settings: Settings
     analytics: AnalyticsDB
     metadata: MetadataStore
+    llm_env: Mapping[str, str] = field(default_factory=lambda: os.environ)  # where judges find their provider
     keys: KeyService = field(init=False)
     projects: ProjectService = field(init=False)
     pricing: PricingService = field(init=False)
@@ -48,6 +55,9 @@ class Services:
     datasets: DatasetService = field(init=False)
     eval_runs: EvalRunService = field(init=False)
     eval_launcher: EvalLauncher = field(init=False)
+    score_jobs: ScoreJobService = field(init=False)
+    online_rules: OnlineRuleService = field(init=False)
+    online_scorer: OnlineScorer | None = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -64,6 +74,18 @@ class Services:
         self.eval_runs = EvalRunService(self.metadata.eval_runs, self.scores)
         self.eval_launcher = EvalLauncher(self.eval_runs, evals_path=s.evals_path, logs_dir=s.home / "eval-runs",
                                           timeout_seconds=s.eval_run_timeout_seconds)
+        scoring = TraceScoring(self.traces, self.scores)
+        self.score_jobs = ScoreJobService(self.metadata.score_jobs, self.trace_list, scoring, env=self.llm_env,
+                                          workers=s.score_job_workers)
+        self.online_rules = OnlineRuleService(self.metadata.online_rules, env=self.llm_env)
+        self.online_scorer = None
+        if s.online_scoring:
+            self.online_scorer = OnlineScorer(self.metadata.online_rules, scoring, env=self.llm_env,
+                                              settle_seconds=s.online_settle_seconds,
+                                              queue_size=s.online_queue_size, max_settling=s.online_max_settling)
+            self.online_rules.set_on_change(self.online_scorer.reload)
+            self.live.listen(self.online_scorer.on_written)
+            self.online_scorer.start()
         spans = SpanStore(self.analytics)
         self.writer = BatchWriter(spans.write, max_batch_rows=s.ingest_batch_rows,
                                   max_delay_seconds=s.ingest_batch_delay_ms / 1000,
@@ -82,11 +104,21 @@ class Services:
         ingest = {"pending_spans": self.writer.pending_rows, "written_spans": stats.spans,
                   "batches": stats.batches, "failed_batches": stats.failures,
                   "rejected_overloaded": stats.rejected_overload}
-        return {"status": "ok" if ok else "degraded", "dependencies": dependencies, "ingest": ingest}
+        online = self.online_scorer.stats() if self.online_scorer else {"enabled": False}
+        return {"status": "ok" if ok else "degraded", "dependencies": dependencies, "ingest": ingest,
+                "online_scoring": online}
+
+    def stop_scoring(self) -> None:
+        """Stop the online scorer and score jobs (before the stores they write to close)."""
+        if self.online_scorer is not None:
+            self.live.unlisten(self.online_scorer.on_written)
+            self.online_scorer.stop(timeout=self.settings.shutdown_timeout_seconds)
+        self.score_jobs.close()
 
     def close(self) -> None:
-        """Stop eval runs started here, write what is buffered, then close the stores."""
+        """Stop eval runs and scoring started here, write what is buffered, then close the stores."""
         self.eval_launcher.close()
+        self.stop_scoring()
         self.ingest.close()
         self.stats.close()
         self.writer.stop(timeout=self.settings.shutdown_timeout_seconds)

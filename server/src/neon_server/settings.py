@@ -70,6 +70,16 @@ class Settings(BaseSettings):
     eval_run_timeout_seconds: float = Field(default=3600, gt=0, le=7 * 86_400,
                                             description="A run started through the API is stopped after this.")
 
+    # Scoring production traffic (docs/online-evaluation.md); judges use NEON_LLM_PROVIDER / NEON_LLM_MODEL …
+    online_scoring: bool = Field(default=True, description="Run the online rules over new traces.")
+    online_settle_seconds: float = Field(default=5.0, ge=0, le=3600,
+                                         description="A trace is scored once no span of it arrived for this long.")
+    online_queue_size: int = Field(default=1000, ge=1, le=1_000_000,
+                                   description="Settled traces waiting for scorers; beyond it they are dropped.")
+    online_max_settling: int = Field(default=10_000, ge=1, le=10_000_000,
+                                     description="Traces waiting to settle; beyond it new ones are dropped.")
+    score_job_workers: int = Field(default=2, ge=1, le=64, description="Score jobs run at once.")
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 import neon
-from neon.cli import evals
+from neon.cli import evals, score
 
 SERVER_COMMANDS = ("up", "projects", "keys")
 Handler = Callable[[argparse.Namespace], int]
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"neon {neon.__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     evals.register(commands)
+    score.register(commands)
     try:
         server_cli = importlib.import_module("neon_server.cli")
     except ModuleNotFoundError as exc:

@@ -13,6 +13,7 @@ from neon_server.domain.projects import ApiKey, Project
 from neon_server.storage.metadata.errors import AlreadyExists
 from neon_server.storage.metadata.evaluation import DatasetRepository, EvalRunRepository
 from neon_server.storage.metadata.models import ApiKeyRow, ModelPriceRow, ProjectRow
+from neon_server.storage.metadata.online import OnlineRuleRepository, ScoreJobRepository
 
 
 def _project(row: ProjectRow) -> Project:
@@ -143,6 +144,8 @@ class MetadataStore:
         self.model_prices = ModelPriceRepository(sessions)
         self.datasets = DatasetRepository(sessions)
         self.eval_runs = EvalRunRepository(sessions)
+        self.online_rules = OnlineRuleRepository(sessions)
+        self.score_jobs = ScoreJobRepository(sessions)
 
     @property
     def backend(self) -> str:
