@@ -14,7 +14,6 @@ from neon_server.domain.evaluation import Dataset, DatasetItem, DatasetVersion, 
 from neon_server.services.errors import Conflict, InvalidInput, NotFound
 from neon_server.services.trace_filters import trace_filter_from
 from neon_server.services.traces import TraceListService, TraceService
-from neon_server.storage.analytics.trace_list import Page
 from neon_server.storage.metadata.errors import AlreadyExists
 from neon_server.storage.metadata.evaluation import DatasetRepository
 
@@ -22,7 +21,6 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 ITEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
 MAX_ITEMS_PER_REQUEST = 10_000
 MAX_FROM_TRACES = 1000
-TRACE_PAGE = 500
 
 
 def check_name(name: str) -> str:
@@ -159,7 +157,7 @@ class DatasetService:
         if expected not in ("output", "none"):
             raise InvalidInput("expected must be 'output' (the trace's output) or 'none'")
         flt = trace_filter_from(filter)
-        traces = self._matching_traces(project_id, flt, limit)
+        traces = self._trace_list.matching(project_id, flt, limit)
         if self._repo.get(project_id, name) is None:
             self.create(project_id, name, description="from production traces")
         _, current = self.items(project_id, name, limit=1_000_000)
@@ -186,15 +184,3 @@ class DatasetService:
                                     note=f"from traces: {_plural(len(made), 'item')}")
         return {"dataset": dataset.to_dict(), "version": dataset.current_version, "added": len(ids),
                 "matched": len(traces), "skipped": skipped, "item_ids": ids}
-
-    def _matching_traces(self, project_id: str, flt: Any, limit: int) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        cursor = None
-        while len(found) < limit:
-            page = Page(sort="time", descending=True, limit=min(TRACE_PAGE, limit - len(found)))
-            result = self._trace_list.list(project_id, flt, page, cursor)
-            found += result["traces"]
-            cursor = result["next_cursor"]
-            if not cursor:
-                break
-        return found

@@ -25,13 +25,12 @@ from neon_server.services.errors import InvalidInput, NotFound, ServiceError, Un
 from neon_server.services.trace_filters import trace_filter_from
 from neon_server.services.trace_scoring import LoadedTrace, Tally, TraceScoring, Verdict
 from neon_server.services.traces import TraceListService
-from neon_server.storage.analytics.trace_list import Page, TraceFilter
+from neon_server.storage.analytics.trace_list import TraceFilter
 from neon_server.storage.metadata.online import ScoreJobRepository
 
 log = logging.getLogger("neon.score_jobs")
 
 MAX_TRACES = 10_000
-TRACE_PAGE = 500
 CHUNK = 8  # traces scored at once: enough to overlap judges' network waits, few enough to report progress often
 MAX_KEY = 100
 
@@ -69,7 +68,7 @@ class ScoreJobService:
             raise InvalidInput(f"key must be at most {MAX_KEY} characters")
         specs, built = checked_scorers(scorers, self._env)
         if dry_run:
-            traces = self._matching(project_id, flt, limit)
+            traces = self._trace_list.matching(project_id, flt, limit)
             return {"dry_run": True, "matched": len(traces), "scorers": specs,
                     "traces": [{k: t.get(k) for k in ("trace_id", "name", "start_time", "status")} for t in traces]}
         with self._lock:  # no job may start once close() began, or it would outlive the stores
@@ -99,24 +98,12 @@ class ScoreJobService:
                 self._repo.progress(job_id, status="failed", finished=True,
                                     error="the server stopped before the job started; start it again")
 
-    def _matching(self, project_id: str, flt: TraceFilter, limit: int) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        cursor = None
-        while len(found) < limit:
-            page = Page(sort="time", descending=True, limit=min(TRACE_PAGE, limit - len(found)))
-            result = self._trace_list.list(project_id, flt, page, cursor)
-            found += result["traces"]
-            cursor = result["next_cursor"]
-            if not cursor:
-                break
-        return found
-
     def _run(self, job: ScoreJob, flt: TraceFilter, scorers: list[tuple[str, Scorer]]) -> None:
         loop = asyncio.new_event_loop()  # this thread's own: judges' HTTP calls run on it
         counts = {"done": 0, "scores_written": 0, "errors": 0}
         tally = Tally()
         try:
-            trace_ids = [t["trace_id"] for t in self._matching(job.project_id, flt, job.limit)]
+            trace_ids = [t["trace_id"] for t in self._trace_list.matching(job.project_id, flt, job.limit)]
             self._repo.progress(job.id, counts, status="running", total=len(trace_ids))
             for start in range(0, len(trace_ids), CHUNK):
                 if self._stopping.is_set():

@@ -15,6 +15,7 @@ from neon_server.storage.analytics.span_list import SpanFilter, SpanListStore
 from neon_server.storage.analytics.trace_list import Page, TraceFilter, TraceListStore
 from neon_server.storage.analytics.traces import TraceStore
 
+Rows = list[dict[str, Any]]
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 HEX16 = re.compile(r"^[0-9a-f]{16}$")
 
@@ -132,6 +133,20 @@ class TraceListService:
             row.pop("sort_value", None)
             row["scores"] = scores.get(row["trace_id"], {})
         return {"traces": iso_times(rows), "next_cursor": next_cursor}
+
+
+    def matching(self, project_id: str, flt: TraceFilter, limit: int, page_size: int = 500) -> Rows:
+        """Up to `limit` traces matching the filter, newest first, read page by page."""
+        found: Rows = []
+        cursor = None
+        while len(found) < limit:
+            page = Page(sort="time", descending=True, limit=min(page_size, limit - len(found)))
+            result = self.list(project_id, flt, page, cursor)
+            found += result["traces"]
+            cursor = result["next_cursor"]
+            if not cursor:
+                break
+        return found
 
 
 class SpanListService:
