@@ -16,10 +16,9 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.browser import ROOT
+from tests.e2e.browser import ROOT, connect, require_ui
 from tests.e2e.conftest import NeonProcess, free_port
 
-UI_BUILD = ROOT / "server" / "src" / "neon_server" / "ui" / "dist" / "index.html"
 SEND_ONE = """
 import sys, neon
 neon.configure(service_name="ui-test")
@@ -44,14 +43,13 @@ class UiServer:
 
     def open(self, page: Page, path: str = "/traces") -> None:
         """Connect the browser with the key (as the link `neon up` prints does), then go to `path`."""
-        page.goto(f"{self.url}/#key={self.key}")
-        expect(page.get_by_role("link", name="Traces", exact=True)).to_be_visible()
+        connect(page, self.url, self.key)
         page.goto(f"{self.url}{path}")
 
 
 @pytest.fixture(scope="module")
 def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
-    assert UI_BUILD.is_file(), "the web UI is not built: run `make ui`"
+    require_ui()
     home = tmp_path_factory.mktemp("ui") / "home"
     home.mkdir()
     process = NeonProcess(home, free_port())
@@ -61,7 +59,7 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
         server = UiServer(process, key)
         server.send("examples/demo_traffic.py", "--traces", "12")
         deadline = time.monotonic() + 30
-        while server.api("/api/traces").json()["traces"].__len__() < 14:  # 12 support turns + 2 research runs
+        while len(server.api("/api/traces").json()["traces"]) < 14:  # 12 support turns + 2 research runs
             assert time.monotonic() < deadline, "demo traces did not arrive"
             time.sleep(0.2)
         yield server

@@ -1,5 +1,5 @@
 // Which projects this browser can open: one API key per project, kept in localStorage.
-import { ApiError, api, unwrap, useKey } from './client'
+import { ApiError, api, unwrap, setApiKey } from './client'
 
 export type Connection = { key: string; projectId: string; projectName: string }
 
@@ -23,7 +23,7 @@ export function current(): Connection | null {
   const list = connections()
   const chosen = localStorage.getItem(CURRENT)
   const found = list.find((c) => c.projectId === chosen) ?? list[0] ?? null
-  useKey(found?.key ?? '')
+  setApiKey(found?.key ?? '')
   return found
 }
 
@@ -36,7 +36,7 @@ export function choose(projectId: string): void {
 export async function connect(key: string): Promise<Connection> {
   const trimmed = key.trim()
   if (!trimmed) throw new ApiError(400, 'paste an API key (it starts with neon_sk_)')
-  useKey(trimmed)
+  setApiKey(trimmed)
   try {
     const project = await unwrap(api.GET('/api/project'))
     const connection = { key: trimmed, projectId: project.id, projectName: project.name }

@@ -32,7 +32,7 @@ export class ApiError extends Error {
 let apiKey = ''
 
 /** The key every request carries (the browser keeps it; see auth.ts). */
-export function useKey(key: string): void {
+export function setApiKey(key: string): void {
   apiKey = key
 }
 

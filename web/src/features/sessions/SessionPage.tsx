@@ -44,19 +44,19 @@ export function SessionPage() {
             {cost(turns.data.reduce((n, t) => n + (t.trace.cost ?? 0), 0))}
           </p>
           <ol className="turns">
-            {turns.data.map(({ trace, input, output }) => (
+            {turns.data.map(({ trace, input, output }) => {
+              const asked = toMessages(input, 'user') ?? []
+              return (
               <li key={trace.trace_id} className="turn">
                 <div className="turn-head">
                   <Link to={`/traces/${trace.trace_id}`}>{trace.name}</Link>
                   <span className="muted">{clock(trace.start_time)} · {duration(trace.duration_ns ?? 0)} · {count(trace.total_tokens)} tokens</span>
                   <StatusBadge status={trace.status} errors={trace.error_count} />
                 </div>
-                <Conversation
-                  messages={[...(toMessages(input, 'user') ?? []), ...(toMessages(output, 'assistant') ?? [])]}
-                  outputFrom={toMessages(input, 'user')?.length ?? 0}
-                />
+                <Conversation messages={[...asked, ...(toMessages(output, 'assistant') ?? [])]} outputFrom={asked.length} />
               </li>
-            ))}
+              )
+            })}
           </ol>
         </>
       )}

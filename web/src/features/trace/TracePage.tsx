@@ -51,11 +51,7 @@ export function TracePage() {
     if (loaded) performance.mark(loaded.complete ? 'neon:trace-all-spans' : 'neon:trace-first-spans')
   }, [loaded])
 
-  const tree = useMemo(() => {
-    if (!loaded) return null
-    const total = Number(loaded.spans.reduce((m, s) => Math.max(m, s.duration_ns), 0))
-    return buildTree(loaded.spans, loaded.trace.start_time, total)
-  }, [loaded])
+  const tree = useMemo(() => (loaded ? buildTree(loaded.spans, loaded.trace.start_time) : null), [loaded])
   const rows = useMemo(() => (tree ? flatten(tree, collapsed) : []), [tree, collapsed])
   const selectedId = search.get('span') ?? ''
   const selected = loaded?.spans.find((s) => s.span_id === selectedId) ?? null

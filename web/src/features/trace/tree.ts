@@ -12,12 +12,12 @@ export type Tree = {
 export type TreeRow = { span: Span; depth: number; hasChildren: boolean }
 
 /** Spans arrive in start order; a span whose parent is missing (not sent, or not loaded yet) becomes a root. */
-export function buildTree(spans: Span[], traceStart: string, traceDurationNs: number): Tree {
+export function buildTree(spans: Span[], traceStart: string): Tree {
   const ids = new Set(spans.map((s) => s.span_id))
   const children = new Map<string, Span[]>()
   const roots: Span[] = []
   const offsets = new Map<string, number>()
-  let end = traceDurationNs
+  let end = 0
   for (const span of spans) {
     const offset = nanosBetween(traceStart, span.start_time)
     offsets.set(span.span_id, offset)

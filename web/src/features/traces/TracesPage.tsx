@@ -1,5 +1,5 @@
 import { useVirtualizer } from '@tanstack/react-virtual'
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react'
+import { useCallback, useEffect, useRef, useState } from 'react'
 import { Link, useNavigate, useSearchParams } from 'react-router'
 import { api, unwrap } from '../../api/client'
 import { followTraces, type LiveTrace } from '../../api/live'
@@ -58,8 +58,12 @@ export function TracesPage() {
       try {
         const page = await unwrap(api.GET('/api/traces', { params: { query: toQuery(params, Date.now()) } }))
         const fresh = new Set(page.traces.map((t) => t.trace_id))
-        setRows((old) => [...page.traces.map((t) => ({ ...t, live: old.find((o) => o.trace_id === t.trace_id)?.live ?? !old.some((o) => o.trace_id === t.trace_id) })),
-          ...old.filter((o) => !fresh.has(o.trace_id) && !o.live)])
+        setRows((old) => {
+          // a row stays highlighted while it is new: streamed in, or first seen in this refresh
+          const shown = new Map(old.map((o) => [o.trace_id, o]))
+          const top = page.traces.map((t) => ({ ...t, live: shown.get(t.trace_id)?.live ?? !shown.has(t.trace_id) }))
+          return [...top, ...old.filter((o) => !fresh.has(o.trace_id) && !o.live)]
+        })
       } catch (err) {
         setError(err as Error)
       }
@@ -102,7 +106,6 @@ export function TracesPage() {
     if (cursor && !loading && lastIndex >= rows.length - 20) void load(cursor)
   }, [lastIndex, cursor, loading, rows.length, load])
 
-  const scoreNames = useMemo(() => [...new Set(rows.flatMap((r) => Object.keys(r.scores ?? {})))].slice(0, 3), [rows])
   const sort = (params.get('sort') ?? 'time') as Sort
   const order = params.get('order') ?? 'desc'
   const setSort = (key: Sort) => {
@@ -159,7 +162,7 @@ export function TracesPage() {
           {header('tokens', 'Tokens')}
           {header('cost', 'Cost')}
           <div className="th">Model</div>
-          <div className="th">{scoreNames.length ? 'Scores' : 'Scores'}</div>
+          <div className="th">Scores</div>
         </div>
         <div className="tbody" ref={scroller}>
           {!loading && !error && rows.length === 0 && (

@@ -9,7 +9,7 @@ which straddles the window's start may show incomplete totals.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -128,7 +128,8 @@ class TraceListStore:
             row["status"] = STATUS_NAMES.get(int(row["status"]), "unset")
         return rows
 
-    def _newest_first(self, run: Any, page: Page, params: dict[str, Any]) -> Rows | None:
+    def _newest_first(self, run: Callable[[str, str, str], Rows], page: Page,
+                      params: dict[str, Any]) -> Rows | None:
         """Sorted by time, only the traces that start near the page's edge need aggregating.
 
         A trace's start is its earliest rollup row's start. So among the M rows nearest the edge (the newest,
@@ -150,7 +151,7 @@ class TraceListStore:
                       f"{edge}ORDER BY start_time {direction} LIMIT {{m:UInt32}}")
             bound = (f"(agg_start_time {op} (SELECT {edge_fn}(start_time) FROM candidates) "
                      "OR (SELECT count() FROM candidates) < {m:UInt32})")
-            rows: Rows = run(f"WITH candidates AS ({chosen}) ", bound, "traces.list.newest")
+            rows = run(f"WITH candidates AS ({chosen}) ", bound, "traces.list.newest")
             if len(rows) >= page.limit:
                 return rows
             found = self._db.query(f"SELECT count() AS n FROM ({chosen})", tag="traces.list.candidates",
