@@ -15,7 +15,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from neon.credentials import load_credentials
+from neon.credentials import credentials_path, load_credentials
 from neon.tracing.export import NeonSpanProcessor
 from neon.tracing.serialize import Redactor
 
@@ -43,9 +43,17 @@ class _State:
     config = NeonConfig()
     with_breakpoints: ClassVar[weakref.WeakSet[TracerProvider]] = weakref.WeakSet()  # providers evaluating them
     tracer: tuple[TracerProvider, trace.Tracer] | None = None
+    first_use_done = False  # whether the first span made without configure() has looked for settings
 
 
 _lock = threading.Lock()
+_first_use_lock = threading.Lock()
+AUTOCONFIGURE_ENV = "NEON_AUTOCONFIGURE"
+NOT_CONFIGURED_WARNING = (
+    "neon: spans are not being sent anywhere: neon.configure() was not called, and neither NEON_API_KEY / "
+    "NEON_BASE_URL nor the credentials `neon up` saves (%s) were found. Call neon.configure(base_url=..., "
+    "api_key=...), set NEON_BASE_URL and NEON_API_KEY, or run `neon up` on this machine. "
+    "(Set NEON_AUTOCONFIGURE=0 to keep Neon's helpers without exporting, and silence this.)")
 _state = _State()
 
 
@@ -106,14 +114,48 @@ def restore(previous: NeonConfig) -> None:
 
 
 def tracer() -> trace.Tracer:
-    """The tracer Neon's helpers use: from the configured provider, else the global one."""
+    """The tracer Neon's helpers use: from the configured provider, else the global one.
+
+    The first span made without `configure()` configures the SDK from the environment or the saved credentials
+    when either is there (see `configure_on_first_use`).
+    """
     provider = _state.config.provider
+    if provider is None and not _state.first_use_done:
+        provider = configure_on_first_use()
     if provider is None:
         return trace.get_tracer("neon.sdk")
     cached = _state.tracer
     if cached is None or cached[0] is not provider:  # getting a tracer costs ~10 µs: once per provider
         cached = _state.tracer = (provider, provider.get_tracer("neon.sdk"))
     return cached[1]
+
+
+def configure_on_first_use() -> TracerProvider | None:
+    """Configure from `NEON_BASE_URL` / `NEON_API_KEY` or the saved credentials, once, if nothing configured yet.
+
+    A program that set the environment (or runs where `neon up` saved its key) and uses `neon.trace` without
+    calling `configure()` gets its spans exported, as it expects; that is said once at debug level. With no
+    settings anywhere, one warning says how to fix it, unless the process has an OpenTelemetry SDK provider
+    of its own (the spans go there). `NEON_AUTOCONFIGURE=0` turns this off.
+    """
+    with _first_use_lock:
+        if _state.first_use_done or _state.config.provider is not None:
+            return _state.config.provider
+        _state.first_use_done = True
+        if os.environ.get(AUTOCONFIGURE_ENV, "").strip().lower() in {"0", "false", "no", "off"}:
+            return None
+        if os.environ.get("NEON_API_KEY") or os.environ.get("NEON_BASE_URL"):
+            source = "the environment (NEON_BASE_URL / NEON_API_KEY)"
+        elif load_credentials() is not None:
+            source = f"the credentials saved by `neon up` ({credentials_path()})"
+        else:
+            if _existing_sdk_provider() is None:
+                log.warning(NOT_CONFIGURED_WARNING, credentials_path())
+            return None
+        provider = configure()
+        log.debug("neon: configured on first use from %s, sending to %s; call neon.configure() to choose "
+                  "otherwise", source, _state.config.base_url)
+        return provider
 
 
 def _existing_sdk_provider() -> TracerProvider | None:
