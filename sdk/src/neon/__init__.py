@@ -1,4 +1,4 @@
-"""Neon SDK: tracing, evaluation and training-metric tracking for AI agents, built on OpenTelemetry.
+"""Neon SDK: tracing and evaluation for AI agents, built on OpenTelemetry.
 
     import neon
 
