@@ -1,0 +1,1 @@
+"""Durable agent runs: specs, the Temporal workflow and its activities (extra: neon[agents])."""
