@@ -53,6 +53,14 @@ class NeonClient:
             raise NeonError(response.status_code, message)
         return response.json() if response.content else None
 
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Any API call: the decoded JSON answer; a refusal raises NeonError with the server's message."""
+        return self._request(method, path, **kwargs)
+
+    def stream(self, method: str, path: str, **kwargs: Any) -> Any:
+        """A streaming call (server-sent events), as `httpx.Client.stream`: use it in a `with`."""
+        return self._http.stream(method, path, timeout=httpx.Timeout(10.0, read=None), **kwargs)
+
     def health(self) -> dict[str, Any]:
         result: dict[str, Any] = self._request("GET", "/api/health")
         return result

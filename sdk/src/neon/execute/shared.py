@@ -120,6 +120,7 @@ class LLMCallResult:
     ended_ns: int = 0
     attempt: int = 1
     time_to_first_token_ms: float | None = None
+    input_preview: str = ""                 # JSON of the messages sent (system and the newest), cut short
 
 
 @dataclass

@@ -1,0 +1,145 @@
+"""Agent runs over HTTP: start, list, read, message, pause/resume/close/cancel, and approvals."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, status
+from pydantic import BaseModel, Field
+
+from neon.execute import shared as s
+from neon_server.api.deps import PrincipalDep, ServicesDep
+from neon_server.domain.projects import Principal
+from neon_server.services.errors import InvalidInput
+
+router = APIRouter(tags=["agent runs"])
+
+
+class StartRunIn(BaseModel):
+    agent: str = Field(min_length=1, max_length=200, description="the agent's name (a spec in the agents folder)")
+    input: str = Field(min_length=1, description="the first user message")
+    variables: dict[str, str] = Field(default_factory=dict, description="system-prompt template variables")
+    spec: dict[str, Any] | None = Field(default=None, description="run this spec instead of the folder's")
+    stream: bool = Field(default=True, description="stream tokens to subscribers of the run's events")
+    multi_turn: bool = Field(default=True, description="stay open for further messages after an answer")
+    idle_timeout_seconds: float = Field(default=86_400, gt=0, le=365 * 86_400,
+                                        description="close a waiting run after this long without a message")
+
+
+class RunOut(BaseModel):
+    run_id: str
+    trace_id: str
+    agent: str | None
+    version: str | None
+    status: str = Field(description="running, waiting, awaiting_approval, paused, completed, failed, cancelled, "
+                                    "or stopped (a budget ran out)")
+    pending_approvals: int = 0
+    started_at: str | None = None
+    closed_at: str | None = None
+
+
+class RunList(BaseModel):
+    runs: list[RunOut]
+    next_page_token: str | None = Field(description="pass as page_token for the next page; null at the end")
+
+
+class MessageIn(BaseModel):
+    text: str = Field(min_length=1, max_length=1_000_000)
+
+
+class DecisionIn(BaseModel):
+    reason: str = Field(default="", max_length=10_000, description="why: recorded in the run and its trace")
+    by: str = Field(default="", max_length=200, description="who decided (default: the API key's prefix)")
+
+
+def _who(principal: Principal, by: str) -> str:
+    key = f"key {principal.key_prefix}"
+    return f"{by} ({key})" if by else key
+
+
+@router.post("/api/agent-runs", status_code=status.HTTP_201_CREATED, response_model=RunOut)
+async def start_run(body: StartRunIn, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    """Start a durable run of an agent with its first message."""
+    return await services.agent_runs.start(principal.project_id, body.agent, body.input, variables=body.variables,
+                                           spec=body.spec, stream=body.stream, multi_turn=body.multi_turn,
+                                           idle_timeout_seconds=body.idle_timeout_seconds)
+
+
+@router.get("/api/agent-runs", response_model=RunList)
+async def list_runs(services: ServicesDep, principal: PrincipalDep,
+                    agent: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+                    version: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+                    status_: Annotated[str | None, Query(alias="status", min_length=1, max_length=40)] = None,
+                    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+                    page_token: Annotated[str | None, Query(min_length=1, max_length=4000)] = None
+                    ) -> dict[str, Any]:
+    """Runs of this project, newest first, filtered by agent, version and status."""
+    token = None
+    if page_token:
+        try:
+            token = base64.urlsafe_b64decode(page_token.encode())
+        except (binascii.Error, ValueError) as exc:
+            raise InvalidInput("page_token is not one this API gave out") from exc
+    runs, next_token = await services.agent_runs.list(principal.project_id, agent=agent, version=version,
+                                                      status=status_, limit=limit, page_token=token)
+    return {"runs": runs,
+            "next_page_token": base64.urlsafe_b64encode(next_token).decode() if next_token else None}
+
+
+@router.get("/api/agent-runs/{run_id}")
+async def get_run(run_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    """A run: status, steps with summaries, approvals, usage against budgets, the answer and the trace id."""
+    return await services.agent_runs.get(principal.project_id, run_id)
+
+
+@router.post("/api/agent-runs/{run_id}/messages", status_code=status.HTTP_202_ACCEPTED)
+async def send_message(run_id: str, body: MessageIn, services: ServicesDep, principal: PrincipalDep
+                       ) -> dict[str, Any]:
+    """The next user message of a multi-turn run (queued while a turn is running)."""
+    position = await services.agent_runs.send_message(principal.project_id, run_id, body.text,
+                                                      _who(principal, ""))
+    return {"run_id": run_id, "queued": position}
+
+
+ACTIONS = {s.PAUSE: "Pause after the current step.", s.RESUME: "Resume a paused run.",
+           s.CLOSE: "End a run waiting for its next message.", "cancel": "Cancel the run at once."}
+
+
+def _action_route(action: str) -> None:
+    async def act(run_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, str]:
+        if action == "cancel":
+            await services.agent_runs.cancel(principal.project_id, run_id)
+        else:
+            await services.agent_runs.signal(principal.project_id, run_id, action)
+        return {"run_id": run_id, "action": action}
+
+    router.add_api_route(f"/api/agent-runs/{{run_id}}/{action}", act, methods=["POST"],
+                         status_code=status.HTTP_202_ACCEPTED, name=f"{action}_run", summary=ACTIONS[action])
+
+
+for _action in ACTIONS:
+    _action_route(_action)
+
+
+@router.get("/api/agent-approvals")
+async def pending_approvals(services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    """Every tool call waiting for a human decision in this project, oldest first."""
+    return {"approvals": await services.agent_runs.approvals(principal.project_id)}
+
+
+@router.post("/api/agent-runs/{run_id}/approvals/{call_id}/approve")
+async def approve(run_id: str, call_id: str, body: DecisionIn, services: ServicesDep, principal: PrincipalDep
+                  ) -> dict[str, Any]:
+    """Approve one waiting call (by its call id or step key); the run goes on."""
+    return await services.agent_runs.decide(principal.project_id, run_id, call_id, True, _who(principal, body.by),
+                                            body.reason)
+
+
+@router.post("/api/agent-runs/{run_id}/approvals/{call_id}/reject")
+async def reject(run_id: str, call_id: str, body: DecisionIn, services: ServicesDep, principal: PrincipalDep
+                 ) -> dict[str, Any]:
+    """Reject one waiting call; the model is told, with the reason."""
+    return await services.agent_runs.decide(principal.project_id, run_id, call_id, False, _who(principal, body.by),
+                                            body.reason)
