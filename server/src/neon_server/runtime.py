@@ -19,6 +19,7 @@ from neon_server.services.online_rules import OnlineRuleService
 from neon_server.services.online_scorer import OnlineScorer
 from neon_server.services.pricing import PricingService
 from neon_server.services.projects import ProjectService
+from neon_server.services.run_tokens import RunTokens, load_secret
 from neon_server.services.score_jobs import ScoreJobService
 from neon_server.services.scores import ScoreService
 from neon_server.services.stats import StatsService
@@ -58,10 +59,13 @@ class Services:
     score_jobs: ScoreJobService = field(init=False)
     online_rules: OnlineRuleService = field(init=False)
     online_scorer: OnlineScorer | None = field(init=False)
+    run_tokens: RunTokens = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
         self.keys = KeyService(self.metadata.api_keys, cache_seconds=s.auth_cache_seconds)
+        secret_key = s.secret_key.get_secret_value() if s.secret_key is not None else None
+        self.run_tokens = RunTokens(load_secret(secret_key, s.home))
         self.projects = ProjectService(self.metadata.projects, self.keys)
         self.pricing = PricingService(self.metadata.model_prices)
         self.live = LiveHub()

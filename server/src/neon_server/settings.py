@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "NEON_"
 ANALYTICS_SCHEMES = ("chdb", "clickhouse", "clickhouses")
+MIN_SECRET_KEY_LENGTH = 32
+SECRET_SETTINGS = frozenset({"secret_key"})  # their values never appear in messages
 METADATA_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg", "postgres")
 
 
@@ -45,6 +47,8 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(default=2.0, ge=0, le=300,
                                       description="How long a verified API key is trusted before re-checking.")
     shutdown_timeout_seconds: float = Field(default=15.0, gt=0, le=600)
+    secret_key: SecretStr | None = Field(default=None, description="Signs run tokens (unset: a random secret kept in "
+                                         "$NEON_HOME/secret). Set the same value on every API process.")
 
     # Ingestion
     ingest_max_body_bytes: int = Field(default=32 * 2**20, ge=16 * 2**20, le=2**31,
@@ -95,6 +99,14 @@ class Settings(BaseSettings):
     @classmethod
     def _expand_home(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @field_validator("secret_key")
+    @classmethod
+    def _check_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET_KEY_LENGTH:
+            raise ValueError(f"must be at least {MIN_SECRET_KEY_LENGTH} characters "
+                             "(e.g. the output of `openssl rand -hex 32`)")
+        return value
 
     @field_validator("analytics_url")
     @classmethod
@@ -182,6 +194,7 @@ def describe_errors(exc: ValidationError, explicit: frozenset[str] | set[str] = 
         else:
             where = f"config file key '{name}'"
         given = err.get("input")
-        shown = "" if isinstance(given, dict) or given is None else f" (got {given!r})"
+        hidden = isinstance(given, dict) or given is None or name in SECRET_SETTINGS
+        shown = "" if hidden else f" (got {given!r})"
         lines.append(f"  {name} [{where}]: {err['msg']}{shown}")
     return "\n".join(lines)
