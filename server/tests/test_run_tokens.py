@@ -152,7 +152,7 @@ def test_run_token_is_refused_on_other_routes(client: TestClient, project_token:
 
 def test_a_bad_run_token_is_401_everywhere(client: TestClient, project_token: tuple[str, str, str]) -> None:
     bad = project_token[2][:-2] + "xx"
-    routes = (("GET", "/api/traces"), ("POST", "/api/traces/ingest"))
+    routes = (("GET", "/api/traces"), ("POST", "/api/traces/ingest"), ("GET", f"/api/agent-blobs/sha256:{'0' * 64}"))
     for method, path in routes:
         response = client.request(method, path, headers={**bearer(bad), "content-type": "application/json"},
                                   content=b"{}")

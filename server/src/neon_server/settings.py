@@ -84,6 +84,12 @@ class Settings(BaseSettings):
                                      description="Traces waiting to settle; beyond it new ones are dropped.")
     score_job_workers: int = Field(default=2, ge=1, le=64, description="Score jobs run at once.")
 
+    # Durable agent runs: what workers send (docs/agents.md)
+    agent_blob_max_bytes: int = Field(default=8 * 2**20, ge=2**10, le=2**30,
+                                      description="Largest agent blob (a message or tool result), as canonical JSON.")
+    agent_blob_max_batch_bytes: int = Field(default=32 * 2**20, ge=2**10, le=2**31,
+                                            description="Largest request (or answer) carrying several blobs.")
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -121,6 +127,12 @@ class Settings(BaseSettings):
         if value and urlsplit(value).scheme not in METADATA_SCHEMES:
             raise ValueError("must be sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB")
         return value
+
+    @model_validator(mode="after")
+    def _batch_holds_a_blob(self) -> Settings:
+        if self.agent_blob_max_batch_bytes < self.agent_blob_max_bytes:
+            raise ValueError("agent_blob_max_batch_bytes must be at least agent_blob_max_bytes")
+        return self
 
     @model_validator(mode="after")
     def _embedded_defaults(self) -> Settings:
