@@ -136,6 +136,7 @@ def project_token(services: Services) -> tuple[str, str, str]:
     ("POST", "/api/keys", {"name": "escalate"}),
     ("GET", "/api/project", None),
     ("GET", "/api/live/traces", None),
+    ("GET", "/api/agent-runs/run_x/events", None),
 ])
 def test_run_token_is_refused_on_other_routes(client: TestClient, project_token: tuple[str, str, str], method: str,
                                               path: str, body: object) -> None:

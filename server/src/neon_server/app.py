@@ -20,6 +20,7 @@ from neon_server.api import (
     otlp,
     prices,
     projects,
+    run_stream,
     scores,
     traces,
 )
@@ -34,7 +35,7 @@ def create_app(services: Services | None, *, ui_dist: Path = DIST) -> FastAPI:
         title="Neon",
         version=__version__,
         description="Observe, evaluate and run AI agents. Every route but /api/health needs an API key; the "
-                    "routes workers use (span ingestion, agent blobs) also take a run token.",
+                    "routes workers use (span ingestion, agent blobs, run stream publishing) also take a run token.",
         openapi_url="/api/openapi.json",
         docs_url="/api/docs",
         redoc_url=None,
@@ -53,6 +54,7 @@ def create_app(services: Services | None, *, ui_dist: Path = DIST) -> FastAPI:
     app.include_router(evals.router)
     app.include_router(online.router)
     app.include_router(agent_blobs.router)
+    app.include_router(run_stream.router)
     mount_ui(app, ui_dist)
     return app
 

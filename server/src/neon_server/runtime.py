@@ -20,6 +20,7 @@ from neon_server.services.online_rules import OnlineRuleService
 from neon_server.services.online_scorer import OnlineScorer
 from neon_server.services.pricing import PricingService
 from neon_server.services.projects import ProjectService
+from neon_server.services.run_stream import RunStreamHub
 from neon_server.services.run_tokens import RunTokens, load_secret
 from neon_server.services.score_jobs import ScoreJobService
 from neon_server.services.scores import ScoreService
@@ -63,6 +64,7 @@ class Services:
     online_scorer: OnlineScorer | None = field(init=False)
     run_tokens: RunTokens = field(init=False)
     agent_blobs: AgentBlobService = field(init=False)
+    run_stream: RunStreamHub = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -72,6 +74,7 @@ class Services:
         self.agent_blobs = AgentBlobService(FilesystemBlobStore(s.home / "agent-blobs"),
                                             max_blob_bytes=s.agent_blob_max_bytes,
                                             max_batch_bytes=s.agent_blob_max_batch_bytes)
+        self.run_stream = RunStreamHub(queue_size=s.run_stream_queue_size)
         self.projects = ProjectService(self.metadata.projects, self.keys)
         self.pricing = PricingService(self.metadata.model_prices)
         self.live = LiveHub()

@@ -89,6 +89,11 @@ class Settings(BaseSettings):
                                       description="Largest agent blob (a message or tool result), as canonical JSON.")
     agent_blob_max_batch_bytes: int = Field(default=32 * 2**20, ge=2**10, le=2**31,
                                             description="Largest request (or answer) carrying several blobs.")
+    run_stream_max_body_bytes: int = Field(default=2**20, ge=2**10, le=64 * 2**20,
+                                           description="Largest batch of run stream events in one request.")
+    run_stream_queue_size: int = Field(default=1000, ge=1, le=1_000_000,
+                                       description="Run stream events waiting for a slow subscriber; "
+                                       "beyond it they are dropped for that subscriber.")
 
     @classmethod
     def settings_customise_sources(
