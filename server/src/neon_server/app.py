@@ -9,7 +9,21 @@ from typing import Any
 from fastapi import FastAPI
 
 from neon_server import __version__
-from neon_server.api import datasets, evals, health, ingest, live, online, otlp, prices, projects, scores, traces
+from neon_server.api import (
+    agent_blobs,
+    datasets,
+    evals,
+    health,
+    ingest,
+    live,
+    online,
+    otlp,
+    prices,
+    projects,
+    run_stream,
+    scores,
+    traces,
+)
 from neon_server.api.errors import install_error_handlers
 from neon_server.runtime import Services
 from neon_server.ui import DIST, mount_ui
@@ -20,7 +34,8 @@ def create_app(services: Services | None, *, ui_dist: Path = DIST) -> FastAPI:
     app = FastAPI(
         title="Neon",
         version=__version__,
-        description="Observe, evaluate and run AI agents. Every route but /api/health needs an API key.",
+        description="Observe, evaluate and run AI agents. Every route but /api/health needs an API key; the "
+                    "routes workers use (span ingestion, agent blobs, run stream publishing) also take a run token.",
         openapi_url="/api/openapi.json",
         docs_url="/api/docs",
         redoc_url=None,
@@ -38,6 +53,8 @@ def create_app(services: Services | None, *, ui_dist: Path = DIST) -> FastAPI:
     app.include_router(datasets.router)
     app.include_router(evals.router)
     app.include_router(online.router)
+    app.include_router(agent_blobs.router)
+    app.include_router(run_stream.router)
     mount_ui(app, ui_dist)
     return app
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from neon_server.ingest.semconv import Limits
 from neon_server.ingest.writer import BatchWriter
+from neon_server.services.agent_blobs import AgentBlobService
 from neon_server.services.datasets import DatasetService
 from neon_server.services.eval_launcher import EvalLauncher
 from neon_server.services.evals import EvalRunService
@@ -19,6 +20,8 @@ from neon_server.services.online_rules import OnlineRuleService
 from neon_server.services.online_scorer import OnlineScorer
 from neon_server.services.pricing import PricingService
 from neon_server.services.projects import ProjectService
+from neon_server.services.run_stream import RunStreamHub
+from neon_server.services.run_tokens import RunTokens, load_secret
 from neon_server.services.score_jobs import ScoreJobService
 from neon_server.services.scores import ScoreService
 from neon_server.services.stats import StatsService
@@ -32,6 +35,7 @@ from neon_server.storage.analytics.spans import SpanStore
 from neon_server.storage.analytics.stats import StatsStore
 from neon_server.storage.analytics.trace_list import TraceListStore
 from neon_server.storage.analytics.traces import TraceStore
+from neon_server.storage.blobs import FilesystemBlobStore
 from neon_server.storage.metadata import MetadataStore, open_metadata
 
 
@@ -58,10 +62,19 @@ class Services:
     score_jobs: ScoreJobService = field(init=False)
     online_rules: OnlineRuleService = field(init=False)
     online_scorer: OnlineScorer | None = field(init=False)
+    run_tokens: RunTokens = field(init=False)
+    agent_blobs: AgentBlobService = field(init=False)
+    run_stream: RunStreamHub = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
         self.keys = KeyService(self.metadata.api_keys, cache_seconds=s.auth_cache_seconds)
+        secret_key = s.secret_key.get_secret_value() if s.secret_key is not None else None
+        self.run_tokens = RunTokens(load_secret(secret_key, s.home))
+        self.agent_blobs = AgentBlobService(FilesystemBlobStore(s.home / "agent-blobs"),
+                                            max_blob_bytes=s.agent_blob_max_bytes,
+                                            max_batch_bytes=s.agent_blob_max_batch_bytes)
+        self.run_stream = RunStreamHub(queue_size=s.run_stream_queue_size)
         self.projects = ProjectService(self.metadata.projects, self.keys)
         self.pricing = PricingService(self.metadata.model_prices)
         self.live = LiveHub()

@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "NEON_"
 ANALYTICS_SCHEMES = ("chdb", "clickhouse", "clickhouses")
+MIN_SECRET_KEY_LENGTH = 32
+SECRET_SETTINGS = frozenset({"secret_key"})  # their values never appear in messages
 METADATA_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg", "postgres")
 
 
@@ -45,6 +47,8 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(default=2.0, ge=0, le=300,
                                       description="How long a verified API key is trusted before re-checking.")
     shutdown_timeout_seconds: float = Field(default=15.0, gt=0, le=600)
+    secret_key: SecretStr | None = Field(default=None, description="Signs run tokens (unset: a random secret kept in "
+                                         "$NEON_HOME/secret). Set the same value on every API process.")
 
     # Ingestion
     ingest_max_body_bytes: int = Field(default=32 * 2**20, ge=16 * 2**20, le=2**31,
@@ -80,6 +84,17 @@ class Settings(BaseSettings):
                                      description="Traces waiting to settle; beyond it new ones are dropped.")
     score_job_workers: int = Field(default=2, ge=1, le=64, description="Score jobs run at once.")
 
+    # Durable agent runs: what workers send (docs/agents.md)
+    agent_blob_max_bytes: int = Field(default=8 * 2**20, ge=2**10, le=2**30,
+                                      description="Largest agent blob (a message or tool result), as canonical JSON.")
+    agent_blob_max_batch_bytes: int = Field(default=32 * 2**20, ge=2**10, le=2**31,
+                                            description="Largest request (or answer) carrying several blobs.")
+    run_stream_max_body_bytes: int = Field(default=2**20, ge=2**10, le=64 * 2**20,
+                                           description="Largest batch of run stream events in one request.")
+    run_stream_queue_size: int = Field(default=1000, ge=1, le=1_000_000,
+                                       description="Run stream events waiting for a slow subscriber; "
+                                       "beyond it they are dropped for that subscriber.")
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -96,6 +111,14 @@ class Settings(BaseSettings):
     def _expand_home(cls, value: Path) -> Path:
         return value.expanduser()
 
+    @field_validator("secret_key")
+    @classmethod
+    def _check_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET_KEY_LENGTH:
+            raise ValueError(f"must be at least {MIN_SECRET_KEY_LENGTH} characters "
+                             "(e.g. the output of `openssl rand -hex 32`)")
+        return value
+
     @field_validator("analytics_url")
     @classmethod
     def _check_analytics_url(cls, value: str) -> str:
@@ -109,6 +132,12 @@ class Settings(BaseSettings):
         if value and urlsplit(value).scheme not in METADATA_SCHEMES:
             raise ValueError("must be sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB")
         return value
+
+    @model_validator(mode="after")
+    def _batch_holds_a_blob(self) -> Settings:
+        if self.agent_blob_max_batch_bytes < self.agent_blob_max_bytes:
+            raise ValueError("agent_blob_max_batch_bytes must be at least agent_blob_max_bytes")
+        return self
 
     @model_validator(mode="after")
     def _embedded_defaults(self) -> Settings:
@@ -182,6 +211,7 @@ def describe_errors(exc: ValidationError, explicit: frozenset[str] | set[str] = 
         else:
             where = f"config file key '{name}'"
         given = err.get("input")
-        shown = "" if isinstance(given, dict) or given is None else f" (got {given!r})"
+        hidden = isinstance(given, dict) or given is None or name in SECRET_SETTINGS
+        shown = "" if hidden else f" (got {given!r})"
         lines.append(f"  {name} [{where}]: {err['msg']}{shown}")
     return "\n".join(lines)

@@ -1,4 +1,11 @@
-"""Request dependencies: the server's services and the caller's principal (project + key)."""
+"""Request dependencies: the server's services and the caller's principal (project + key).
+
+Two ways to authenticate, chosen per route:
+- `PrincipalDep`: an API key. Every route uses it unless it says otherwise; a run token is refused (403).
+- `KeyOrRunTokenDep`: an API key or a run token (services/run_tokens.py). Only the routes workers need
+  declare it: span ingestion (`POST /api/traces/ingest`, `POST /v1/traces`), the agent blob routes and
+  `POST /api/agent-runs/{run_id}/stream`.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,8 @@ from starlette.datastructures import Headers
 
 from neon_server.domain.projects import Principal
 from neon_server.runtime import Services
-from neon_server.services.errors import Unauthorized
+from neon_server.services.errors import Forbidden, Unauthorized
+from neon_server.services.run_tokens import RUN_TOKEN_PREFIX, is_run_token
 
 MISSING_KEY = (
     "missing API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>' "
@@ -35,10 +43,35 @@ def api_key_from(headers: Headers) -> str | None:
     return key.strip() if key else None
 
 
+RUN_CREDENTIAL_REFUSED = (
+    "run tokens can only ingest spans, read and write agent blobs and publish run stream events; "
+    "{method} {path} needs an API key"
+)
+
+
 async def require_principal(request: Request) -> Principal:
+    """An API key's principal. A valid run token is refused with 403, an invalid one with 401."""
     raw = api_key_from(request.headers)
     if not raw:
         raise Unauthorized(MISSING_KEY)
+    if is_run_token(raw):
+        get_services(request).run_tokens.verify(raw)
+        raise Forbidden(RUN_CREDENTIAL_REFUSED.format(method=request.method, path=request.url.path))
+    return await _key_principal(request, raw)
+
+
+async def require_key_or_run_token(request: Request) -> Principal:
+    """An API key's principal, or a run token's: the token's project, marked `credential="run_token"`."""
+    raw = api_key_from(request.headers)
+    if not raw:
+        raise Unauthorized(MISSING_KEY)
+    if is_run_token(raw):
+        project_id = get_services(request).run_tokens.verify(raw)
+        return Principal(project_id=project_id, key_id="", key_prefix=RUN_TOKEN_PREFIX, credential="run_token")
+    return await _key_principal(request, raw)
+
+
+async def _key_principal(request: Request, raw: str) -> Principal:
     keys = get_services(request).keys
     # Recently verified keys are answered from memory, without a thread hop or a database read.
     cached = keys.cached(raw)
@@ -47,3 +80,4 @@ async def require_principal(request: Request) -> Principal:
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 PrincipalDep = Annotated[Principal, Depends(require_principal)]
+KeyOrRunTokenDep = Annotated[Principal, Depends(require_key_or_run_token)]

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from neon_server.api.bodies import read_body
-from neon_server.api.deps import PrincipalDep, ServicesDep
+from neon_server.api.deps import KeyOrRunTokenDep, ServicesDep
 from neon_server.api.errors import error_response
 from neon_server.api.ingest_errors import ingest_failure
 from neon_server.services.errors import UnsupportedMediaType
@@ -25,7 +25,7 @@ class IngestAnswer(BaseModel):
 
 @router.post("/api/traces/ingest", summary="Ingest traces as Neon's native JSON", response_model=IngestAnswer,
              responses={400: {}, 413: {}, 415: {}, 429: {}, 503: {}})
-async def ingest_native(request: Request, services: ServicesDep, principal: PrincipalDep) -> JSONResponse:
+async def ingest_native(request: Request, services: ServicesDep, principal: KeyOrRunTokenDep) -> JSONResponse:
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media != "application/json":
         raise UnsupportedMediaType(f"unsupported Content-Type {media or '(none)'!r}: send application/json")

@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from google.rpc.status_pb2 import Status
 
 from neon_server.api.bodies import read_body
-from neon_server.api.deps import PrincipalDep, ServicesDep
+from neon_server.api.deps import KeyOrRunTokenDep, ServicesDep
 from neon_server.api.ingest_errors import ingest_failure
 from neon_server.ingest.otlp import encode_response_json, encode_response_protobuf
 from neon_server.services.errors import UnsupportedMediaType
@@ -46,7 +46,7 @@ def _error(media: str, status: int, message: str, retry_after: float | None = No
 
 @router.post("/v1/traces", summary="OTLP/HTTP trace export (protobuf or JSON, gzip)",
              response_class=Response, responses={200: {"content": {PROTOBUF: {}, JSON: {}}}})
-async def export_traces(request: Request, services: ServicesDep, principal: PrincipalDep) -> Response:
+async def export_traces(request: Request, services: ServicesDep, principal: KeyOrRunTokenDep) -> Response:
     try:
         media = _media_type(request)
     except UnsupportedMediaType as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -44,8 +45,9 @@ class ApiKey:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the project a verified key belongs to, and the key."""
+    """Who is calling: the project a verified key (or run token) belongs to, and the key."""
 
     project_id: str
     key_id: str
     key_prefix: str
+    credential: Literal["api_key", "run_token"] = "api_key"

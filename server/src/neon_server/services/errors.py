@@ -32,6 +32,13 @@ class Unauthorized(ServiceError):
     code = "unauthorized"
 
 
+class Forbidden(ServiceError):
+    """Authenticated, but this credential may not do this."""
+
+    status_code = 403
+    code = "forbidden"
+
+
 class Unavailable(ServiceError):
     status_code = 503
     code = "unavailable"
