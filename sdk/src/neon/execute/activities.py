@@ -21,7 +21,6 @@ from temporalio.exceptions import ApplicationError
 from neon.execute import shared as s
 from neon.execute.guardrails import check as check_guardrails
 from neon.execute.neon_api import NeonRunAPI
-from neon.execute.spans import to_otlp_json
 from neon.execute.spec import Tool
 from neon.execute.tools import resolve_tool
 from neon.llm import LLMError, TextDelta, ToolDefinition, get_provider
@@ -170,7 +169,7 @@ class AgentActivities:
     @activity.defn(name=s.EMIT_SPANS)
     async def emit_spans(self, request: s.EmitSpansInput) -> None:
         async with NeonRunAPI(request.connection) as neon:
-            await neon.ingest_otlp(to_otlp_json(request.spans))
+            await neon.ingest_spans(request.spans)
 
 
 def _delta(call: s.LLMCallInput, attempt: int, text: str) -> dict[str, Any]:

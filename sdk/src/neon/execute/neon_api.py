@@ -24,6 +24,7 @@ from urllib.parse import quote
 import httpx
 
 from neon.execute.shared import Connection, blob_ref, canonical_json
+from neon.execute.spans import to_otlp_json
 from neon.llm.base import parse_retry_after
 
 log = logging.getLogger("neon.execute.neon_api")
@@ -111,18 +112,16 @@ class NeonRunAPI:
 
     # ------------------------------------------------------------------ spans
     async def ingest_spans(self, spans: Sequence[dict[str, Any]]) -> None:
-        """Send native ingest spans (docs/ingest.md), each with its `trace_id`.
-
-        Spans are grouped into one trace object per trace id, in order. A span without `parent_span_id` is
-        its trace's root: its fields become the trace object's (`span_id` becomes `root_span_id`). Send the
-        root with every call (the server rewrites it under the same id, with its latest end and status):
-        a trace object without one gets a placeholder root named "trace"."""
+        """Send spans as built by `neon.execute.spans` (ids, parent, times, status, attributes) in one OTLP/JSON
+        request. Only the spans given are written: nothing is added (no implicit root), and the body is the same
+        bytes for the same spans, so a retry is recognised and counted once."""
         if not spans:
             return
-        answer = await self._send("POST", "/api/traces/ingest", native_body(spans))
-        result = answer.json()
-        if result.get("rejected_spans"):
-            log.warning("Neon rejected %s of the spans sent: %s", result["rejected_spans"], result.get("errors"))
+        answer = await self._send("POST", "/v1/traces", to_otlp_json(list(spans)))
+        rejected = (answer.json().get("partialSuccess") or {}).get("rejectedSpans")
+        if rejected:
+            log.warning("Neon rejected %s of the spans sent: %s", rejected,
+                        answer.json()["partialSuccess"].get("errorMessage"))
 
     # ------------------------------------------------------------------ run stream
     async def publish(self, run_id: str, events: Sequence[dict[str, Any]]) -> None:
@@ -170,41 +169,6 @@ class NeonRunAPI:
             return min(retry_after, 30.0)
         ceiling = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
         return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not cryptography
-
-
-def native_body(spans: Sequence[dict[str, Any]]) -> bytes:
-    """The `POST /api/traces/ingest` body for `spans`: `{"traces": [...]}`, serialised canonically so that
-    the same spans always give the same bytes (the server recognises a retried body by its digest)."""
-    traces: dict[str, dict[str, Any]] = {}
-    for index, span in enumerate(spans):
-        trace_id = span.get("trace_id")
-        if not isinstance(trace_id, str) or not trace_id:
-            raise ValueError(f"spans[{index}] has no trace_id")
-        trace = traces.setdefault(trace_id, {"trace_id": trace_id, "spans": []})
-        fields = {key: value for key, value in span.items() if key != "trace_id"}
-        if fields.get("parent_span_id"):
-            trace["spans"].append(fields)
-            continue
-        if "root_span_id" in trace:
-            raise ValueError(f"spans[{index}]: trace {trace_id} has two spans without parent_span_id")
-        fields.pop("parent_span_id", None)
-        if "span_id" not in fields:
-            raise ValueError(f"spans[{index}] has no span_id")
-        trace["root_span_id"] = fields.pop("span_id")
-        _end_from_duration(fields, index)
-        trace.update(fields)
-    return canonical_json({"traces": list(traces.values())})
-
-
-def _end_from_duration(root: dict[str, Any], index: int) -> None:
-    # A trace object has end_time but no duration_ms: turn one into the other, in the start's unit.
-    duration = root.pop("duration_ms", None)
-    if duration is None or root.get("end_time") is not None:
-        return
-    start = root.get("start_time")
-    if not isinstance(start, int | float) or isinstance(start, bool):
-        raise ValueError(f"spans[{index}] is a root span with duration_ms: give it end_time instead")
-    root["end_time"] = start + int(duration * 1e6) if start > 1e15 else start + duration / 1000
 
 
 def _batches(sizes: list[int], limit: int) -> list[tuple[int, int]]:
