@@ -1,0 +1,82 @@
+"""Execute: agents declared as versioned spec files, and what runs them.
+
+Needs the `agents` extra (`pip install 'neon[agents]'`).
+
+    from neon.execute import load_spec
+
+    spec = load_spec("agents/support.yaml")      # SpecError: every problem as file:line:col: field: message
+    spec.version                                 # content hash: changes with meaning, not with formatting
+    prompt = spec.render_system_prompt({"customer": "Ada"})
+
+The file format is documented in docs/agents.md and published as a JSON Schema (`agent.schema.json`).
+"""
+
+from neon.execute.diff import MISSING, SpecChange, diff_specs, format_changes
+from neon.execute.errors import SpecError, SpecIssue, TemplateError
+from neon.execute.schema import agent_schema, schema_text
+from neon.execute.spec import (
+    PII_KINDS,
+    AgentSpec,
+    ApprovalPolicy,
+    Budgets,
+    DenyListRule,
+    Evaluation,
+    Guardrails,
+    HttpImplementation,
+    InputRule,
+    JsonSchemaRule,
+    LlmRule,
+    MaxLengthRule,
+    ModelParameters,
+    ModelSpec,
+    OutputRule,
+    PiiRule,
+    PythonImplementation,
+    RegexRule,
+    RetryPolicy,
+    Rule,
+    SpecFile,
+    ToolSpec,
+    load_spec,
+    load_spec_file,
+    parse_duration,
+    parse_spec,
+)
+
+__all__ = [
+    "MISSING",
+    "PII_KINDS",
+    "AgentSpec",
+    "ApprovalPolicy",
+    "Budgets",
+    "DenyListRule",
+    "Evaluation",
+    "Guardrails",
+    "HttpImplementation",
+    "InputRule",
+    "JsonSchemaRule",
+    "LlmRule",
+    "MaxLengthRule",
+    "ModelParameters",
+    "ModelSpec",
+    "OutputRule",
+    "PiiRule",
+    "PythonImplementation",
+    "RegexRule",
+    "RetryPolicy",
+    "Rule",
+    "SpecChange",
+    "SpecError",
+    "SpecFile",
+    "SpecIssue",
+    "TemplateError",
+    "ToolSpec",
+    "agent_schema",
+    "diff_specs",
+    "format_changes",
+    "load_spec",
+    "load_spec_file",
+    "parse_duration",
+    "parse_spec",
+    "schema_text",
+]
