@@ -2,11 +2,15 @@
 
 Needs the `agents` extra (`pip install 'neon[agents]'`).
 
-    from neon.execute import load_spec
+    from neon.execute import load_spec, resolve_tool, validate_arguments
 
     spec = load_spec("agents/support.yaml")      # SpecError: every problem as file:line:col: field: message
     spec.version                                 # content hash: changes with meaning, not with formatting
     prompt = spec.render_system_prompt({"customer": "Ada"})
+
+    tool = spec.tool("lookup_order")
+    validate_arguments(tool, {"order_id": "A1001"})      # ToolArgumentsError names every bad field
+    result = await resolve_tool(tool)({"order_id": "A1001"})
 
 The file format is documented in docs/agents.md and published as a JSON Schema (`agent.schema.json`).
 """
@@ -42,6 +46,15 @@ from neon.execute.spec import (
     parse_duration,
     parse_spec,
 )
+from neon.execute.tools import (
+    ToolArgumentsError,
+    ToolError,
+    ToolFunction,
+    ToolHTTPError,
+    ToolResolutionError,
+    resolve_tool,
+    validate_arguments,
+)
 
 __all__ = [
     "MISSING",
@@ -70,6 +83,11 @@ __all__ = [
     "SpecFile",
     "SpecIssue",
     "TemplateError",
+    "ToolArgumentsError",
+    "ToolError",
+    "ToolFunction",
+    "ToolHTTPError",
+    "ToolResolutionError",
     "ToolSpec",
     "agent_schema",
     "diff_specs",
@@ -78,5 +96,7 @@ __all__ = [
     "load_spec_file",
     "parse_duration",
     "parse_spec",
+    "resolve_tool",
     "schema_text",
+    "validate_arguments",
 ]
