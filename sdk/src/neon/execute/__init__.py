@@ -2,7 +2,7 @@
 
 Needs the `agents` extra (`pip install 'neon[agents]'`).
 
-    from neon.execute import load_spec, resolve_tool, validate_arguments
+    from neon.execute import check, load_spec, resolve_tool, validate_arguments
 
     spec = load_spec("agents/support.yaml")      # SpecError: every problem as file:line:col: field: message
     spec.version                                 # content hash: changes with meaning, not with formatting
@@ -12,11 +12,14 @@ Needs the `agents` extra (`pip install 'neon[agents]'`).
     validate_arguments(tool, {"order_id": "A1001"})      # ToolArgumentsError names every bad field
     result = await resolve_tool(tool)({"order_id": "A1001"})
 
+    results = await check(spec.guardrails.input, user_text, stage="input", judge=judge)
+
 The file format is documented in docs/agents.md and published as a JSON Schema (`agent.schema.json`).
 """
 
 from neon.execute.diff import MISSING, SpecChange, diff_specs, format_changes
 from neon.execute.errors import SpecError, SpecIssue, TemplateError
+from neon.execute.guardrails import GuardrailResult, Judge, blocked, check, check_rule, check_sync, final_text
 from neon.execute.schema import agent_schema, schema_text
 from neon.execute.spec import (
     PII_KINDS,
@@ -64,10 +67,12 @@ __all__ = [
     "Budgets",
     "DenyListRule",
     "Evaluation",
+    "GuardrailResult",
     "Guardrails",
     "HttpImplementation",
     "InputRule",
     "JsonSchemaRule",
+    "Judge",
     "LlmRule",
     "MaxLengthRule",
     "ModelParameters",
@@ -90,7 +95,12 @@ __all__ = [
     "ToolResolutionError",
     "ToolSpec",
     "agent_schema",
+    "blocked",
+    "check",
+    "check_rule",
+    "check_sync",
     "diff_specs",
+    "final_text",
     "format_changes",
     "load_spec",
     "load_spec_file",
