@@ -2,7 +2,7 @@
 
 Needs the `agents` extra (`pip install 'neon[agents]'`).
 
-    from neon.execute import check, load_spec, resolve_tool, validate_arguments
+    from neon.execute import load_spec, load_agents, resolve_tool, validate_arguments, check
 
     spec = load_spec("agents/support.yaml")      # SpecError: every problem as file:line:col: field: message
     spec.version                                 # content hash: changes with meaning, not with formatting
@@ -14,11 +14,14 @@ Needs the `agents` extra (`pip install 'neon[agents]'`).
 
     results = await check(spec.guardrails.input, user_text, stage="input", judge=judge)
 
-The file format is documented in docs/agents.md and published as a JSON Schema (`agent.schema.json`).
+    found = load_agents("agents")                # {name: spec} and the errors of the files that failed
+
+The file format is documented in docs/agents.md and published as a JSON Schema (`neon agent schema`).
 """
 
 from neon.execute.diff import MISSING, SpecChange, diff_specs, format_changes
 from neon.execute.errors import SpecError, SpecIssue, TemplateError
+from neon.execute.folder import AgentFolder, agents_path, load_agents
 from neon.execute.guardrails import GuardrailResult, Judge, blocked, check, check_rule, check_sync, final_text
 from neon.execute.schema import agent_schema, schema_text
 from neon.execute.spec import (
@@ -62,6 +65,7 @@ from neon.execute.tools import (
 __all__ = [
     "MISSING",
     "PII_KINDS",
+    "AgentFolder",
     "AgentSpec",
     "ApprovalPolicy",
     "Budgets",
@@ -95,6 +99,7 @@ __all__ = [
     "ToolResolutionError",
     "ToolSpec",
     "agent_schema",
+    "agents_path",
     "blocked",
     "check",
     "check_rule",
@@ -102,6 +107,7 @@ __all__ = [
     "diff_specs",
     "final_text",
     "format_changes",
+    "load_agents",
     "load_spec",
     "load_spec_file",
     "parse_duration",
