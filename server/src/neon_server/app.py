@@ -9,7 +9,20 @@ from typing import Any
 from fastapi import FastAPI
 
 from neon_server import __version__
-from neon_server.api import datasets, evals, health, ingest, live, online, otlp, prices, projects, scores, traces
+from neon_server.api import (
+    agents,
+    datasets,
+    evals,
+    health,
+    ingest,
+    live,
+    online,
+    otlp,
+    prices,
+    projects,
+    scores,
+    traces,
+)
 from neon_server.api.errors import install_error_handlers
 from neon_server.runtime import Services
 from neon_server.ui import DIST, mount_ui
@@ -38,6 +51,7 @@ def create_app(services: Services | None, *, ui_dist: Path = DIST) -> FastAPI:
     app.include_router(datasets.router)
     app.include_router(evals.router)
     app.include_router(online.router)
+    app.include_router(agents.router)
     mount_ui(app, ui_dist)
     return app
 

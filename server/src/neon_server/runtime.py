@@ -9,6 +9,7 @@ from typing import Any
 
 from neon_server.ingest.semconv import Limits
 from neon_server.ingest.writer import BatchWriter
+from neon_server.services.agents import AgentService
 from neon_server.services.datasets import DatasetService
 from neon_server.services.eval_launcher import EvalLauncher
 from neon_server.services.evals import EvalRunService
@@ -58,12 +59,14 @@ class Services:
     score_jobs: ScoreJobService = field(init=False)
     online_rules: OnlineRuleService = field(init=False)
     online_scorer: OnlineScorer | None = field(init=False)
+    agents: AgentService = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
         self.keys = KeyService(self.metadata.api_keys, cache_seconds=s.auth_cache_seconds)
         self.projects = ProjectService(self.metadata.projects, self.keys)
         self.pricing = PricingService(self.metadata.model_prices)
+        self.agents = AgentService(self.metadata.agent_versions)
         self.live = LiveHub()
         self.scores = ScoreService(ScoreStore(self.analytics))
         self.traces = TraceService(TraceStore(self.analytics))
