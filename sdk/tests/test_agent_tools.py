@@ -118,6 +118,12 @@ def test_arguments_are_validated_naming_every_bad_field(example_tools: Any) -> N
     assert "reason: missing required field" in str(caught.value)
     with pytest.raises(ToolArgumentsError, match="arguments must be a JSON object, got array"):
         validate_arguments(refund, ["A1001"])
+    notify = ToolSpec(name="notify", description="d", implementation=PythonImplementation(function="m:f"),
+                      parameters={"type": "object", "properties": {"to": {"type": "string", "format": "email"}}})
+    validate_arguments(notify, {"to": "ada@example.com"})
+    with pytest.raises(ToolArgumentsError) as formats:
+        validate_arguments(notify, {"to": "ada at example"})
+    assert formats.value.errors == [("to", "expected email format, got 'ada at example'")]
 
 
 # ------------------------------------------------------------------ HTTP tools against a real server

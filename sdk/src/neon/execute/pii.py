@@ -8,6 +8,7 @@ one wins (email > iban > credit card > ssn > ip address > phone), even when it w
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import re
 from collections.abc import Callable, Iterable
@@ -91,15 +92,20 @@ _DETECTORS: dict[str, tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], boo
 def find_pii(text: str, kinds: Iterable[str] = ORDER) -> list[PiiMatch]:
     """The personal data of the asked `kinds` in `text`, in order, never overlapping."""
     wanted = set(kinds)
-    taken: list[tuple[int, int]] = []
+    starts: list[int] = []  # claimed spans, sorted and never overlapping, so ends are sorted too
+    ends: list[int] = []
     found: list[PiiMatch] = []
     for kind in ORDER:  # every detector runs, so an IBAN is never reported as a phone number
         for pattern, valid in _DETECTORS[kind]:
             for match in pattern.finditer(text):
                 start, end = match.span()
-                if not valid(match) or any(start < e and s < end for s, e in taken):
+                at = bisect.bisect_right(starts, start)
+                if (at > 0 and ends[at - 1] > start) or (at < len(starts) and starts[at] < end):
                     continue
-                taken.append((start, end))
+                if not valid(match):
+                    continue
+                starts.insert(at, start)
+                ends.insert(at, end)
                 if kind in wanted:
                     found.append(PiiMatch(kind, start, end, match.group(0)))
     return sorted(found, key=lambda m: m.start)

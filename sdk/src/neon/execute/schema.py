@@ -69,9 +69,9 @@ def metaschema_problems(schema: Any, base: Path) -> list[Problem]:
 
 
 def instance_problems(schema: Mapping[str, Any], instance: Any) -> list[Problem]:
-    """Every way `instance` breaks `schema` (assumed valid)."""
+    """Every way `instance` breaks `schema` (assumed valid); `format` (email, date-time…) is checked too."""
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    return describe(cls(schema).iter_errors(instance))
+    return describe(cls(schema, format_checker=cls.FORMAT_CHECKER).iter_errors(instance))
 
 
 def describe(errors: Iterable[ValidationError], *, base: Path = ()) -> list[Problem]:
@@ -135,6 +135,8 @@ def _describe(error: ValidationError) -> list[Problem]:  # noqa: PLR0911, PLR091
         return [Problem(path, f"must have at most {expected} characters")]
     if kind in ("minItems", "maxItems"):
         return [Problem(path, f"needs at {'least' if kind == 'minItems' else 'most'} {expected} item(s)")]
+    if kind == "format":
+        return [Problem(path, f"expected {expected} format, got {show(instance)}")]
     if kind == "uniqueItems":
         return [Problem(path, "must not repeat an item")]
     if kind in ("minProperties", "maxProperties"):

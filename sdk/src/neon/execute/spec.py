@@ -369,6 +369,8 @@ def _parse(text: str, source: str) -> SpecFile:
                                        "system_prompt", source, 1, 1)], source=source)
     problems = [Problem(path, "this key is given twice (the last one would silently win)", at_key=True)
                 for path in document.duplicates]
+    problems += [Problem(path, f"this key reads as {type(read).__name__} {read!r}, not as text: quote it",
+                         at_key=True) for path, read in document.odd_keys]
     problems += spec_problems(document.data)
     if problems:
         issues = sorted((_issue(source, document, p) for p in problems),

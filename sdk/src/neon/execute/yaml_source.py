@@ -32,6 +32,7 @@ class YamlDocument:
     values: dict[Path, Mark] = field(default_factory=dict)
     keys: dict[Path, Mark] = field(default_factory=dict)
     duplicates: list[Path] = field(default_factory=list)
+    odd_keys: list[tuple[Path, Any]] = field(default_factory=list)  # keys YAML did not read as strings
 
     def place(self, path: Path, *, at_key: bool = False) -> Mark | None:
         """Where `path` is written, or else its nearest enclosing field (a missing field: where it belongs)."""
@@ -83,8 +84,12 @@ def _build(loader: yaml.SafeLoader, node: yaml.Node, path: Path, document: YamlD
         loader.flatten_mapping(node)  # `<<: *defaults` merge keys, as PyYAML itself would apply them
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = _scalar(loader, key_node) if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
+            read = _scalar(loader, key_node) if isinstance(key_node, yaml.ScalarNode) else key_node.value
+            key = read if isinstance(read, str) else str(key_node.value) if isinstance(key_node, yaml.ScalarNode) \
+                else "?"
             child = (*path, key)
+            if not isinstance(read, str):  # `on:`, `yes:`, `1:`… are not strings to YAML; names must be
+                document.odd_keys.append((child, read))
             if key in result:
                 document.duplicates.append(child)
             document.keys[child] = _mark(key_node)
