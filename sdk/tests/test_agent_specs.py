@@ -222,6 +222,8 @@ def test_every_error_of_a_file_is_reported_with_line_and_field(tmp_path: Path) -
      "4:1: name: this key is given twice (the last one would silently win)"),
     ("name: a\nmodel: {provider: openai, name: m}\nsystem_prompt: x\nvariables:\n  on: x\n",
      "5:3: variables.on: this key reads as bool True, not as text: quote it"),
+    ("name: a\nmodel: {provider: openai, name: m, parameters: {temperature: .nan}}\nsystem_prompt: x\n",
+     "2:62: model.parameters.temperature: expected a finite number, got nan"),
     ("name: a\nmodel: {provider: openai, name: m\n", "3:1: name: not valid YAML"),
     ("", "1:1: the file is empty: an agent spec is a mapping with name, model and system_prompt"),
     ("- just\n- a list\n", "1:1: expected object, got array [\"just\", \"a list\"]"),

@@ -2,13 +2,15 @@
 
 Beyond the schema: a tool's `parameters` and a json_schema rule's `schema` must themselves be valid JSON Schemas;
 regex patterns must compile; tool names must differ; a retry's max interval must not be shorter than its first;
-durations must be longer than zero; the system prompt may only use declared variables, and `{{ … }}` that is not
-a placeholder is reported rather than sent to the model as is. Every check is written against plain data and
-skips what has the wrong shape (the schema reports that), so all problems of a file come out at once.
+durations must be longer than zero; numbers must be finite; the system prompt may only use declared variables,
+and `{{ … }}` that is not a placeholder is reported rather than sent to the model as is. Every check is written
+against plain data and skips what has the wrong shape (the schema reports that), so all problems of a file come
+out at once.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -58,6 +60,7 @@ def spec_problems(data: Any) -> list[Problem]:
 
 
 def _beyond_schema(data: Any) -> Iterator[Problem]:
+    yield from _non_finite(data, ())
     if not isinstance(data, Mapping):
         return
     yield from _prompt_problems(data.get("system_prompt"), data.get("variables"))
@@ -81,6 +84,18 @@ def _beyond_schema(data: Any) -> Iterator[Problem]:
                 for i, rule in enumerate(rules):
                     if isinstance(rule, Mapping):
                         yield from _rule_problems(rule, ("guardrails", stage, i))
+
+
+def _non_finite(value: Any, path: Path) -> Iterator[Problem]:
+    """NaN and infinities (YAML's .nan, .inf) pass every numeric bound and are not JSON: refuse them anywhere."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield Problem(path, f"expected a finite number, got {value}")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _non_finite(item, (*path, key))
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            yield from _non_finite(item, (*path, i))
 
 
 def _prompt_problems(prompt: Any, variables: Any) -> Iterator[Problem]:
