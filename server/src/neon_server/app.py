@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from neon_server import __version__
 from neon_server.api import (
     agent_blobs,
+    agents,
     datasets,
     evals,
     health,
@@ -55,6 +56,7 @@ def create_app(services: Services | None, *, ui_dist: Path = DIST) -> FastAPI:
     app.include_router(online.router)
     app.include_router(agent_blobs.router)
     app.include_router(run_stream.router)
+    app.include_router(agents.router)
     mount_ui(app, ui_dist)
     return app
 

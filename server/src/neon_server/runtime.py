@@ -10,6 +10,7 @@ from typing import Any
 from neon_server.ingest.semconv import Limits
 from neon_server.ingest.writer import BatchWriter
 from neon_server.services.agent_blobs import AgentBlobService
+from neon_server.services.agents import AgentService
 from neon_server.services.datasets import DatasetService
 from neon_server.services.eval_launcher import EvalLauncher
 from neon_server.services.evals import EvalRunService
@@ -65,6 +66,7 @@ class Services:
     run_tokens: RunTokens = field(init=False)
     agent_blobs: AgentBlobService = field(init=False)
     run_stream: RunStreamHub = field(init=False)
+    agents: AgentService = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -77,6 +79,7 @@ class Services:
         self.run_stream = RunStreamHub(queue_size=s.run_stream_queue_size)
         self.projects = ProjectService(self.metadata.projects, self.keys)
         self.pricing = PricingService(self.metadata.model_prices)
+        self.agents = AgentService(self.metadata.agent_versions)
         self.live = LiveHub()
         self.scores = ScoreService(ScoreStore(self.analytics))
         self.traces = TraceService(TraceStore(self.analytics))

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ServiceError(Exception):
+    """`details` travel beside the message in the error body, e.g. `errors=[{field, message}, ...]`."""
+
     status_code = 400
     code = "bad_request"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, **details: Any) -> None:
         super().__init__(message)
         self.message = message
+        self.details = details
 
 
 class InvalidInput(ServiceError):

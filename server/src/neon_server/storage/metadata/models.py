@@ -214,3 +214,22 @@ class ScoreJobRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+# ---------------------------------------------------------------- agents
+class AgentVersionRow(Base):
+    """One version of an agent spec as the server first saw it. Versions are content hashes, so recording the
+    same spec again finds this row instead of adding one; `spec` is the canonical form."""
+
+    __tablename__ = "agent_versions"
+    __table_args__ = (
+        UniqueConstraint("project_id", "name", "version", name="uq_agent_versions_project_id_name_version"),
+        Index("ix_agent_versions_project_id_name", "project_id", "name"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(63))
+    version: Mapped[str] = mapped_column(String(12))
+    spec: Mapped[Any] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from neon_server.domain.projects import ApiKey, Project
+from neon_server.storage.metadata.agents import AgentVersionRepository
 from neon_server.storage.metadata.errors import AlreadyExists
 from neon_server.storage.metadata.evaluation import DatasetRepository, EvalRunRepository
 from neon_server.storage.metadata.models import ApiKeyRow, ModelPriceRow, ProjectRow
@@ -146,6 +147,7 @@ class MetadataStore:
         self.eval_runs = EvalRunRepository(sessions)
         self.online_rules = OnlineRuleRepository(sessions)
         self.score_jobs = ScoreJobRepository(sessions)
+        self.agent_versions = AgentVersionRepository(sessions)
 
     @property
     def backend(self) -> str:

@@ -1,0 +1,1 @@
+"""Example agent specs (`support.yaml`) and the Python tools they name (`tools.py`)."""
