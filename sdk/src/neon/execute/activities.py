@@ -19,9 +19,11 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from neon.execute import shared as s
+from neon.execute import _codec
 from neon.execute.guardrails import check as check_guardrails
+from neon.execute.guardrails import final_text
 from neon.execute.neon_api import NeonRunAPI
-from neon.execute.spec import Tool
+from neon.execute.spec import Guardrails, ToolSpec
 from neon.execute.tools import resolve_tool
 from neon.llm import LLMError, TextDelta, ToolDefinition, get_provider
 
@@ -68,7 +70,8 @@ class AgentActivities:
             provider = get_provider(str(model["provider"]), model=str(model["name"]), base_url=model.get("base_url"),
                                     env=self.env, max_retries=0, timeout=self.llm_timeout_seconds)
             tools = [ToolDefinition(t["name"], t.get("description") or "", t["parameters"]) for t in call.tools]
-            params = dict(model.get("parameters") or {})
+            parameters = model.get("parameters") or {}
+            params = {name: parameters[name] for name in ("temperature", "max_tokens") if parameters.get(name) is not None}
             started = time.time_ns()
             first_token: float | None = None
             try:
@@ -110,7 +113,7 @@ class AgentActivities:
     @activity.defn(name=s.TOOL_CALL)
     async def tool_call(self, call: s.ToolCallInput) -> s.ToolCallResult:
         attempt = activity.info().attempt
-        tool = Tool.from_dict(call.tool)
+        tool: ToolSpec = _codec.load(ToolSpec, call.tool)
         started = time.time_ns()
         try:
             function = resolve_tool(tool)
@@ -136,22 +139,27 @@ class AgentActivities:
     async def guardrails(self, check: s.GuardrailInput) -> s.GuardrailOutput:
         started = time.time_ns()
         judge = self._judge(check.judge_model) if check.judge_model else None
+        loaded: Guardrails = _codec.load(Guardrails, {check.stage: check.rules})
+        rules = loaded.input if check.stage == "input" else loaded.output
         try:
-            results = await check_guardrails(check.rules, check.text, stage=check.stage, judge=judge)
+            results = await check_guardrails(rules, check.text, stage="input" if check.stage == "input" else "output",
+                                             judge=judge)
         except LLMError as error:
             raise _application_error(error) from error
-        text = check.text
-        for result in results:
-            if result.redacted_text is not None:
-                text = result.redacted_text
+        text = final_text(results, check.text)
         verdicts = [s.GuardrailVerdict(rule=r.rule, passed=r.passed, reason=r.reason) for r in results]
         return s.GuardrailOutput(passed=all(v.passed for v in verdicts), verdicts=verdicts, text=text,
                                  started_ns=started, ended_ns=time.time_ns())
 
-    def _judge(self, model: dict[str, Any]) -> Callable[[str, str], Any]:
-        async def judge(prompt: str, text: str) -> tuple[bool, str]:
-            provider = get_provider(str(model["provider"]), model=str(model["name"]), base_url=model.get("base_url"),
-                                    env=self.env, max_retries=0, timeout=self.llm_timeout_seconds)
+    def _judge(self, model: dict[str, Any]) -> Callable[[str, str, str | None], Any]:
+        """An LLM check's verdict, from the rule's own model (`provider:model`) or the agent's."""
+        async def judge(prompt: str, text: str, rule_model: str | None) -> tuple[bool, str]:
+            if rule_model:
+                provider = get_provider(rule_model, env=self.env, max_retries=0, timeout=self.llm_timeout_seconds)
+            else:
+                provider = get_provider(str(model["provider"]), model=str(model["name"]),
+                                        base_url=model.get("base_url"), env=self.env, max_retries=0,
+                                        timeout=self.llm_timeout_seconds)
             reply = await provider.complete([
                 {"role": "system", "content": prompt + "\nAnswer PASS or FAIL on the first line, then one line why."},
                 {"role": "user", "content": text}])

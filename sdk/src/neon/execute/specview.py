@@ -12,21 +12,24 @@ from typing import Any
 from temporalio.common import RetryPolicy
 
 from neon.execute import shared as s
-from neon.execute.spec import AgentSpec, ToolArgumentsError
-from neon.execute.tools import validate_arguments
+from neon.execute.spec import AgentSpec
+from neon.execute.tools import ToolArgumentsError, validate_arguments
 
+LLM_TIMEOUT = timedelta(seconds=180)  # one attempt of an LLM call, streaming included
 
 class SpecView:
     def __init__(self, spec: dict[str, Any]) -> None:
         self.spec = AgentSpec.from_dict(spec)
+        self.data = self.spec.to_dict()
         self._tools = {tool.name: tool for tool in self.spec.tools}
+        self._tool_data = {tool["name"]: tool for tool in self.data["tools"]}
 
     # ------------------------------------------------------------------ model
     @property
     def model(self) -> dict[str, Any]:
         model = self.spec.model
-        return {"provider": model.provider, "name": model.name, "base_url": model.base_url,
-                "parameters": dict(model.parameters)}
+        parameters = {k: v for k, v in self.data["model"]["parameters"].items() if v not in (None, [], ())}
+        return {"provider": model.provider, "name": model.name, "base_url": model.base_url, "parameters": parameters}
 
     @property
     def model_name(self) -> str:
@@ -37,7 +40,7 @@ class SpecView:
 
     @property
     def llm_timeout(self) -> timedelta:
-        return timedelta(seconds=self.spec.model.timeout_seconds)
+        return LLM_TIMEOUT
 
     @property
     def llm_retry(self) -> RetryPolicy:
@@ -49,12 +52,11 @@ class SpecView:
         return list(self._tools)
 
     def tool_definitions(self) -> list[dict[str, Any]]:
-        return [{"name": t.name, "description": t.description, "parameters": t.parameters}
+        return [{"name": t.name, "description": t.description, "parameters": dict(t.parameters)}
                 for t in self.spec.tools]
 
     def tool(self, name: str) -> dict[str, Any] | None:
-        tool = self._tools.get(name)
-        return tool.to_dict() if tool is not None else None
+        return self._tool_data.get(name)
 
     def argument_problem(self, call: s.ToolCallRequest) -> str | None:
         """Why the model's arguments cannot be passed to the tool, or None when they can."""
@@ -74,8 +76,8 @@ class SpecView:
 
     # ------------------------------------------------------------------ guardrails, budgets, approvals
     def guardrails(self, stage: str) -> list[dict[str, Any]]:
-        rules = self.spec.guardrails.input if stage == "input" else self.spec.guardrails.output
-        return [rule.to_dict() for rule in rules]
+        rules: list[dict[str, Any]] = self.data["guardrails"][stage]
+        return rules
 
     @property
     def budgets(self) -> s.Budgets:

@@ -6,10 +6,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from neon.execute.activities import AgentActivities, Pricer, genai_price
 from neon.execute.workflows import AgentRun
@@ -20,9 +20,13 @@ DEFAULT_TASK_QUEUE = "neon-agents"
 def create_worker(client: Client, *, task_queue: str = DEFAULT_TASK_QUEUE, env: Mapping[str, str] | None = None,
                   pricer: Pricer = genai_price, max_concurrent_activities: int = 50,
                   llm_timeout_seconds: float = 120.0) -> Worker:
-    """A worker for the agent-run workflow. Activities are async (LLM and HTTP calls); sync tools run on
-    the tool module's own threads, so no activity executor is needed beyond the event loop."""
+    """A worker for the agent-run workflow. Every activity is async (LLM and HTTP calls; a synchronous Python
+    tool runs on a thread of its own), so the worker needs no activity thread pool."""
     activities = AgentActivities(env=env, pricer=pricer, llm_timeout_seconds=llm_timeout_seconds)
     return Worker(client, task_queue=task_queue, workflows=[AgentRun], activities=activities.all(),
                   max_concurrent_activities=max_concurrent_activities,
-                  activity_executor=ThreadPoolExecutor(max_workers=4))
+                  # Neon's own modules are deterministic where the workflow uses them (specs, spans, shared
+                  # types) and import jsonschema, yaml and httpx, which the sandbox need not re-import per run.
+                  workflow_runner=SandboxedWorkflowRunner(
+                      restrictions=SandboxRestrictions.default.with_passthrough_modules(
+                          "neon", "jsonschema", "referencing", "yaml", "httpx")))
