@@ -67,3 +67,175 @@ def test_a_tool_call_then_an_answer(live_server: LiveServer, project_key: tuple[
     assert {span["parent_span_id"] for span in spans if span is not root} == {root["span_id"]}
     assert result["trace"]["trace"]["agent_id"] == "support"
     assert result["trace"]["trace"]["agent_version"] == result["started"]["version"]
+
+
+REFUND = FakeToolCall("issue_refund", {"order_id": "A1001", "amount_eur": 39.9, "reason": "arrived broken"},
+                      id="call_refund")
+POLICY = FakeToolCall("lookup_policy", {"topic": "refunds"}, id="call_policy")
+
+
+def awaiting(run: dict[str, Any]) -> bool:
+    return run["status"] == s.AWAITING_APPROVAL
+
+
+def test_approvals_are_decided_per_call_and_recorded(live_server: LiveServer, project_key: tuple[str, str],
+                                                     fake: FakeLLMServer) -> None:
+    """Two refunds asked for at once: one approved, one rejected; the policy lookup beside them needs nobody."""
+    second = FakeToolCall("issue_refund", {"order_id": "A1003", "amount_eur": 249.0, "reason": "changed my mind"},
+                          id="call_refund_2")
+    fake.queue(FakeReply(text="I will refund both orders.", tool_calls=[REFUND, POLICY, second]),
+               FakeReply(text="Refunded A1001; the A1003 refund was not approved."))
+
+    async def scenario() -> dict[str, Any]:
+        async with AgentRig(live_server, project_key, fake) as rig:
+            started = await rig.start("support", "Refund A1001 and A1003 please", multi_turn=False)
+            run_id = started["run_id"]
+            waiting = await rig.wait(run_id, lambda r: len([a for a in r["approvals"] if a["decision"] is None]) == 2)
+            assert waiting["status"] == s.AWAITING_APPROVAL
+            inbox = await rig.runs.approvals(rig.project_id)
+            assert sorted(a["call_id"] for a in inbox) == ["call_refund", "call_refund_2"]
+            assert inbox[0]["reason"] == "I will refund both orders."
+            with pytest.raises(Exception, match="no pending approval 'nope'"):
+                await rig.runs.decide(rig.project_id, run_id, "nope", True, "ada", "")
+            await rig.runs.decide(rig.project_id, run_id, "call_refund", True, "ada", "broken on arrival")
+            with pytest.raises(Exception, match="no pending approval 'call_refund'"):  # decided once only
+                await rig.runs.decide(rig.project_id, run_id, "call_refund", False, "bob", "")
+            await rig.runs.decide(rig.project_id, run_id, "call_refund_2", False, "bob", "outside the window")
+            done = await rig.wait(run_id, final)
+            return {"done": done, "trace": rig.trace(started["trace_id"]), "inbox": await rig.runs.approvals(
+                rig.project_id)}
+
+    result = run(scenario())
+    done = result["done"]
+    assert done["status"] == s.COMPLETED, done
+    assert result["inbox"] == []
+    decided = {a["call_id"]: a for a in done["approvals"]}
+    assert (decided["call_refund"]["decision"], decided["call_refund"]["decided_by"]) == ("approved", "ada")
+    assert decided["call_refund_2"]["decided_reason"] == "outside the window"
+    tools = {step["tool_call_id"]: step for step in done["steps"] if step["kind"] == "tool"}
+    assert tools["call_refund"]["status"] == "ok"
+    assert "R-A1001-3990" in tools["call_refund"]["summary"]
+    assert tools["call_refund_2"]["status"] == "rejected"
+    assert tools["call_policy"]["status"] == "ok"
+    # the model is told of the rejection, with who and why
+    told = {r["tool_call_id"]: r for r in fake.requests[1].tool_results}
+    assert "rejected by bob: outside the window" in str(told["call_refund_2"])
+    approvals = [span for span in result["trace"]["spans"] if span["name"].startswith("approval")]
+    assert len(approvals) == 2
+    assert sorted(span["status"] for span in approvals) == ["error", "ok"]
+
+
+def test_provider_errors_rate_limits_and_bad_tool_calls(live_server: LiveServer, project_key: tuple[str, str],
+                                                        fake: FakeLLMServer) -> None:
+    fake.queue(FakeReply(status=429, retry_after=1, error_message="slow down"),
+               FakeReply(text="", tool_calls=[FakeToolCall("lookup_order", {"order_id": "12"}, id="bad_args"),
+                                              FakeToolCall("lookup_order", {"order_id": "A9999"}, id="missing"),
+                                              FakeToolCall("delete_everything", {}, id="unknown")]),
+               FakeReply(text="Sorry, I could not find that order."),
+               FakeReply(status=400, error_message="context_length_exceeded: too long"))
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any], float]:
+        async with AgentRig(live_server, project_key, fake) as rig:
+            first = await rig.start("support", "Where is order 12?")
+            done = await rig.wait(first["run_id"], lambda r: r["status"] == s.WAITING)
+            await rig.runs.send_message(rig.project_id, first["run_id"], "And my other order?", "ada")
+            failed = await rig.wait(first["run_id"], final)
+            return done, failed, fake.requests[1].received_at - fake.requests[0].received_at
+
+    done, failed, waited = run(scenario())
+    llm = [step for step in done["steps"] if step["kind"] == "llm"]
+    assert llm[0]["attempt"] == 2  # the 429 was retried by Temporal ...
+    assert waited >= 0.9  # ... after the Retry-After the provider asked for
+    tools = {step["tool_call_id"]: step for step in done["steps"] if step["kind"] == "tool"}
+    assert "invalid arguments for lookup_order" in tools["bad_args"]["error"]
+    assert "order_id" in tools["bad_args"]["error"]
+    assert "OrderNotFound" in tools["missing"]["error"]  # non-retryable per the spec: one attempt
+    assert "unknown tool 'delete_everything'" in tools["unknown"]["error"]
+    assert done["answer"] == "Sorry, I could not find that order."
+    assert failed["status"] == s.FAILED
+    assert "context_length_exceeded: too long" in failed["error"]
+    assert "HTTP 400" in failed["error"]
+
+
+def test_budgets_stop_a_run_that_would_loop(live_server: LiveServer, project_key: tuple[str, str],
+                                            fake: FakeLLMServer) -> None:
+    fake.queue(*[FakeReply(tool_calls=[FakeToolCall("lookup_policy", {"topic": "shipping"}, id=f"c{i}")])
+                 for i in range(30)])
+    from neon.execute import load_spec
+    from server.tests.agent_rig import EXAMPLES
+
+    spec = load_spec(EXAMPLES / "support.yaml").to_dict()
+    spec["budgets"]["max_steps"] = 5
+
+    async def scenario() -> dict[str, Any]:
+        async with AgentRig(live_server, project_key, fake) as rig:
+            started = await rig.start("support", "Tell me about shipping", spec=spec)
+            return await rig.wait(started["run_id"], final)
+
+    done = run(scenario())
+    assert done["status"] == s.STOPPED
+    assert done["error"] == "budget: 5 steps reached max_steps 5"
+    assert len(fake.requests) == 3  # llm, tool, llm, tool, llm: then the sixth step is refused
+
+
+def test_conversation_pause_resume_streaming_and_cancel(live_server: LiveServer, project_key: tuple[str, str],
+                                                        fake: FakeLLMServer) -> None:
+    import httpx
+
+    fake.queue(FakeReply(text="The policy, one moment.", tool_calls=[POLICY], delay=1.0),
+               FakeReply(text="Refunds are possible within thirty days of delivery.", stream_delay=0.15),
+               FakeReply(text="Shipping takes three to five working days."),
+               FakeReply(text="I can refund that.", tool_calls=[REFUND]))
+
+    async def subscriber(url: str, key: str, run_id: str, got: list[dict[str, Any]], ready: asyncio.Event) -> None:
+        import json
+
+        async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=None)) as http, \
+                http.stream("GET", f"{url}/api/agent-runs/{run_id}/events", headers={"x-api-key": key}) as events:
+            async for line in events.aiter_lines():
+                if line.startswith(": connected"):
+                    ready.set()
+                if line.startswith("data: "):
+                    got.append(json.loads(line[6:]))
+
+    async def scenario() -> dict[str, Any]:
+        async with AgentRig(live_server, project_key, fake) as rig:
+            started = await rig.start("support", "What is the refund policy?")
+            run_id = started["run_id"]
+            got: list[dict[str, Any]] = []
+            ready = asyncio.Event()
+            listening = asyncio.create_task(subscriber(live_server.url, rig.key, run_id, got, ready))
+            await ready.wait()
+            # pause while the first LLM call runs: the run holds before its next LLM call
+            await rig.wait(run_id, lambda r: any(st["kind"] == "llm" and st["status"] == "running"
+                                                 for st in r["steps"]))
+            await rig.runs.signal(rig.project_id, run_id, s.PAUSE)
+            paused = await rig.wait(run_id, lambda r: r["status"] == s.PAUSED)
+            assert len(fake.requests) == 1
+            assert [st["kind"] for st in paused["steps"]][-1] == "tool"
+            await rig.runs.signal(rig.project_id, run_id, s.RESUME)
+            first = await rig.wait(run_id, lambda r: r["status"] == s.WAITING)
+            listening.cancel()
+            await rig.runs.send_message(rig.project_id, run_id, "And shipping?", "ada")
+            second = await rig.wait(run_id, lambda r: r["status"] == s.WAITING and r["turn"] == 2)
+            await rig.runs.send_message(rig.project_id, run_id, "Refund A1001", "ada")
+            await rig.wait(run_id, lambda r: r["status"] == s.AWAITING_APPROVAL)
+            await rig.runs.cancel(rig.project_id, run_id)
+            cancelled = await rig.wait(run_id, lambda r: r["status"] == s.CANCELLED)
+            return {"first": first, "second": second, "cancelled": cancelled, "got": got,
+                    "trace": rig.trace(started["trace_id"])}
+
+    result = run(scenario())
+    assert result["first"]["answer"] == "Refunds are possible within thirty days of delivery."
+    answering = [st["key"] for st in result["first"]["steps"] if st["kind"] == "llm"][-1]
+    deltas = [e for e in result["got"] if e["type"] == "delta" and e["step_key"] == answering]
+    assert len(deltas) >= 2  # tokens arrived in pieces, while the call ran
+    assert "".join(d["text"] for d in deltas) == result["first"]["answer"]
+    assert {d["attempt"] for d in deltas} == {1}
+    assert result["second"]["answer"] == "Shipping takes three to five working days."
+    assert result["cancelled"]["error"] == "cancelled"
+    # the third turn's request carried the whole conversation, by reference
+    assert [m["role"] for m in fake.requests[3].messages if m["role"] == "user"] == ["user"] * 3
+    turns = [span for span in result["trace"]["spans"] if span["span_type"] == "agent"]
+    assert len(turns) == 3
+    assert sorted(span["status"] for span in turns) == ["error", "ok", "ok"]

@@ -46,6 +46,7 @@ class AgentRun:
         self.status = s.RUNNING
         self.answer: str | None = None
         self.error: str | None = None
+        self._open_turn: tuple[int, int, str] | None = None  # (turn, started ns, user text) until its span is written
 
     # ------------------------------------------------------------------ the run
     @workflow.run
@@ -64,6 +65,7 @@ class AgentRun:
                     await self._turn(pending)
                 except RunStopped as stop:
                     self.error = str(stop)
+                    await self._end_turn(None, self.error)
                     self._set_status(s.STOPPED)
                     return self._result()
                 pending = None
@@ -71,24 +73,27 @@ class AgentRun:
                 if run.multi_turn and not self.inbox and workflow.info().is_continue_as_new_suggested():
                     await self._continue_as_new()
         except asyncio.CancelledError:
+            self.error = "cancelled"
+            await self._end_turn(None, "cancelled")
             self._set_status(s.CANCELLED)
             raise
         except ApplicationError as failure:
             self.error = failure.message
+            await self._end_turn(None, failure.message)
             self._set_status(s.FAILED)
             raise
         self._set_status(s.COMPLETED)
         return self._result()
 
     async def _turn(self, text: str) -> None:
-        turn, started = self.state.turn, workflow.time_ns()
+        self._open_turn = (self.state.turn, workflow.time_ns(), text)
         rules = self.spec.guardrails("input")
         if rules:
             verdict = await self._guardrail("input", rules, text)
             if not verdict.passed:
                 self.answer = None
                 self.error = "input blocked: " + _reasons(verdict)
-                await self._emit([turn_span(self.input, turn, started, workflow.time_ns(), text, None, self.error)])
+                await self._end_turn(None, self.error)
                 return
             text = verdict.text
         [ref] = await self._put([{"role": "user", "content": text}])
@@ -99,6 +104,7 @@ class AgentRun:
             self._check_budgets()
             llm = await self._llm_step()
             if llm.tool_calls:
+                self._check_budgets(upcoming=len(llm.tool_calls))
                 refs = await asyncio.gather(*(self._tool_step(call, llm.text) for call in llm.tool_calls))
                 self.state.message_refs.extend(refs)
                 continue
@@ -109,13 +115,20 @@ class AgentRun:
                 if not verdict.passed:
                     self.answer = None
                     self.error = "answer withheld: " + _reasons(verdict)
-                    await self._emit([turn_span(self.input, turn, started, workflow.time_ns(), text, None,
-                                                self.error)])
+                    await self._end_turn(None, self.error)
                     return
                 answer = verdict.text
             self.answer = answer
-            await self._emit([turn_span(self.input, turn, started, workflow.time_ns(), text, answer, None)])
+            await self._end_turn(answer, None)
             return
+
+    async def _end_turn(self, answer: str | None, error: str | None) -> None:
+        """Write the open turn's root span (once: a turn ends one way)."""
+        if self._open_turn is None:
+            return
+        turn, started, text = self._open_turn
+        self._open_turn = None
+        await self._emit([turn_span(self.input, turn, started, workflow.time_ns(), text, answer, error)])
 
     # ------------------------------------------------------------------ steps
     def _new_step(self, kind: str, name: str) -> s.Step:
@@ -312,9 +325,10 @@ class AgentRun:
         return bool(self.inbox) and not self.closing
 
     # ------------------------------------------------------------------ budgets, status, progress
-    def _check_budgets(self) -> None:
+    def _check_budgets(self, upcoming: int = 1) -> None:
+        """Before `upcoming` steps: stop the run if they would go past a budget (steps), or one is spent."""
         budgets, usage = self.spec.budgets, self.state.usage
-        if budgets.max_steps is not None and usage.steps >= budgets.max_steps:
+        if budgets.max_steps is not None and usage.steps + upcoming > budgets.max_steps:
             raise RunStopped(f"budget: {usage.steps} steps reached max_steps {budgets.max_steps}")
         tokens = usage.input_tokens + usage.output_tokens
         if budgets.max_tokens is not None and tokens >= budgets.max_tokens:

@@ -81,12 +81,14 @@ class FakeReply:
 
 @dataclass(frozen=True)
 class FakeRequest:
-    """A request the server received: which API shape, the path, headers (lower-cased names) and JSON body."""
+    """A request the server received: which API shape, the path, headers (lower-cased names), JSON body, and
+    when it arrived (`time.monotonic()`, to check how long a client waited between attempts)."""
 
     api: Api
     path: str
     headers: Mapping[str, str]
     body: Mapping[str, Any] = field(default_factory=dict)
+    received_at: float = field(default_factory=time.monotonic)
 
     @property
     def messages(self) -> list[Mapping[str, Any]]:
