@@ -208,7 +208,10 @@ class FakeLLMServer:
     """The server; use it as a context manager (or `start()` / `stop()`). Thread-safe. `requests` lists every
     request received, in order (so a test can prove that a call was not made twice)."""
 
-    def __init__(self, replies: Iterable[str | FakeReply] = (), *, reply: ReplyFn | None = None) -> None:
+    def __init__(self, replies: Iterable[str | FakeReply] = (), *, reply: ReplyFn | None = None,
+                 port: int = 0) -> None:
+        """`port=0` picks a free port (tests); a fixed one suits a demo that others point at."""
+        self._port = port
         self._script: deque[str | FakeReply] = deque(replies)
         self._reply_fn = reply or echo
         self._lock = threading.Lock()
@@ -219,7 +222,7 @@ class FakeLLMServer:
     # ------------------------------------------------------------ lifecycle
     def start(self) -> FakeLLMServer:
         handler = _make_handler(self)
-        self._httpd = _QuietHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd = _QuietHTTPServer(("127.0.0.1", self._port), handler)
         self._httpd.daemon_threads = True  # a handler sleeping on a `delay` must not hold up stop()
         # A short poll interval lets stop() return quickly (shutdown waits for the next poll).
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02},
