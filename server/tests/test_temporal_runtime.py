@@ -20,9 +20,17 @@ from temporalio import activity, workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
+from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from neon_server.execute import TemporalRuntime, WorkerHost, worker_factory
+from neon_server.execute import (
+    SEARCH_ATTRIBUTES,
+    TemporalRuntime,
+    WorkerHost,
+    ensure_search_attributes,
+    find_temporal_binary,
+    worker_factory,
+)
 from neon_server.execute.worker_host import LoopThread
 from neon_server.settings import Settings
 
@@ -152,6 +160,21 @@ def test_runs_are_listed_by_neon_search_attributes(runtime: TemporalRuntime) -> 
     # Visibility is eventually consistent: wait until the upsert is indexed.
     wait_for(lambda: run(listed()) == [workflow_id], what="the run to be listed by NeonProject")
     assert run(client.count_workflows(f'NeonProject = "{project}" AND NeonPendingApprovals IS NULL')).count == 1
+
+
+def test_setup_registers_missing_search_attributes_on_a_bare_server() -> None:
+    async def go() -> tuple[list[str], list[str]]:
+        # A dev server started without Neon's attributes stands for a fresh cluster namespace.
+        env = await WorkflowEnvironment.start_local(dev_server_existing_path=find_temporal_binary(),
+                                                    dev_server_log_level="error")
+        try:
+            return await ensure_search_attributes(env.client), await ensure_search_attributes(env.client)
+        finally:
+            await env.shutdown()
+
+    added, again = run(go())
+    assert added == sorted(SEARCH_ATTRIBUTES)
+    assert again == []
 
 
 def test_a_factory_that_cannot_load_shows_as_a_down_worker(runtime: TemporalRuntime) -> None:

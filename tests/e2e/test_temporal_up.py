@@ -91,6 +91,11 @@ def test_workflows_run_in_neon_up_and_in_neon_worker(spawn: type[NeonProcess], n
     assert f"Temporal: embedded dev server at {address}, namespace default, db {neon_home}/temporal/temporal.db" \
         in server.stdout
 
+    setup = subprocess.run([NEON, "worker", "--setup"], env=worker_env(neon_home), capture_output=True, text=True,
+                           timeout=60)
+    assert setup.returncode == 0, setup.stderr
+    assert "search attributes on namespace default: all present" in setup.stdout
+
     # The in-process worker, built by the factory with Neon's URL and the agents folder.
     assert echo(address, "inside", "neon-agents") == {
         "echo": "inside", "task_queue": "neon-agents", "agents_path": str(neon_home / "agents"),
