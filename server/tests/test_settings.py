@@ -111,6 +111,7 @@ def test_temporal_cluster_settings_from_env(tmp_path: Path, monkeypatch: pytest.
     assert settings.temporal_tls_ca == ca
     assert settings.agents_path == tmp_path / "specs"
     assert settings.agent_worker is False
+    assert load_settings(agents_path=".").agents_path == Path(".")  # an explicit value is kept as given
 
 
 def test_bad_temporal_settings_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -95,7 +95,7 @@ class Settings(BaseSettings):
                                          description="API key sent as a bearer token (turns TLS on).")
     temporal_dev_port: int = Field(default=0, ge=0, le=65535,
                                    description="gRPC port of the embedded dev server; 0 picks a free one.")
-    agents_path: Path = Field(default=Path(), description="Folder of agent spec files the in-process worker "
+    agents_path: Path = Field(default=Path("agents"), description="Folder of agent spec files the in-process worker "
                               "serves (default $NEON_HOME/agents).")
     agent_task_queue: str = Field(default="neon-agents", min_length=1, max_length=255,
                                   description="Task queue agent runs are started on and workers poll.")
@@ -185,7 +185,7 @@ class Settings(BaseSettings):
             object.__setattr__(self, "analytics_url", f"chdb://{self.home / 'chdb'}")
         if not self.metadata_url:
             object.__setattr__(self, "metadata_url", f"sqlite:///{self.home / 'neon.db'}")
-        if self.agents_path == Path():
+        if "agents_path" not in self.model_fields_set:
             object.__setattr__(self, "agents_path", self.home / "agents")
         object.__setattr__(self, "agents_path", self.agents_path.expanduser())
         return self

@@ -175,6 +175,8 @@ class DevServer:
             try:
                 proc = self._spawn()
             except OSError as exc:
+                if self._stopping.is_set():
+                    return
                 self.last_error = f"cannot start {self.binary}: {exc}"
                 log.error("temporal dev server cannot start", extra={"fields": {"error": self.last_error}})
                 self._note(self.last_error)

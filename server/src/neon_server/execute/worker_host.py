@@ -106,7 +106,8 @@ class LoopThread:
             tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
             for task in tasks:
                 task.cancel()
-            await asyncio.wait(tasks, timeout=timeout) if tasks else None
+            if tasks:
+                await asyncio.wait(tasks, timeout=timeout)
 
         try:
             self.call(cancel_all(), timeout + 1)
