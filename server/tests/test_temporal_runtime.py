@@ -25,6 +25,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from neon_server.execute import (
     SEARCH_ATTRIBUTES,
+    DevServer,
     TemporalRuntime,
     WorkerHost,
     ensure_search_attributes,
@@ -227,6 +228,20 @@ def test_killed_dev_server_is_restarted_and_runs_resume_from_its_database(tmp_pa
     assert not alive(child)
     assert not (tmp_path / "temporal" / "address").exists()
     assert runtime.health()["status"] == "down"
+
+
+def test_a_dev_server_that_cannot_start_is_reported_and_retried(tmp_path: Path) -> None:
+    server = DevServer(tmp_path, binary=str(tmp_path / "no-such-temporal"))
+    server.start()
+    try:
+        wait_for(lambda: server.restarts >= 2, what="a second attempt")
+        report = server.health()
+        assert report["ready"] is False
+        assert "cannot start the Temporal dev server" in report["last_error"]
+        assert "No such file" in report["last_error"]
+    finally:
+        server.stop()
+    assert "restarting in" in server.log_path.read_text()
 
 
 PARENT = """

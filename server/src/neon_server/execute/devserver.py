@@ -177,7 +177,7 @@ class DevServer:
             except OSError as exc:
                 if self._stopping.is_set():
                     return
-                self.last_error = f"cannot start {self.binary}: {exc}"
+                self.last_error = f"cannot start the Temporal dev server ({self.binary or 'temporal'}): {exc}"
                 log.error("temporal dev server cannot start", extra={"fields": {"error": self.last_error}})
                 self._note(self.last_error)
             else:
