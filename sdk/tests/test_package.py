@@ -59,5 +59,5 @@ def test_neon_home_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 def test_cli_help_lists_server_commands() -> None:
     result = subprocess.run([sys.executable, "-m", "neon.cli.main", "--help"], capture_output=True, text=True)
     assert result.returncode == 0
-    for command in ("up", "projects", "keys"):
+    for command in ("up", "worker", "projects", "keys"):
         assert command in result.stdout

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,9 +10,8 @@ from neon_server.settings import SettingsError, load_settings
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    for name in ("NEON_HOME", "NEON_CONFIG", "NEON_PORT", "NEON_HOST", "NEON_ANALYTICS_URL",
-                 "NEON_METADATA_URL", "NEON_LOG_LEVEL"):
-        monkeypatch.delenv(name, raising=False)
+    for name in [n for n in os.environ if n.startswith("NEON_")]:
+        monkeypatch.delenv(name)
     monkeypatch.setenv("NEON_HOME", str(tmp_path))
     return tmp_path
 
@@ -83,3 +83,54 @@ def test_missing_or_broken_config_file_is_an_error(tmp_path: Path, monkeypatch: 
 def test_url_for_clients() -> None:
     assert load_settings(host="0.0.0.0", port=0).url_for_clients(4321) == "http://127.0.0.1:4321"
     assert load_settings(public_url="https://neon.example.com/").url_for_clients(1) == "https://neon.example.com"
+
+
+def test_temporal_defaults_run_the_embedded_dev_server(clean_env: Path) -> None:
+    settings = load_settings()
+    assert settings.temporal_embedded
+    assert settings.temporal_dir == clean_env / "temporal"
+    assert settings.temporal_namespace == "default"
+    assert settings.temporal_dev_port == 0
+    assert settings.agents_path == clean_env / "agents"
+    assert settings.agent_task_queue == "neon-agents"
+    assert settings.agent_worker is True
+    assert settings.agent_worker_factory == "neon.execute.worker:create_worker"
+
+
+def test_temporal_cluster_settings_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    monkeypatch.setenv("NEON_TEMPORAL_ADDRESS", "temporal.internal:7233")
+    monkeypatch.setenv("NEON_TEMPORAL_TLS", "true")
+    monkeypatch.setenv("NEON_TEMPORAL_TLS_CA", str(ca))
+    monkeypatch.setenv("NEON_AGENTS_PATH", str(tmp_path / "specs"))
+    monkeypatch.setenv("NEON_AGENT_WORKER", "false")
+    settings = load_settings()
+    assert not settings.temporal_embedded
+    assert settings.temporal_address == "temporal.internal:7233"
+    assert settings.temporal_tls_ca == ca
+    assert settings.agents_path == tmp_path / "specs"
+    assert settings.agent_worker is False
+    assert load_settings(agents_path=".").agents_path == Path(".")  # an explicit value is kept as given
+
+
+def test_bad_temporal_settings_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(SettingsError, match=r"temporal_address \[--temporal-address\]: .*must be host:port"):
+        load_settings(temporal_address="http://temporal:7233")
+    monkeypatch.setenv("NEON_TEMPORAL_API_KEY", "secret")
+    with pytest.raises(SettingsError, match=r"temporal_api_key \[NEON_TEMPORAL_API_KEY\]: .*temporal_address is "
+                                            r"empty"):
+        load_settings()
+    monkeypatch.delenv("NEON_TEMPORAL_API_KEY")
+    with pytest.raises(SettingsError, match=r"temporal_tls_ca .*file .*missing.pem does not exist"):
+        load_settings(temporal_address="t:7233", temporal_tls=True, temporal_tls_ca=str(tmp_path / "missing.pem"))
+    cert = tmp_path / "cert.pem"
+    cert.write_text("x")
+    with pytest.raises(SettingsError, match=r"temporal_tls_cert .*temporal_tls is false"):
+        load_settings(temporal_address="t:7233", temporal_tls_cert=str(cert))
+    with pytest.raises(SettingsError, match=r"temporal_tls_key .*set both or neither"):
+        load_settings(temporal_address="t:7233", temporal_tls=True, temporal_tls_cert=str(cert))
+    with pytest.raises(SettingsError, match=r"temporal_dev_port \[--temporal-dev-port\]"):
+        load_settings(temporal_dev_port=70000)
+    with pytest.raises(SettingsError, match=r"agent_worker_factory .*must be module:function"):
+        load_settings(agent_worker_factory="just_a_module")

@@ -1,4 +1,4 @@
-"""Server subcommands of `neon`: `up`, `projects`, `keys`.
+"""Server subcommands of `neon`: `up`, `worker`, `projects`, `keys`.
 
 `projects` and `keys` administer the metadata store directly (they need access to its database, as the
 server does), so they work whether or not a server is running.
@@ -30,6 +30,21 @@ def register(commands: Any) -> None:
     up = commands.add_parser("up", help="start Neon (embedded defaults: chDB + SQLite under NEON_HOME)")
     _settings_options(up, server=True)
     up.set_defaults(handler=cmd_up)
+
+    worker = commands.add_parser(
+        "worker", help="run agent workers in this process (beside `neon up`, or against a Temporal cluster)",
+        description="Poll Temporal for agent runs. Embedded mode finds the dev server of the `neon up` running on "
+                    "the same NEON_HOME; with NEON_TEMPORAL_ADDRESS it joins that cluster. Stops on SIGINT/SIGTERM.")
+    _settings_options(worker)
+    worker.add_argument("--task-queue", help="task queue to poll (NEON_AGENT_TASK_QUEUE, default neon-agents)")
+    worker.add_argument("--agents", help="folder of agent spec files (NEON_AGENTS_PATH, default $NEON_HOME/agents)")
+    worker.add_argument("--factory", metavar="MODULE:FUNCTION",
+                        help="what builds the worker (NEON_AGENT_WORKER_FACTORY; for tests and custom workers)")
+    worker.add_argument("--neon-url", help="Neon's URL for the worker's activities (default: the one `neon up` "
+                                           "saved in NEON_HOME, or NEON_PUBLIC_URL)")
+    worker.add_argument("--setup", action="store_true",
+                        help="register Neon's search attributes on the cluster's namespace, then exit")
+    worker.set_defaults(handler=cmd_worker)
 
     projects = commands.add_parser("projects", help="list or create projects")
     _settings_options(projects)
@@ -89,6 +104,7 @@ def _guarded(body: Callable[[], int]) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from neon_server.execute.worker_process import exit_now
     from neon_server.server import StartupError, serve
     from neon_server.storage.analytics import AnalyticsError
 
@@ -101,7 +117,22 @@ def cmd_up(args: argparse.Namespace) -> int:
             return _fail(str(exc))
         return 0
 
-    return _guarded(run)
+    exit_now(_guarded(run))  # everything is closed and flushed; skip teardown (the Temporal client exit bug)
+    return 0  # not reached
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from neon_server.execute.worker_process import exit_now, run_worker, worker_options
+
+    def run() -> int:
+        settings = _settings(args)
+        configure_logging(settings.log_level, settings.log_format)
+        options = worker_options(settings, task_queue=args.task_queue, agents=args.agents, factory=args.factory,
+                                 neon_url=args.neon_url, setup=args.setup)
+        return run_worker(settings, options)
+
+    exit_now(_guarded(run))
+    return 0  # not reached
 
 
 @contextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from neon_server.ingest.semconv import Limits
 from neon_server.ingest.writer import BatchWriter
@@ -39,6 +39,10 @@ from neon_server.storage.analytics.traces import TraceStore
 from neon_server.storage.blobs import FilesystemBlobStore
 from neon_server.storage.metadata import MetadataStore, open_metadata
 
+if TYPE_CHECKING:
+    from neon_server.execute.runtime import TemporalRuntime
+    from neon_server.execute.worker_host import WorkerFactory
+
 
 @dataclass
 class Services:
@@ -46,6 +50,7 @@ class Services:
     analytics: AnalyticsDB
     metadata: MetadataStore
     llm_env: Mapping[str, str] = field(default_factory=lambda: os.environ)  # where judges find their provider
+    temporal: TemporalRuntime | None = None  # set by start_temporal (`neon up`); None where nothing runs agents
     keys: KeyService = field(init=False)
     projects: ProjectService = field(init=False)
     pricing: PricingService = field(init=False)
@@ -112,17 +117,31 @@ class Services:
         self.ingest.load_recent_requests()
         self.writer.start()
 
+    def start_temporal(self, neon_url: str, worker_factory: WorkerFactory | None = None) -> TemporalRuntime:
+        """Start Temporal (the embedded dev server, or a client of the cluster) and the in-process worker, in
+        the background; `close()` stops them. `worker_factory` replaces the `agent_worker_factory` setting."""
+        from neon_server.execute.runtime import TemporalRuntime  # temporalio loads only where Temporal runs
+
+        self.temporal = TemporalRuntime(self.settings, neon_url=neon_url, factory=worker_factory)
+        self.temporal.start()
+        return self.temporal
+
     def health(self) -> dict[str, Any]:
-        """Each dependency's state; `status` is ok only when all are."""
+        """Each dependency's state; `status` is ok only when all are. The in-process worker is reported
+        beside them (`workers`) and does not make Neon degraded: Temporal keeps its tasks until a worker
+        polls, from this process or a `neon worker`."""
         dependencies = {"analytics": self.analytics.health(), "metadata": self.metadata.health()}
+        if self.temporal is not None:
+            dependencies["temporal"] = self.temporal.health()
         ok = all(d["status"] == "ok" for d in dependencies.values())
         stats = self.writer.stats
         ingest = {"pending_spans": self.writer.pending_rows, "written_spans": stats.spans,
                   "batches": stats.batches, "failed_batches": stats.failures,
                   "rejected_overloaded": stats.rejected_overload}
         online = self.online_scorer.stats() if self.online_scorer else {"enabled": False}
+        workers = self.temporal.workers_health() if self.temporal is not None else {"status": "off"}
         return {"status": "ok" if ok else "degraded", "dependencies": dependencies, "ingest": ingest,
-                "online_scoring": online}
+                "online_scoring": online, "workers": workers}
 
     def stop_scoring(self) -> None:
         """Stop the online scorer and score jobs (before the stores they write to close)."""
@@ -132,7 +151,10 @@ class Services:
         self.score_jobs.close()
 
     def close(self) -> None:
-        """Stop eval runs and scoring started here, write what is buffered, then close the stores."""
+        """Stop Temporal (worker, client, dev server), eval runs and scoring started here, write what is
+        buffered, then close the stores."""
+        if self.temporal is not None:
+            self.temporal.stop()
         self.eval_launcher.close()
         self.stop_scoring()
         self.ingest.close()

@@ -1,9 +1,12 @@
-"""`neon up`: bind the port, open the stores, make sure there is a project and a key, serve until stopped.
+"""`neon up`: bind the port, open the stores, make sure there is a project and a key, start Temporal, serve
+until stopped.
 
 Order matters for clear failures: the port is bound first (a taken port fails in milliseconds, before any
 data is touched), then the stores are opened (a data folder owned by another process fails next), then
-uvicorn serves on the already-listening socket. SIGINT/SIGTERM stop accepting, finish in-flight requests,
-and close the stores (which flushes anything buffered) before the process exits.
+Temporal starts in the background (the dev server child and the worker thread; Neon serves even while it is
+down), then uvicorn serves on the already-listening socket. SIGINT/SIGTERM stop accepting, finish in-flight
+requests, stop the worker and the dev server, and close the stores (which flushes anything buffered) before
+the process exits.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import signal
 import socket
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import uvicorn
 
@@ -26,6 +29,9 @@ from neon_server.runtime import Services, open_services
 from neon_server.services.errors import Unauthorized
 from neon_server.services.projects import DEFAULT_PROJECT
 from neon_server.settings import Settings
+
+if TYPE_CHECKING:
+    from neon_server.execute.worker_host import WorkerFactory
 
 log = logging.getLogger("neon.server")
 
@@ -99,8 +105,23 @@ def _ignore(_sig: int, _frame: Any) -> None:
     return None
 
 
-def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
-    """Run the server until SIGINT/SIGTERM. Raises StartupError (port, lock) and store errors."""
+def temporal_lines(services: Services) -> list[str]:
+    runtime = services.temporal
+    if runtime is None:
+        return []
+    lines = [f"  Temporal: {runtime.banner()}"]
+    if runtime.worker_host is not None:
+        lines.append(f"  Worker:   in-process, task queue {runtime.worker_host.task_queue}, "
+                     f"agents from {services.settings.agents_path}")
+    return lines
+
+
+def serve(settings: Settings, out: TextIO = sys.stdout, *, worker_factory: WorkerFactory | None = None) -> None:
+    """Run the server until SIGINT/SIGTERM. Raises StartupError (port, lock) and store errors.
+
+    Temporal starts in the background once the stores are open (a second Neon on the same folder fails on
+    the store lock before touching Temporal's database); `worker_factory` replaces the in-process worker's
+    default factory."""
     sock = bind_socket(settings.host, settings.port)
     try:
         services = open_services(settings)
@@ -110,11 +131,13 @@ def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
     try:
         base_url = settings.url_for_clients(sock.getsockname()[1])
         key_lines = ensure_credentials(services, base_url, settings.home)
+        services.start_temporal(base_url, worker_factory)
         print(f"Neon {__version__} is running at {base_url}", *key_lines,
               f"  Health:   {base_url}/api/health",
               f"  API docs: {base_url}/api/docs",
               f"  Data:     analytics {services.analytics.kind} ({settings.analytics_url}), "
               f"metadata {services.metadata.backend}",
+              *temporal_lines(services),
               "Press Ctrl-C to stop.", sep="\n", file=out, flush=True)
         config = uvicorn.Config(
             create_app(services),

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -94,6 +94,28 @@ class Settings(BaseSettings):
     run_stream_queue_size: int = Field(default=1000, ge=1, le=1_000_000,
                                        description="Run stream events waiting for a slow subscriber; "
                                        "beyond it they are dropped for that subscriber.")
+    # Durable execution on Temporal (docs/agents.md). `temporal_address` comes first: the TLS and API key
+    # validators check it (a field validator sees the fields declared before it).
+    temporal_address: str = Field(default="", description="host:port of a Temporal cluster; empty runs the "
+                                  "embedded dev server.")
+    temporal_namespace: str = Field(default="default", min_length=1, max_length=255, pattern=r"^[A-Za-z0-9._-]+$",
+                                    description="Temporal namespace agent runs live in.")
+    temporal_tls: bool = Field(default=False, description="Connect to the cluster over TLS.")
+    temporal_tls_cert: Path | None = Field(default=None, description="Client certificate (PEM) for mTLS.")
+    temporal_tls_key: Path | None = Field(default=None, validate_default=True,
+                                          description="Client private key (PEM) for mTLS.")
+    temporal_tls_ca: Path | None = Field(default=None, description="CA (PEM) to verify the server with.")
+    temporal_api_key: str | None = Field(default=None, min_length=1,
+                                         description="API key sent as a bearer token (turns TLS on).")
+    temporal_dev_port: int = Field(default=0, ge=0, le=65535,
+                                   description="gRPC port of the embedded dev server; 0 picks a free one.")
+    agents_path: Path = Field(default=Path("agents"), description="Folder of agent spec files the in-process worker "
+                              "serves (default $NEON_HOME/agents).")
+    agent_task_queue: str = Field(default="neon-agents", min_length=1, max_length=255,
+                                  description="Task queue agent runs are started on and workers poll.")
+    agent_worker: bool = Field(default=True, description="Run an agent worker inside `neon up`.")
+    agent_worker_factory: str = Field(default="neon.execute.worker:create_worker",
+                                      description="module:function that builds the agent worker.")
 
     @classmethod
     def settings_customise_sources(
@@ -133,6 +155,51 @@ class Settings(BaseSettings):
             raise ValueError("must be sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB")
         return value
 
+    @field_validator("temporal_address", mode="after")
+    @classmethod
+    def _check_temporal_address(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            host, _, port = value.rpartition(":")
+            if "://" in value or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError("must be host:port (e.g. temporal.internal:7233), without a scheme")
+        return value
+
+    @field_validator("temporal_tls", "temporal_api_key", mode="after")
+    @classmethod
+    def _cluster_only(cls, value: Any, info: ValidationInfo) -> Any:
+        if value and info.data.get("temporal_address") == "":
+            raise ValueError("is for a Temporal cluster, but temporal_address is empty (the embedded dev server): "
+                             "set temporal_address to the cluster's host:port")
+        return value
+
+    @field_validator("temporal_tls_cert", "temporal_tls_key", "temporal_tls_ca", mode="after")
+    @classmethod
+    def _check_tls_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None:
+            return None
+        value = value.expanduser()
+        if not value.is_file():
+            raise ValueError(f"file {value} does not exist")
+        if info.data.get("temporal_tls") is False:
+            raise ValueError("is set but temporal_tls is false: set temporal_tls = true to use it")
+        return value
+
+    @field_validator("temporal_tls_key", mode="after")
+    @classmethod
+    def _check_tls_pair(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if "temporal_tls_cert" in info.data and (value is None) != (info.data["temporal_tls_cert"] is None):
+            raise ValueError("temporal_tls_cert and temporal_tls_key go together: set both or neither")
+        return value
+
+    @field_validator("agent_worker_factory", mode="after")
+    @classmethod
+    def _check_factory(cls, value: str) -> str:
+        module, _, function = value.partition(":")
+        if not (module and function and all(p.isidentifier() for p in (*module.split("."), function))):
+            raise ValueError("must be module:function (e.g. mypkg.workers:create_worker)")
+        return value
+
     @model_validator(mode="after")
     def _batch_holds_a_blob(self) -> Settings:
         if self.agent_blob_max_batch_bytes < self.agent_blob_max_bytes:
@@ -146,6 +213,9 @@ class Settings(BaseSettings):
             object.__setattr__(self, "analytics_url", f"chdb://{self.home / 'chdb'}")
         if not self.metadata_url:
             object.__setattr__(self, "metadata_url", f"sqlite:///{self.home / 'neon.db'}")
+        if "agents_path" not in self.model_fields_set:
+            object.__setattr__(self, "agents_path", self.home / "agents")
+        object.__setattr__(self, "agents_path", self.agents_path.expanduser())
         return self
 
     def url_for_clients(self, bound_port: int | None = None) -> str:
@@ -155,6 +225,16 @@ class Settings(BaseSettings):
         host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host  # noqa: S104 - a comparison
         host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{bound_port if bound_port is not None else self.port}"
+
+    @property
+    def temporal_embedded(self) -> bool:
+        """True when `neon up` runs the Temporal dev server itself (no cluster address set)."""
+        return not self.temporal_address
+
+    @property
+    def temporal_dir(self) -> Path:
+        """Where the embedded dev server keeps its database, log and address file."""
+        return self.home / "temporal"
 
 
 class TomlFileSource(PydanticBaseSettingsSource):

@@ -1,7 +1,7 @@
 """Entry point of the `neon` command.
 
 The SDK owns the command so that `pip install neon` gives a working CLI; subcommands that run or
-administer a server (`up`, `projects`, `keys`) come from `neon_server` when it is installed.
+administer a server (`up`, `worker`, `projects`, `keys`) come from `neon_server` when it is installed.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import neon
 from neon.cli import agents, evals, score
 
-SERVER_COMMANDS = ("up", "projects", "keys")
+SERVER_COMMANDS = ("up", "worker", "projects", "keys")
 Handler = Callable[[argparse.Namespace], int]
 
 
