@@ -96,9 +96,9 @@ class AgentRig:
     async def get(self, run_id: str) -> dict[str, Any]:
         return await self.runs.get(self.project_id, run_id)
 
-    async def wait(self, run_id: str, done: Callable[[dict[str, Any]], bool], timeout: float = 30) -> dict[str, Any]:
+    async def wait(self, run_id: str, done: Callable[[dict[str, Any]], bool], within: float = 30) -> dict[str, Any]:
         """Poll the run (as the API and the CLI do) until `done` says so; the run's state on timeout."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while True:
             run = await self.get(run_id)
             if done(run):

@@ -12,6 +12,7 @@ import pytest
 
 from neon.execute import shared as s
 from neon.llm.fake import FakeLLMServer, FakeReply, FakeToolCall
+from neon_server.services.errors import Conflict
 from server.tests.agent_rig import AgentRig, final
 from server.tests.conftest import LiveServer
 
@@ -56,7 +57,8 @@ def test_a_tool_call_then_an_answer(live_server: LiveServer, project_key: tuple[
     assert done["usage"]["tool_calls"] == 1
     # The model saw the tool's result, from the blob store, in the second call.
     second = fake.requests[1]
-    assert second.tool_results and "2026-11-20" in str(second.tool_results[0])
+    assert second.tool_results
+    assert "2026-11-20" in str(second.tool_results[0])
     assert "You are the support assistant of Acme" in second.system
     # The trace: one turn (agent) with its steps, each once.
     spans = result["trace"]["spans"]
@@ -95,12 +97,14 @@ def test_approvals_are_decided_per_call_and_recorded(live_server: LiveServer, pr
             inbox = await rig.runs.approvals(rig.project_id)
             assert sorted(a["call_id"] for a in inbox) == ["call_refund", "call_refund_2"]
             assert inbox[0]["reason"] == "I will refund both orders."
-            with pytest.raises(Exception, match="no pending approval 'nope'"):
-                await rig.runs.decide(rig.project_id, run_id, "nope", True, "ada", "")
-            await rig.runs.decide(rig.project_id, run_id, "call_refund", True, "ada", "broken on arrival")
-            with pytest.raises(Exception, match="no pending approval 'call_refund'"):  # decided once only
-                await rig.runs.decide(rig.project_id, run_id, "call_refund", False, "bob", "")
-            await rig.runs.decide(rig.project_id, run_id, "call_refund_2", False, "bob", "outside the window")
+            with pytest.raises(Conflict, match="no pending approval 'nope'"):
+                await rig.runs.decide(rig.project_id, run_id, "nope", approved=True, by="ada", reason="")
+            await rig.runs.decide(rig.project_id, run_id, "call_refund", approved=True, by="ada",
+                                  reason="broken on arrival")
+            with pytest.raises(Conflict, match="no pending approval 'call_refund'"):  # decided once only
+                await rig.runs.decide(rig.project_id, run_id, "call_refund", approved=False, by="bob", reason="")
+            await rig.runs.decide(rig.project_id, run_id, "call_refund_2", approved=False, by="bob",
+                                  reason="outside the window")
             done = await rig.wait(run_id, final)
             return {"done": done, "trace": rig.trace(started["trace_id"]), "inbox": await rig.runs.approvals(
                 rig.project_id)}

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from neon_server import __version__
 from neon_server.api import (
     agent_blobs,
+    agent_runs,
     agents,
     datasets,
     evals,
@@ -57,6 +58,7 @@ def create_app(services: Services | None, *, ui_dist: Path = DIST) -> FastAPI:
     app.include_router(agent_blobs.router)
     app.include_router(run_stream.router)
     app.include_router(agents.router)
+    app.include_router(agent_runs.router)
     mount_ui(app, ui_dist)
     return app
 

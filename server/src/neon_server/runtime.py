@@ -7,11 +7,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from neon.execute.folder import load_agents
 from neon_server.ingest.semconv import Limits
 from neon_server.ingest.writer import BatchWriter
 from neon_server.services.agent_blobs import AgentBlobService
+from neon_server.services.agent_runs import AgentRunService
 from neon_server.services.agents import AgentService
 from neon_server.services.datasets import DatasetService
+from neon_server.services.errors import Unavailable
 from neon_server.services.eval_launcher import EvalLauncher
 from neon_server.services.evals import EvalRunService
 from neon_server.services.ingest import IngestService
@@ -40,6 +43,9 @@ from neon_server.storage.blobs import FilesystemBlobStore
 from neon_server.storage.metadata import MetadataStore, open_metadata
 
 if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from neon.execute.spec import AgentSpec
     from neon_server.execute.runtime import TemporalRuntime
     from neon_server.execute.worker_host import WorkerFactory
 
@@ -72,6 +78,7 @@ class Services:
     agent_blobs: AgentBlobService = field(init=False)
     run_stream: RunStreamHub = field(init=False)
     agents: AgentService = field(init=False)
+    agent_runs: AgentRunService = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -85,6 +92,12 @@ class Services:
         self.projects = ProjectService(self.metadata.projects, self.keys)
         self.pricing = PricingService(self.metadata.model_prices)
         self.agents = AgentService(self.metadata.agent_versions)
+        self._neon_url_for_workers = ""
+        self.agent_runs = AgentRunService(
+            self._temporal_client, specs=self._agent_spec,
+            record_version=lambda project_id, spec: self.agents.record(project_id, spec)[0].version,
+            issue_token=self.run_tokens.issue, neon_url=lambda: self._neon_url_for_workers,
+            task_queue=s.agent_task_queue)
         self.live = LiveHub()
         self.scores = ScoreService(ScoreStore(self.analytics))
         self.traces = TraceService(TraceStore(self.analytics))
@@ -122,9 +135,24 @@ class Services:
         the background; `close()` stops them. `worker_factory` replaces the `agent_worker_factory` setting."""
         from neon_server.execute.runtime import TemporalRuntime  # temporalio loads only where Temporal runs
 
+        self._neon_url_for_workers = neon_url
         self.temporal = TemporalRuntime(self.settings, neon_url=neon_url, factory=worker_factory)
         self.temporal.start()
         return self.temporal
+
+    def _agent_spec(self, name: str) -> AgentSpec | None:
+        """An agent's spec as its file in the agents folder says now (read at each start: edits apply at once)."""
+        return load_agents(self.settings.agents_path).specs.get(name)
+
+    async def _temporal_client(self) -> Client:
+        from neon_server.execute.client import TemporalUnavailable
+
+        if self.temporal is None:
+            raise Unavailable("agent runs need Temporal, which this process did not start (neon up starts it)")
+        try:
+            return self.temporal.require_client()
+        except TemporalUnavailable as exc:
+            raise Unavailable(str(exc)) from exc
 
     def health(self) -> dict[str, Any]:
         """Each dependency's state; `status` is ok only when all are. The in-process worker is reported

@@ -18,8 +18,8 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from neon.execute import shared as s
 from neon.execute import _codec
+from neon.execute import shared as s
 from neon.execute.guardrails import check as check_guardrails
 from neon.execute.guardrails import final_text
 from neon.execute.neon_api import NeonRunAPI
@@ -71,7 +71,8 @@ class AgentActivities:
                                     env=self.env, max_retries=0, timeout=self.llm_timeout_seconds)
             tools = [ToolDefinition(t["name"], t.get("description") or "", t["parameters"]) for t in call.tools]
             parameters = model.get("parameters") or {}
-            params = {name: parameters[name] for name in ("temperature", "max_tokens") if parameters.get(name) is not None}
+            params = {name: parameters[name] for name in ("temperature", "max_tokens")
+                      if parameters.get(name) is not None}
             started = time.time_ns()
             first_token: float | None = None
             try:

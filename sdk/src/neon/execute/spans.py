@@ -24,7 +24,7 @@ def _turn_id(run_id: str, turn: int) -> str:
     return s.span_id_for(run_id, f"turn-{turn}", "agent")
 
 
-def _base(run: s.RunInput, span_id: str, parent: str, name: str, start: int, end: int, status: str,
+def _base(run: s.RunInput, span_id: str, parent: str, name: str, *, start: int, end: int, status: str,
           message: str, attributes: dict[str, Any]) -> dict[str, Any]:
     common = {"neon.agent_id": run.agent, "neon.agent_version": run.version, "neon.session_id": run.run_id,
               "neon.run_id": run.run_id}
@@ -33,21 +33,22 @@ def _base(run: s.RunInput, span_id: str, parent: str, name: str, start: int, end
             "attributes": {**common, **{k: v for k, v in attributes.items() if v is not None}}}
 
 
-def turn_span(run: s.RunInput, turn: int, start: int, end: int, user_text: str, answer: str | None,
+def turn_span(run: s.RunInput, turn: int, *, start: int, end: int, user_text: str, answer: str | None,
               error: str | None) -> dict[str, Any]:
-    return _base(run, _turn_id(run.run_id, turn), "", run.agent, start, end, "error" if error else "ok",
-                 error or "", {"neon.span_type": "agent", "neon.input": user_text[:PREVIEW],
-                               "neon.output": answer[:PREVIEW] if answer is not None else None,
-                               "neon.turn": turn})
+    return _base(run, _turn_id(run.run_id, turn), "", run.agent, start=start, end=end,
+                 status="error" if error else "ok", message=error or "",
+                 attributes={"neon.span_type": "agent", "neon.input": user_text[:PREVIEW],
+                             "neon.output": answer[:PREVIEW] if answer is not None else None, "neon.turn": turn})
 
 
-def _step(run: s.RunInput, step: s.Step, kind: str, span_type: str, name: str,
+def _step(run: s.RunInput, step: s.Step, kind: str, *, span_type: str, name: str,
           attributes: dict[str, Any]) -> dict[str, Any]:
     status = "ok" if step.status in ("ok", "approved") else "error"
     return _base(run, s.span_id_for(run.run_id, step.key, kind), _turn_id(run.run_id, step.turn), name,
-                 step.started_ns, step.ended_ns, status, step.error or "" if status == "error" else "",
-                 {"neon.span_type": span_type, "neon.step_key": step.key, "neon.step_index": step.index,
-                  "neon.attempt": step.attempt, **attributes})
+                 start=step.started_ns, end=step.ended_ns, status=status,
+                 message=step.error or "" if status == "error" else "",
+                 attributes={"neon.span_type": span_type, "neon.step_key": step.key, "neon.step_index": step.index,
+                             "neon.attempt": step.attempt, **attributes})
 
 
 def llm_span(run: s.RunInput, step: s.Step, result: s.LLMCallResult | None) -> dict[str, Any]:
@@ -63,11 +64,12 @@ def llm_span(run: s.RunInput, step: s.Step, result: s.LLMCallResult | None) -> d
             "gen_ai.response.finish_reasons": [result.finish_reason] if result.finish_reason else None,
             "neon.time_to_first_token_ms": result.time_to_first_token_ms, "neon.cost": result.cost_usd,
             "neon.message_ref": result.message_ref})
-    return _step(run, step, "llm", "generation", f"llm {model.get('name') or ''}".strip(), attributes)
+    return _step(run, step, "llm", span_type="generation", name=f"llm {model.get('name') or ''}".strip(),
+                 attributes=attributes)
 
 
 def tool_span(run: s.RunInput, step: s.Step, result: s.ToolCallResult | None) -> dict[str, Any]:
-    return _step(run, step, "tool", "tool", step.name, {
+    return _step(run, step, "tool", span_type="tool", name=step.name, attributes={
         "neon.tool.name": step.name, "neon.tool.call_id": step.tool_call_id,
         "neon.input": json.dumps(step.arguments or {}, sort_keys=True),
         "neon.output": (result.preview if result else step.summary)[:PREVIEW],
@@ -75,13 +77,13 @@ def tool_span(run: s.RunInput, step: s.Step, result: s.ToolCallResult | None) ->
 
 
 def guardrail_span(run: s.RunInput, step: s.Step, verdict: s.GuardrailOutput) -> dict[str, Any]:
-    return _step(run, step, "guardrail", "guardrail", f"guardrails {step.name}", {
+    return _step(run, step, "guardrail", span_type="guardrail", name=f"guardrails {step.name}", attributes={
         "neon.guardrail.stage": step.name, "neon.guardrail.passed": verdict.passed,
         "neon.output": json.dumps([v.__dict__ for v in verdict.verdicts], sort_keys=True)})
 
 
 def approval_span(run: s.RunInput, step: s.Step, approval: s.Approval) -> dict[str, Any]:
-    span = _step(run, step, "approval", "span", f"approval {approval.tool}", {
+    span = _step(run, step, "approval", span_type="span", name=f"approval {approval.tool}", attributes={
         "neon.component_type": "approval", "neon.approval.decision": approval.decision,
         "neon.approval.decided_by": approval.decided_by, "neon.approval.reason": approval.decided_reason,
         "neon.approval.timed_out": approval.timed_out,

@@ -5,25 +5,39 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+import neon
 from neon.execute.activities import AgentActivities, Pricer, genai_price
 from neon.execute.workflows import AgentRun
 
 DEFAULT_TASK_QUEUE = "neon-agents"
 
 
-def create_worker(client: Client, *, task_queue: str = DEFAULT_TASK_QUEUE, env: Mapping[str, str] | None = None,
-                  pricer: Pricer = genai_price, max_concurrent_activities: int = 50,
-                  llm_timeout_seconds: float = 120.0) -> Worker:
+def create_worker(client: Client, *, task_queue: str = DEFAULT_TASK_QUEUE, agents_path: Path | None = None,
+                  neon_url: str | None = None, env: Mapping[str, str] | None = None, pricer: Pricer = genai_price,
+                  max_concurrent_activities: int = 50, llm_timeout_seconds: float = 120.0) -> Worker:
     """A worker for the agent-run workflow. Every activity is async (LLM and HTTP calls; a synchronous Python
-    tool runs on a thread of its own), so the worker needs no activity thread pool."""
+    tool runs on a thread of its own), so the worker needs no activity thread pool.
+
+    `agents_path`: the agents folder; it and the working directory go on `sys.path`, so Python tools named
+    `pkg.module:function` import from beside the specs. `neon_url` is not needed: every run carries how its
+    activities reach Neon (the URL and a run token), so one worker serves every project.
+    """
+    del neon_url
+    folders = [Path.cwd()] + ([agents_path.resolve().parent, agents_path.resolve()] if agents_path else [])
+    for folder in folders:
+        if str(folder) not in sys.path:
+            sys.path.append(str(folder))
     activities = AgentActivities(env=env, pricer=pricer, llm_timeout_seconds=llm_timeout_seconds)
     return Worker(client, task_queue=task_queue, workflows=[AgentRun], activities=activities.all(),
+                  build_id=f"neon-{neon.__version__}",  # without one, temporalio hashes every loaded module
                   max_concurrent_activities=max_concurrent_activities,
                   # Neon's own modules are deterministic where the workflow uses them (specs, spans, shared
                   # types) and import jsonschema, yaml and httpx, which the sandbox need not re-import per run.

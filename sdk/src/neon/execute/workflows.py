@@ -128,7 +128,8 @@ class AgentRun:
             return
         turn, started, text = self._open_turn
         self._open_turn = None
-        await self._emit([turn_span(self.input, turn, started, workflow.time_ns(), text, answer, error)])
+        await self._emit([turn_span(self.input, turn, start=started, end=workflow.time_ns(), user_text=text,
+                                    answer=answer, error=error)])
 
     # ------------------------------------------------------------------ steps
     def _new_step(self, kind: str, name: str) -> s.Step:

@@ -82,7 +82,7 @@ async def list_runs(services: ServicesDep, principal: PrincipalDep,
             token = base64.urlsafe_b64decode(page_token.encode())
         except (binascii.Error, ValueError) as exc:
             raise InvalidInput("page_token is not one this API gave out") from exc
-    runs, next_token = await services.agent_runs.list(principal.project_id, agent=agent, version=version,
+    runs, next_token = await services.agent_runs.list_runs(principal.project_id, agent=agent, version=version,
                                                       status=status_, limit=limit, page_token=token)
     return {"runs": runs,
             "next_page_token": base64.urlsafe_b64encode(next_token).decode() if next_token else None}
@@ -133,13 +133,13 @@ async def pending_approvals(services: ServicesDep, principal: PrincipalDep) -> d
 async def approve(run_id: str, call_id: str, body: DecisionIn, services: ServicesDep, principal: PrincipalDep
                   ) -> dict[str, Any]:
     """Approve one waiting call (by its call id or step key); the run goes on."""
-    return await services.agent_runs.decide(principal.project_id, run_id, call_id, True, _who(principal, body.by),
-                                            body.reason)
+    return await services.agent_runs.decide(principal.project_id, run_id, call_id, approved=True,
+                                            by=_who(principal, body.by), reason=body.reason)
 
 
 @router.post("/api/agent-runs/{run_id}/approvals/{call_id}/reject")
 async def reject(run_id: str, call_id: str, body: DecisionIn, services: ServicesDep, principal: PrincipalDep
                  ) -> dict[str, Any]:
     """Reject one waiting call; the model is told, with the reason."""
-    return await services.agent_runs.decide(principal.project_id, run_id, call_id, False, _who(principal, body.by),
-                                            body.reason)
+    return await services.agent_runs.decide(principal.project_id, run_id, call_id, approved=False,
+                                            by=_who(principal, body.by), reason=body.reason)

@@ -21,7 +21,8 @@ from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSear
 from temporalio.service import RPCError, RPCStatusCode
 
 from neon.execute import shared as s
-from neon.execute.spec import AgentSpec, SpecError
+from neon.execute.errors import SpecError
+from neon.execute.spec import AgentSpec
 from neon_server.services.errors import Conflict, InvalidInput, NotFound, Unavailable
 
 ClientFactory = Callable[[], Awaitable[Client]]
@@ -104,7 +105,8 @@ class AgentRunService:
         version = self._record_version(project_id, chosen)
         run_id = new_run_id()
         run = s.RunInput(project_id=project_id, run_id=run_id, agent=chosen.name, version=version,
-                         spec=chosen.to_dict(), connection=s.Connection(self._neon_url(), self._issue_token(project_id)),
+                         spec=chosen.to_dict(),
+                    connection=s.Connection(self._neon_url(), self._issue_token(project_id)),
                          input=text, variables=dict(variables or {}), stream=stream, multi_turn=multi_turn,
                          idle_timeout_seconds=idle_timeout_seconds)
         client = await self.client()
@@ -119,7 +121,7 @@ class AgentRunService:
                 "status": s.RUNNING}
 
     # ------------------------------------------------------------------ read
-    async def list(self, project_id: str, *, agent: str | None = None, version: str | None = None,
+    async def list_runs(self, project_id: str, *, agent: str | None = None, version: str | None = None,
                    status: str | None = None, limit: int = 50, page_token: bytes | None = None
                    ) -> tuple[list[dict[str, Any]], bytes | None]:
         query = [f"{s.SA_PROJECT} = {_quote(project_id)}", f"WorkflowType = {_quote(s.WORKFLOW)}"]
@@ -164,7 +166,7 @@ class AgentRunService:
             raise Conflict(_update_message(exc)) from exc
         return position
 
-    async def decide(self, project_id: str, run_id: str, call_id: str, approved: bool, by: str,
+    async def decide(self, project_id: str, run_id: str, call_id: str, *, approved: bool, by: str,
                      reason: str) -> dict[str, Any]:
         handle = await self._handle(project_id, run_id)
         try:
@@ -213,7 +215,7 @@ class AgentRunService:
 
 
 def _update_message(error: WorkflowUpdateFailedError) -> str:
-    cause = error.cause
+    cause: Any = error.cause
     while cause is not None and getattr(cause, "cause", None) is not None:
         cause = cause.cause
     return str(getattr(cause, "message", None) or cause or error)
