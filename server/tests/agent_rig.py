@@ -48,7 +48,9 @@ def temporal_binary() -> str:
 
 class AgentRig:
     def __init__(self, live: LiveServer, project_key: tuple[str, str], fake: FakeLLMServer, *,
-                 specs: dict[str, AgentSpec] | None = None, task_queue: str = "agents-test") -> None:
+                 specs: dict[str, AgentSpec] | None = None, task_queue: str = "agents-test",
+                 dev_server_args: tuple[str, ...] = ()) -> None:
+        self.dev_server_args = dev_server_args
         self.live, self.project_id, self.key, self.fake = live, project_key[0], project_key[1], fake
         self.specs = specs if specs is not None else {"support": load_spec(EXAMPLES / "support.yaml")}
         self.task_queue = task_queue
@@ -58,7 +60,8 @@ class AgentRig:
 
     async def __aenter__(self) -> AgentRig:
         self.env = await WorkflowEnvironment.start_local(dev_server_existing_path=temporal_binary(),
-                                                          search_attributes=SEARCH_ATTRIBUTES)
+                                                          search_attributes=SEARCH_ATTRIBUTES,
+                                                          dev_server_extra_args=list(self.dev_server_args))
         services = self.live.services
         env = self.env
 

@@ -243,3 +243,60 @@ def test_conversation_pause_resume_streaming_and_cancel(live_server: LiveServer,
     turns = [span for span in result["trace"]["spans"] if span["span_type"] == "agent"]
     assert len(turns) == 3
     assert sorted(span["status"] for span in turns) == ["error", "ok", "ok"]
+
+
+def test_a_long_conversation_continues_as_new_and_keeps_its_history(live_server: LiveServer,
+                                                                    project_key: tuple[str, str],
+                                                                    fake: FakeLLMServer) -> None:
+    """The dev server suggests continue-as-new early: the run starts fresh histories between turns, the model
+    still sees the whole conversation, and the steps of earlier histories are kept (as a blob) and counted."""
+    turns = 6
+    fake.queue(*[FakeReply(text=f"answer {i}", tool_calls=[FakeToolCall("lookup_policy", {"topic": "shipping"},
+                                                                         id=f"p{i}")]) if i % 2 == 0
+                 else FakeReply(text=f"answer {i}") for i in range(turns * 2)])
+
+    async def scenario() -> tuple[dict[str, Any], int]:
+        async with AgentRig(live_server, project_key, fake, dev_server_args=(
+                "--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=40")) as rig:
+            started = await rig.start("support", "message 0")
+            run_id = started["run_id"]
+            for turn in range(1, turns):
+                await rig.wait(run_id, lambda r, t=turn: r["status"] == s.WAITING and r["turn"] == t)
+                await rig.runs.send_message(rig.project_id, run_id, f"message {turn}", "ada")
+            done = await rig.wait(run_id, lambda r: r["status"] == s.WAITING and r["turn"] == turns)
+            assert rig.env is not None
+            histories = 0
+            async for _ in rig.env.client.list_workflows(f'WorkflowId = "{run_id}"'):
+                histories += 1
+            return done, histories
+
+    done, histories = run(scenario())
+    assert histories >= 2  # continued as new at least once: each history is an execution of the same run id
+    assert done["earlier_step_count"] > 0
+    assert done["earlier_step_count"] + len(done["steps"]) == done["usage"]["steps"] + 2 * turns  # + guardrails
+    last = fake.requests[-1]
+    assert [m["content"] for m in last.messages if m["role"] == "user"] == [f"message {i}" for i in range(turns)]
+    assert done["answer"] == f"answer {len(fake.requests) - 1}"
+
+
+def test_a_model_the_worker_cannot_call_fails_the_run_at_once(live_server: LiveServer,
+                                                              project_key: tuple[str, str],
+                                                              fake: FakeLLMServer) -> None:
+    from neon.execute import load_spec
+    from server.tests.agent_rig import EXAMPLES
+
+    spec = load_spec(EXAMPLES / "support.yaml").to_dict()
+    spec["model"] = {**spec["model"], "provider": "anthropic", "name": "claude-sonnet-4-5"}
+
+    async def scenario() -> dict[str, Any]:
+        async with AgentRig(live_server, project_key, fake) as rig:  # the worker has no Anthropic key
+            started = await rig.start("support", "hello", spec=spec)
+            return await rig.wait(started["run_id"], final, within=20)
+
+    done = run(scenario())
+    assert done["status"] == s.FAILED
+    assert "LLM call to claude-sonnet-4-5) failed: LLMConfigError: no API key for anthropic" in done["error"]
+    assert "ANTHROPIC_API_KEY" in done["error"]
+    llm = next(step for step in done["steps"] if step["kind"] == "llm")
+    assert llm["attempt"] == 1  # not retried: no retry can add a key
+    assert fake.requests == []

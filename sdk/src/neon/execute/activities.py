@@ -25,7 +25,7 @@ from neon.execute.guardrails import final_text
 from neon.execute.neon_api import NeonRunAPI
 from neon.execute.spec import Guardrails, ToolSpec
 from neon.execute.tools import resolve_tool
-from neon.llm import LLMError, TextDelta, ToolDefinition, get_provider
+from neon.llm import HTTPProvider, LLMConfigError, LLMError, TextDelta, ToolDefinition, get_provider
 
 PREVIEW_CHARS = 4000
 DELTA_FLUSH_SECONDS = 0.05
@@ -64,11 +64,10 @@ class AgentActivities:
     async def llm_call(self, call: s.LLMCallInput) -> s.LLMCallResult:
         attempt = activity.info().attempt
         model = call.model
+        provider = self._provider(model)
         async with NeonRunAPI(call.connection) as neon:
             history = await neon.get_blobs(call.message_refs)
             messages = [{"role": "system", "content": call.system_prompt}, *history]
-            provider = get_provider(str(model["provider"]), model=str(model["name"]), base_url=model.get("base_url"),
-                                    env=self.env, max_retries=0, timeout=self.llm_timeout_seconds)
             tools = [ToolDefinition(t["name"], t.get("description") or "", t["parameters"]) for t in call.tools]
             parameters = model.get("parameters") or {}
             params = {name: parameters[name] for name in ("temperature", "max_tokens")
@@ -152,15 +151,22 @@ class AgentActivities:
         return s.GuardrailOutput(passed=all(v.passed for v in verdicts), verdicts=verdicts, text=text,
                                  started_ns=started, ended_ns=time.time_ns())
 
+    def _provider(self, model: dict[str, Any], ref: str | None = None) -> HTTPProvider:
+        """The model's client, one attempt per call; a provider that is not configured fails the step at once
+        (retrying cannot add an API key) with what is missing."""
+        try:
+            if ref:
+                return get_provider(ref, env=self.env, max_retries=0, timeout=self.llm_timeout_seconds)
+            return get_provider(str(model["provider"]), model=str(model["name"]), base_url=model.get("base_url"),
+                                env=self.env, max_retries=0, timeout=self.llm_timeout_seconds)
+        except LLMConfigError as exc:
+            raise ApplicationError(f"the worker cannot call the model: {exc}", type="LLMConfigError",
+                                   non_retryable=True) from exc
+
     def _judge(self, model: dict[str, Any]) -> Callable[[str, str, str | None], Any]:
         """An LLM check's verdict, from the rule's own model (`provider:model`) or the agent's."""
         async def judge(prompt: str, text: str, rule_model: str | None) -> tuple[bool, str]:
-            if rule_model:
-                provider = get_provider(rule_model, env=self.env, max_retries=0, timeout=self.llm_timeout_seconds)
-            else:
-                provider = get_provider(str(model["provider"]), model=str(model["name"]),
-                                        base_url=model.get("base_url"), env=self.env, max_retries=0,
-                                        timeout=self.llm_timeout_seconds)
+            provider = self._provider(model, rule_model)
             reply = await provider.complete([
                 {"role": "system", "content": prompt + "\nAnswer PASS or FAIL on the first line, then one line why."},
                 {"role": "user", "content": text}])

@@ -249,6 +249,7 @@ class RunState:
     started_ns: int = 0
     earlier_steps_ref: str | None = None    # steps of earlier histories, stored as one blob
     earlier_step_count: int = 0
+    answer: str | None = None               # the last turn's answer, still shown after continue-as-new
 
 
 @dataclass

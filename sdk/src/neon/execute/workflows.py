@@ -44,7 +44,7 @@ class AgentRun:
         self.paused = False
         self.closing = False
         self.status = s.RUNNING
-        self.answer: str | None = None
+        self.answer: str | None = self.state.answer
         self.error: str | None = None
         self._open_turn: tuple[int, int, str] | None = None  # (turn, started ns, user text) until its span is written
 
@@ -375,6 +375,7 @@ class AgentRun:
 
     async def _continue_as_new(self) -> None:
         """Start a fresh history for the next turn: the conversation travels as refs, earlier steps as a blob."""
+        self.state.answer = self.answer
         earlier = [step.__dict__ for step in self.steps]
         if earlier:
             [ref] = await self._put([{"previous": self.state.earlier_steps_ref, "steps": earlier}])
