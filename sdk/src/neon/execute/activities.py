@@ -21,9 +21,9 @@ from temporalio.exceptions import ApplicationError
 from neon.execute import _codec
 from neon.execute import shared as s
 from neon.execute.guardrails import check as check_guardrails
-from neon.execute.guardrails import final_text
 from neon.execute.neon_api import NeonRunAPI
 from neon.execute.spec import Guardrails, ToolSpec
+from neon.execute.specview import guardrail_output
 from neon.execute.tools import resolve_tool
 from neon.llm import HTTPProvider, LLMConfigError, LLMError, TextDelta, ToolDefinition, get_provider
 
@@ -66,8 +66,9 @@ class AgentActivities:
         model = call.model
         provider = self._provider(model)
         async with NeonRunAPI(call.connection) as neon:
+            new_refs = await neon.put_blobs(call.new_messages) if call.new_messages else []
             history = await neon.get_blobs(call.message_refs)
-            messages = [{"role": "system", "content": call.system_prompt}, *history]
+            messages = [{"role": "system", "content": call.system_prompt}, *history, *call.new_messages]
             tools = [ToolDefinition(t["name"], t.get("description") or "", t["parameters"]) for t in call.tools]
             parameters = model.get("parameters") or {}
             params = {name: parameters[name] for name in ("temperature", "max_tokens")
@@ -107,7 +108,7 @@ class AgentActivities:
             input_tokens=input_tokens, output_tokens=output_tokens,
             cost_usd=self.pricer(completion.model, str(model["provider"]), input_tokens, output_tokens),
             finish_reason=completion.finish_reason, started_ns=started, ended_ns=ended, attempt=attempt,
-            time_to_first_token_ms=first_token, input_preview=_preview(messages))
+            time_to_first_token_ms=first_token, input_preview=_preview(messages), new_refs=new_refs)
 
     # ------------------------------------------------------------------ tools
     @activity.defn(name=s.TOOL_CALL)
@@ -146,10 +147,7 @@ class AgentActivities:
                                              judge=judge)
         except LLMError as error:
             raise _application_error(error) from error
-        text = final_text(results, check.text)
-        verdicts = [s.GuardrailVerdict(rule=r.rule, passed=r.passed, reason=r.reason) for r in results]
-        return s.GuardrailOutput(passed=all(v.passed for v in verdicts), verdicts=verdicts, text=text,
-                                 started_ns=started, ended_ns=time.time_ns())
+        return guardrail_output(results, check.text, started_ns=started, ended_ns=time.time_ns())
 
     def _provider(self, model: dict[str, Any], ref: str | None = None) -> HTTPProvider:
         """The model's client, one attempt per call; a provider that is not configured fails the step at once

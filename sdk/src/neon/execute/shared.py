@@ -104,6 +104,7 @@ class LLMCallInput:
     message_refs: list[str]                 # the conversation so far, by reference
     tools: list[dict[str, Any]]             # name, description, parameters (JSON Schema)
     stream: bool = True
+    new_messages: list[dict[str, Any]] = field(default_factory=list)  # not stored yet (the user's): stored first
 
 
 @dataclass
@@ -121,6 +122,7 @@ class LLMCallResult:
     attempt: int = 1
     time_to_first_token_ms: float | None = None
     input_preview: str = ""                 # JSON of the messages sent (system and the newest), cut short
+    new_refs: list[str] = field(default_factory=list)  # refs of the input's new_messages, now stored
 
 
 @dataclass

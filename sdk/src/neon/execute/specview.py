@@ -12,7 +12,8 @@ from typing import Any
 from temporalio.common import RetryPolicy
 
 from neon.execute import shared as s
-from neon.execute.spec import AgentSpec
+from neon.execute.guardrails import GuardrailResult, check_sync, final_text
+from neon.execute.spec import AgentSpec, LlmRule
 from neon.execute.tools import ToolArgumentsError, validate_arguments
 
 LLM_TIMEOUT = timedelta(seconds=180)  # one attempt of an LLM call, streaming included
@@ -79,6 +80,14 @@ class SpecView:
         rules: list[dict[str, Any]] = self.data["guardrails"][stage]
         return rules
 
+    def check_locally(self, stage: str, text: str) -> s.GuardrailOutput | None:
+        """The stage's guardrails evaluated here — they are pure (patterns, PII, lengths, schemas) — or None
+        when one is an LLM check, which must run as an activity."""
+        rules = self.spec.guardrails.input if stage == "input" else self.spec.guardrails.output
+        if any(isinstance(rule, LlmRule) for rule in rules):
+            return None
+        return guardrail_output(check_sync(rules, text, stage="input" if stage == "input" else "output"), text)
+
     @property
     def budgets(self) -> s.Budgets:
         b = self.spec.budgets
@@ -100,3 +109,10 @@ def _retry(policy: Any) -> RetryPolicy:
                        maximum_interval=timedelta(seconds=policy.max_interval_seconds),
                        maximum_attempts=policy.max_attempts,
                        non_retryable_error_types=list(policy.non_retryable_errors))
+
+
+def guardrail_output(results: list[GuardrailResult], text: str, *, started_ns: int = 0,
+                     ended_ns: int = 0) -> s.GuardrailOutput:
+    verdicts = [s.GuardrailVerdict(rule=r.rule, passed=r.passed, reason=r.reason) for r in results]
+    return s.GuardrailOutput(passed=all(v.passed for v in verdicts), verdicts=verdicts,
+                             text=final_text(results, text), started_ns=started_ns, ended_ns=ended_ns)

@@ -47,6 +47,8 @@ class AgentRun:
         self.answer: str | None = self.state.answer
         self.error: str | None = None
         self._open_turn: tuple[int, int, str] | None = None  # (turn, started ns, user text) until its span is written
+        self._emitting: list[Any] = []  # span activities in flight
+        self._unsaved: list[dict[str, Any]] = []  # the user's message, stored by the next LLM call
 
     # ------------------------------------------------------------------ the run
     @workflow.run
@@ -96,8 +98,7 @@ class AgentRun:
                 await self._end_turn(None, self.error)
                 return
             text = verdict.text
-        [ref] = await self._put([{"role": "user", "content": text}])
-        self.state.message_refs.append(ref)
+        self._unsaved = [{"role": "user", "content": text}]
         self.error = None
         while True:
             await self._gate()
@@ -128,8 +129,9 @@ class AgentRun:
             return
         turn, started, text = self._open_turn
         self._open_turn = None
-        await self._emit([turn_span(self.input, turn, start=started, end=workflow.time_ns(), user_text=text,
-                                    answer=answer, error=error)])
+        self._emit([turn_span(self.input, turn, start=started, end=workflow.time_ns(), user_text=text,
+                              answer=answer, error=error)])
+        await self._flush_spans()  # a turn has ended when its trace is complete
 
     # ------------------------------------------------------------------ steps
     def _new_step(self, kind: str, name: str) -> s.Step:
@@ -145,16 +147,18 @@ class AgentRun:
         call = s.LLMCallInput(connection=self.input.connection, run_id=self.input.run_id, step_key=step.key,
                               model=self.spec.model, system_prompt=self.spec.system_prompt(self.input.variables),
                               message_refs=list(self.state.message_refs), tools=self.spec.tool_definitions(),
-                              stream=self.input.stream)
+                              stream=self.input.stream, new_messages=list(self._unsaved))
         try:
             result: s.LLMCallResult = await workflow.execute_activity(
                 s.LLM_CALL, call, result_type=s.LLMCallResult, start_to_close_timeout=self.spec.llm_timeout,
                 retry_policy=self.spec.llm_retry, summary=f"{step.key} llm {self.spec.model_name}")
         except ActivityError as failed:
             step.status, step.error, step.ended_ns = "error", _cause(failed), workflow.time_ns()
-            await self._emit([llm_span(self.input, step, None)])
+            self._emit([llm_span(self.input, step, None)])
             raise ApplicationError(f"step {step.key} (LLM call to {self.spec.model_name}) failed: {step.error}",
                                    type="LLMCallFailed", non_retryable=True) from failed
+        self.state.message_refs.extend(result.new_refs)
+        self._unsaved = []
         self.state.message_refs.append(result.message_ref)
         usage = self.state.usage
         usage.steps, usage.llm_calls = usage.steps + 1, usage.llm_calls + 1
@@ -170,7 +174,7 @@ class AgentRun:
             result.output_tokens
         step.cost_usd = result.cost_usd
         step.summary = result.text[:200] if result.text else ", ".join(c.name for c in result.tool_calls)
-        await self._emit([llm_span(self.input, step, result)])
+        self._emit([llm_span(self.input, step, result)])
         return result
 
     async def _tool_step(self, call: s.ToolCallRequest, reason: str) -> str:
@@ -193,7 +197,7 @@ class AgentRun:
                                       "content": f"error: {message}"}])
             step.output_ref = ref
             self._count_tool()
-            await self._emit([tool_span(self.input, step, None)])
+            self._emit([tool_span(self.input, step, None)])
             return ref
         try:
             result: s.ToolCallResult = await workflow.execute_activity(
@@ -209,13 +213,13 @@ class AgentRun:
                                       "content": f"error: {message}"}])
             step.output_ref = ref
             self._count_tool()
-            await self._emit([tool_span(self.input, step, None)])
+            self._emit([tool_span(self.input, step, None)])
             return ref
         step.status = "ok" if result.ok else "error"
         step.started_ns, step.ended_ns, step.attempt = result.started_ns, result.ended_ns, result.attempt
         step.output_ref, step.summary, step.error = result.result_ref, result.preview[:200], result.error
         self._count_tool()
-        await self._emit([tool_span(self.input, step, result)])
+        self._emit([tool_span(self.input, step, result)])
         return result.result_ref
 
     def _count_tool(self) -> None:
@@ -224,16 +228,23 @@ class AgentRun:
 
     async def _guardrail(self, stage: str, rules: list[dict[str, Any]], text: str) -> s.GuardrailOutput:
         step = self._new_step("guardrail", stage)
+        local = self.spec.check_locally(stage, text)
+        if local is not None:  # no LLM check among the rules: deterministic, so no activity is needed
+            local.started_ns = local.ended_ns = workflow.time_ns()
+            return self._guardrail_done(step, local)
         verdict: s.GuardrailOutput = await workflow.execute_activity(
             s.GUARDRAILS, s.GuardrailInput(connection=self.input.connection, run_id=self.input.run_id,
                                            step_key=step.key, stage=stage, rules=rules, text=text,
                                            judge_model=self.spec.model),
             result_type=s.GuardrailOutput, start_to_close_timeout=self.spec.llm_timeout,
             retry_policy=self.spec.llm_retry, summary=f"{step.key} guardrails {stage}")
+        return self._guardrail_done(step, verdict)
+
+    def _guardrail_done(self, step: s.Step, verdict: s.GuardrailOutput) -> s.GuardrailOutput:
         step.status = "ok" if verdict.passed else "blocked"
         step.started_ns, step.ended_ns = verdict.started_ns, verdict.ended_ns
         step.summary = "passed" if verdict.passed else _reasons(verdict)
-        await self._emit([guardrail_span(self.input, step, verdict)])
+        self._emit([guardrail_span(self.input, step, verdict)])
         return verdict
 
     # ------------------------------------------------------------------ approvals
@@ -257,7 +268,7 @@ class AgentRun:
                 approval.decided_by, approval.decided_ns = "timeout policy", workflow.time_ns()
                 approval.decided_reason = f"no decision within {timeout:g} s (on_timeout: {policy})"
         self._refresh_status()
-        await self._emit([approval_span(self.input, step, approval)])
+        self._emit([approval_span(self.input, step, approval)])
         return approval
 
     @workflow.update(name=s.DECIDE_APPROVAL)
@@ -368,10 +379,17 @@ class AgentRun:
             start_to_close_timeout=SHORT, retry_policy=PLUMBING_RETRY)
         return refs
 
-    async def _emit(self, spans: list[dict[str, Any]]) -> None:
-        await workflow.execute_activity(
+    def _emit(self, spans: list[dict[str, Any]]) -> None:
+        """Send spans in the background: the next step does not wait for them to be stored (`_flush_spans`
+        waits, at the end of a turn)."""
+        self._emitting.append(workflow.start_activity(
             s.EMIT_SPANS, s.EmitSpansInput(connection=self.input.connection, spans=spans),
-            start_to_close_timeout=SHORT, retry_policy=PLUMBING_RETRY)
+            start_to_close_timeout=SHORT, retry_policy=PLUMBING_RETRY))
+
+    async def _flush_spans(self) -> None:
+        pending, self._emitting = self._emitting, []
+        if pending:
+            await asyncio.gather(*pending)
 
     async def _continue_as_new(self) -> None:
         """Start a fresh history for the next turn: the conversation travels as refs, earlier steps as a blob."""
