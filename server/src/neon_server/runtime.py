@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from neon.tracing.config import disable_autoconfigure
 from neon_server.ingest.semconv import Limits
 from neon_server.ingest.writer import BatchWriter
 from neon_server.services.datasets import DatasetService
@@ -60,6 +61,9 @@ class Services:
     online_scorer: OnlineScorer | None = field(init=False)
 
     def __post_init__(self) -> None:
+        # The server's own LLM calls (judges) make SDK spans; they must not configure the SDK on first use
+        # from the credentials `neon up` saved and send the server's traces to itself.
+        disable_autoconfigure()
         s = self.settings
         self.keys = KeyService(self.metadata.api_keys, cache_seconds=s.auth_cache_seconds)
         self.projects = ProjectService(self.metadata.projects, self.keys)
