@@ -100,13 +100,17 @@ def test_list_filters_and_shares_them_in_the_url(ui_server: UiServer, browser_pa
     page.get_by_role("button", name=re.compile("Remove filter Agent")).click()
     expect(rows(page)).to_have_count(14)
 
-    page.get_by_label("Search inputs and outputs").fill("parcel")
-    page.get_by_label("Search inputs and outputs").press("Enter")
-    expect(page).to_have_url(re.compile(r"search=parcel"))
-    for row in rows(page).all():
-        trace_id = row.get_attribute("data-trace-id")
+    matching = [t["trace_id"] for t in ui_server.api("/api/traces", search="parcel").json()["traces"]]
+    assert 0 < len(matching) < 14  # the search narrows the list: its answer cannot be mistaken for the old one
+    for trace_id in matching:
         root = ui_server.api(f"/api/traces/{trace_id}").json()["trace"]["root_span_id"]
         assert "parcel" in ui_server.api(f"/api/traces/{trace_id}/spans/{root}/payload").json()["input"]
+    page.get_by_label("Search inputs and outputs").fill("parcel")
+    page.get_by_label("Search inputs and outputs").press("Enter")
+    expect(rows(page)).to_have_count(len(matching))  # the rows of the new answer, not the previous 14
+    shown = rows(page).evaluate_all("rows => rows.map(r => r.dataset.traceId)")
+    assert sorted(shown) == sorted(matching)
+    expect(page).to_have_url(re.compile(r"search=parcel"))
 
 
 def test_opening_a_trace_shows_the_waterfall_and_a_conversation(ui_server: UiServer, browser_page: Page) -> None:
