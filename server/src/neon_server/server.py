@@ -14,6 +14,7 @@ import logging
 import signal
 import socket
 import sys
+import threading
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -22,6 +23,7 @@ import uvicorn
 from neon.credentials import Credentials, credentials_path, load_credentials, save_credentials
 from neon_server import __version__
 from neon_server.app import create_app
+from neon_server.ingest.default_prices import preload as preload_prices
 from neon_server.runtime import Services, open_services
 from neon_server.services.errors import Unauthorized
 from neon_server.services.projects import DEFAULT_PROJECT
@@ -102,6 +104,9 @@ def _ignore(_sig: int, _frame: Any) -> None:
 def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
     """Run the server until SIGINT/SIGTERM. Raises StartupError (port, lock) and store errors."""
     sock = bind_socket(settings.host, settings.port)
+    # The default model prices (~1.5 s to load) load while the stores open, before objects are frozen below.
+    prices = threading.Thread(target=preload_prices, name="neon-prices-load", daemon=True)
+    prices.start()
     try:
         services = open_services(settings)
     except BaseException:
@@ -125,6 +130,7 @@ def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
         )
         # Ingestion allocates many short-lived objects per span; everything alive at start (modules, stores)
         # is frozen out of the collector's scans and young collections run less often.
+        prices.join()
         gc.collect()
         gc.freeze()
         gc.set_threshold(50_000, 20, 100)
