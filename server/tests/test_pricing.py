@@ -1,4 +1,4 @@
-"""Prices at ingest: genai-prices as the default source behind per-project overrides.
+"""Prices at ingest: genai-prices as the default source behind per-project overrides, and partial trace costs.
 
 The expected costs come from the library's own `calc_price`, never from numbers copied here: Neon's fast path
 (matching memoised, prices turned into floats) must agree with it for every model the library ships.
@@ -6,7 +6,7 @@ The expected costs come from the library's own `calc_price`, never from numbers 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -163,3 +163,30 @@ def test_a_project_override_wins_over_the_library(live_server: LiveServer, proje
     spans = spans_of(analytics, trace_id)
     assert spans["dated"]["cost"] == pytest.approx((600 * 1.0 + 400 * 0.1 + 100 * 2.0) / 1e6)
     assert spans["other"]["cost"] == pytest.approx(library_cost("claude-opus-4-1", None, DAY, 1_000, 100))
+
+
+def test_a_trace_with_unpriced_llm_calls_has_a_partial_cost(live_server: LiveServer,
+                                                            project_key: tuple[str, str]) -> None:
+    now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    partial, complete, unknown = "64" * 16, "65" * 16, "66" * 16
+    ingest(live_server, project_key[1], {"traces": [
+        {"trace_id": partial, "name": "partial", "spans": [
+            llm("known", "gpt-4o", now, 1_000, 100), llm("internal", "acme-internal-llm", now, 1_000, 100)]},
+        {"trace_id": complete, "name": "complete", "spans": [
+            llm("known", "gpt-4o-mini", now, 1_000, 100),
+            llm("no-tokens", "acme-internal-llm", now, 0, 0)]},  # no tokens: nothing to price, not unpriced
+        {"trace_id": unknown, "name": "unknown", "spans": [llm("internal", "acme-internal-llm", now, 50, 5)]},
+    ]})
+    headers = {"x-api-key": project_key[1]}
+    listed = httpx.get(f"{live_server.url}/api/traces", headers=headers).json()["traces"]
+    rows = {t["name"]: t for t in listed}
+    detail = {name: httpx.get(f"{live_server.url}/api/traces/{tid}", headers=headers).json()["trace"]
+              for name, tid in (("partial", partial), ("complete", complete), ("unknown", unknown))}
+    for answer in (rows, detail):
+        assert {n: answer[n]["unpriced_llm_calls"] for n in detail} == {"partial": 1, "complete": 0, "unknown": 1}
+        assert answer["partial"]["cost"] == pytest.approx(library_cost("gpt-4o", None, now, 1_000, 100))
+        assert answer["complete"]["cost"] == pytest.approx(library_cost("gpt-4o-mini", None, now, 1_000, 100))
+        assert answer["unknown"]["cost"] is None  # nothing priced: no cost at all, not $0
+    spans = httpx.get(f"{live_server.url}/api/traces/{partial}", headers=headers).json()["spans"]
+    internal = next(s for s in spans if s["name"] == "internal")
+    assert (internal["model"], internal["input_tokens"], internal["cost"]) == ("acme-internal-llm", 1_000, None)
