@@ -20,6 +20,8 @@ from genai_prices.types import Tier, TieredPrices
 
 from neon_server.ingest.default_prices import DefaultPrices, LibraryCall, LibraryModel, compile_price
 from neon_server.ingest.pricing import ModelPrice, PriceBook
+from neon_server.runtime import Services
+from neon_server.services.trace_scoring import TraceScoring
 from neon_server.storage.analytics import AnalyticsDB
 from server.tests.conftest import LiveServer
 from server.tests.test_ingest_otlp import spans_of
@@ -165,7 +167,7 @@ def test_a_project_override_wins_over_the_library(live_server: LiveServer, proje
     assert spans["other"]["cost"] == pytest.approx(library_cost("claude-opus-4-1", None, DAY, 1_000, 100))
 
 
-def test_a_trace_with_unpriced_llm_calls_has_a_partial_cost(live_server: LiveServer,
+def test_a_trace_with_unpriced_llm_calls_has_a_partial_cost(live_server: LiveServer, services: Services,
                                                             project_key: tuple[str, str]) -> None:
     now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
     partial, complete, unknown = "64" * 16, "65" * 16, "66" * 16
@@ -190,3 +192,7 @@ def test_a_trace_with_unpriced_llm_calls_has_a_partial_cost(live_server: LiveSer
     spans = httpx.get(f"{live_server.url}/api/traces/{partial}", headers=headers).json()["spans"]
     internal = next(s for s in spans if s["name"] == "internal")
     assert (internal["model"], internal["input_tokens"], internal["cost"]) == ("acme-internal-llm", 1_000, None)
+    # scorers of stored traces (cost budgets) see a partial cost as unknown, not as the whole cost
+    scoring = TraceScoring(services.traces, services.scores)
+    assert scoring.load(project_key[0], partial).outcome.cost is None
+    assert scoring.load(project_key[0], complete).outcome.cost == pytest.approx(detail["complete"]["cost"])
