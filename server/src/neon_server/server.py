@@ -104,13 +104,15 @@ def _ignore(_sig: int, _frame: Any) -> None:
 def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
     """Run the server until SIGINT/SIGTERM. Raises StartupError (port, lock) and store errors."""
     sock = bind_socket(settings.host, settings.port)
-    # The default model prices (~1.5 s to load) load while the stores open, before objects are frozen below.
+    # The default model prices take ~1.5 s to load: they load beside startup and serving, so neither the health
+    # check nor the first ingest request (which waits only for what is left) pays for all of it.
     prices = threading.Thread(target=preload_prices, name="neon-prices-load", daemon=True)
     prices.start()
     try:
         services = open_services(settings)
     except BaseException:
         sock.close()
+        prices.join(timeout=30)
         raise
     try:
         base_url = settings.url_for_clients(sock.getsockname()[1])
@@ -130,7 +132,6 @@ def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
         )
         # Ingestion allocates many short-lived objects per span; everything alive at start (modules, stores)
         # is frozen out of the collector's scans and young collections run less often.
-        prices.join()
         gc.collect()
         gc.freeze()
         gc.set_threshold(50_000, 20, 100)
@@ -138,5 +139,6 @@ def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
             uvicorn.Server(config).run(sockets=[sock])
         log.info("server stopped; closing stores")
     finally:
+        prices.join(timeout=30)  # not mid-import while the interpreter exits
         services.close()
         sock.close()
