@@ -14,6 +14,7 @@ import logging
 import signal
 import socket
 import sys
+import threading
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -22,6 +23,7 @@ import uvicorn
 from neon.credentials import Credentials, credentials_path, load_credentials, save_credentials
 from neon_server import __version__
 from neon_server.app import create_app
+from neon_server.ingest.default_prices import preload as preload_prices
 from neon_server.runtime import Services, open_services
 from neon_server.services.errors import Unauthorized
 from neon_server.services.projects import DEFAULT_PROJECT
@@ -102,10 +104,15 @@ def _ignore(_sig: int, _frame: Any) -> None:
 def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
     """Run the server until SIGINT/SIGTERM. Raises StartupError (port, lock) and store errors."""
     sock = bind_socket(settings.host, settings.port)
+    # The default model prices take ~1.5 s to load: they load beside startup and serving, so neither the health
+    # check nor the first ingest request (which waits only for what is left) pays for all of it.
+    prices = threading.Thread(target=preload_prices, name="neon-prices-load", daemon=True)
+    prices.start()
     try:
         services = open_services(settings)
     except BaseException:
         sock.close()
+        prices.join(timeout=30)
         raise
     try:
         base_url = settings.url_for_clients(sock.getsockname()[1])
@@ -132,5 +139,6 @@ def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
             uvicorn.Server(config).run(sockets=[sock])
         log.info("server stopped; closing stores")
     finally:
+        prices.join(timeout=30)  # not mid-import while the interpreter exits
         services.close()
         sock.close()
