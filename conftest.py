@@ -4,6 +4,6 @@ A span made in a test without neon.configure() must not find a developer's own `
 NEON_* variables) and export there. Programs the tests start as subprocesses are unaffected.
 """
 
-from neon.tracing import config as _neon_config
+from neon.tracing.config import disable_autoconfigure
 
-_neon_config._state.first_use_done = True
+disable_autoconfigure()

@@ -130,13 +130,14 @@ def test_spans_roll_up_into_traces_across_batches(analytics: AnalyticsDB) -> Non
                max(root_span_id) AS root, max(status) AS status, sum(span_count) AS spans,
                sum(error_count) AS errors, sum(llm_call_count) AS llm_calls, sum(tool_call_count) AS tool_calls,
                sum(total_tokens) AS tokens, sum(cost) AS cost, sum(priced_span_count) AS priced,
-               max(session_id) AS session, groupUniqArrayArray(tags) AS tags,
+               sum(unpriced_llm_calls) AS unpriced, max(session_id) AS session, groupUniqArrayArray(tags) AS tags,
                groupUniqArrayArray(models) AS models, groupUniqArrayArray(tool_names) AS tools
-        FROM traces WHERE project_id = {p:String} GROUP BY trace_id""", tag="tests.traces", params={"p": "p1"})
-    assert len(trace) == 1
+        FROM traces GROUP BY trace_id ORDER BY trace_id""", tag="tests.traces")
+    assert len(trace) == 2
     t = trace[0]
     assert (t["name"], t["root"], t["status"], t["spans"], t["errors"]) == ("agent", "s1", 2, 3, 1)
     assert (t["llm_calls"], t["tool_calls"], t["tokens"], t["cost"], t["priced"]) == (1, 1, 120, 0.5, 1)
+    assert (t["unpriced"], trace[1]["unpriced"]) == (0, 1)  # t9: a model and tokens, no cost
     assert (t["session"], t["tags"], t["models"], t["tools"]) == ("sess-1", ["beta"], ["gpt-4o"], ["search"])
     assert t["start"].to_pydatetime() == T0
     assert t["end"].to_pydatetime() == T0 + timedelta(seconds=5)
@@ -159,6 +160,41 @@ def test_spans_roll_up_into_traces_across_batches(analytics: AnalyticsDB) -> Non
     ]
     attrs = analytics.query("SELECT attributes['k'] AS k FROM spans WHERE span_id = 's2'", tag="tests.attrs")
     assert attrs == [{"k": "v"}]
+
+
+def unpriced_by_trace(db: AnalyticsDB) -> dict[str, int]:
+    rows = db.query("SELECT trace_id, sum(unpriced_llm_calls) AS n FROM traces GROUP BY trace_id",
+                    tag="tests.unpriced")
+    return {r["trace_id"]: r["n"] for r in rows}
+
+
+def test_unpriced_llm_calls_are_counted_for_traces_written_before_the_migration(chdb_folder: Path) -> None:
+    db = open_analytics(f"chdb://{chdb_folder}?database=before_0004", migrate=False)
+    try:
+        before, later = [m for m in bundled_migrations() if m.version < 4], bundled_migrations()
+        apply_migrations(db, before)
+        old = {"span_type": "generation", "model": "acme-llm", "input_tokens": 10, "total_tokens": 10,
+               "start": T0, "seconds": 1.0}
+        db.insert_arrow("spans", span_batch([
+            {**old, "trace_id": "old", "span_id": "a", "name": "unpriced"},
+            {**old, "trace_id": "old", "span_id": "b", "name": "priced", "cost": 0.1},
+            {**old, "trace_id": "old", "span_id": "c", "name": "no tokens", "input_tokens": 0, "total_tokens": 0},
+            {**old, "trace_id": "all-priced", "span_id": "a", "name": "priced", "cost": 0.1},
+        ]), tag="tests.insert")
+        assert apply_migrations(db, later) == [m.version for m in later if m.version >= 4]
+        assert unpriced_by_trace(db) == {"old": 1, "all-priced": 0}
+        db.insert_arrow("spans", span_batch([{**old, "trace_id": "old", "span_id": "d", "name": "new"}]),
+                        tag="tests.insert")
+        assert unpriced_by_trace(db) == {"old": 2, "all-priced": 0}  # the view counts new spans
+        start = db.query("SELECT min(start_time) AS s, sum(span_count) AS n FROM traces WHERE trace_id = 'old'",
+                         tag="tests.start")
+        assert (start[0]["s"].to_pydatetime(), start[0]["n"]) == (T0, 4)  # the backfill row adds no spans
+        backfill = next(m for m in later if m.version == 4).statements()[-1]
+        db.command(backfill, tag="tests.backfill_again")  # an interrupted migration run again
+        assert unpriced_by_trace(db) == {"old": 2, "all-priced": 0}
+    finally:
+        db.command("DROP DATABASE IF EXISTS before_0004", tag="tests.drop")
+        db.close()
 
 
 def test_data_survives_reopen(chdb_folder: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import importlib.metadata
 import json
 import random
 import time
@@ -146,9 +147,18 @@ def test_project_price_overrides(live_server: LiveServer, project_key: tuple[str
                                  analytics: AnalyticsDB) -> None:
     headers = {"x-api-key": project_key[1]}
     url = f"{live_server.url}/api/model-prices"
-    table = httpx.get(url, headers=headers).json()
-    assert table["shipped"]["gpt-4o"] == {"input": 2.5, "output": 10.0, "cached_input": 1.25}
+    table = httpx.get(url, headers=headers, params={"model": "gpt-4o-2024-08-06"}).json()
+    assert table["default_source"]["name"] == "genai-prices"
+    assert table["default_source"]["version"] == importlib.metadata.version("genai-prices")
+    assert table["default_source"]["models"] > 500
+    assert table["lookup"] == {"model": "gpt-4o-2024-08-06", "provider": "", "source": "genai-prices",
+                               "matched_provider": "openai", "matched_model": "gpt-4o", "tiered": False,
+                               "price": {"input": 2.5, "output": 10.0, "cached_input": 1.25}}
     assert httpx.put(f"{url}/my-finetune", headers=headers, json={"input": 1, "output": 2}).status_code == 200
+    mine = httpx.get(url, headers=headers, params={"model": "my-finetune-2026-01-31"}).json()["lookup"]
+    assert (mine["source"], mine["price"]) == ("override", {"input": 1.0, "output": 2.0, "cached_input": 1.0})
+    unknown = httpx.get(url, headers=headers, params={"model": "nobody-knows-me"}).json()["lookup"]
+    assert (unknown["source"], unknown["price"]) == (None, None)
     bad = httpx.put(f"{url}/x", headers=headers, json={"input": -1, "output": 2})
     assert bad.status_code == 422
     trace_id = "55" * 16

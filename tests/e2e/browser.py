@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, ViewportSize, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, ViewportSize, expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -89,4 +89,5 @@ def save_evidence(page: Page, test_name: str, console: list[str]) -> None:
 def connect(page: Page, base_url: str, api_key: str) -> None:
     """Open the UI with a key, as the link `neon up` prints does; the browser keeps the key for the test."""
     page.goto(f"{base_url}/#key={api_key}")
-    page.wait_for_url(re.compile(r"/traces"))
+    # connected when the UI shows the key's project as the current one (what a user sees), not on a URL change
+    expect(page.get_by_label("Project")).to_have_value(re.compile("^prj_"))

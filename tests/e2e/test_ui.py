@@ -100,13 +100,17 @@ def test_list_filters_and_shares_them_in_the_url(ui_server: UiServer, browser_pa
     page.get_by_role("button", name=re.compile("Remove filter Agent")).click()
     expect(rows(page)).to_have_count(14)
 
-    page.get_by_label("Search inputs and outputs").fill("parcel")
-    page.get_by_label("Search inputs and outputs").press("Enter")
-    expect(page).to_have_url(re.compile(r"search=parcel"))
-    for row in rows(page).all():
-        trace_id = row.get_attribute("data-trace-id")
+    matching = [t["trace_id"] for t in ui_server.api("/api/traces", search="parcel").json()["traces"]]
+    assert 0 < len(matching) < 14  # the search narrows the list: its answer cannot be mistaken for the old one
+    for trace_id in matching:
         root = ui_server.api(f"/api/traces/{trace_id}").json()["trace"]["root_span_id"]
         assert "parcel" in ui_server.api(f"/api/traces/{trace_id}/spans/{root}/payload").json()["input"]
+    page.get_by_label("Search inputs and outputs").fill("parcel")
+    page.get_by_label("Search inputs and outputs").press("Enter")
+    expect(rows(page)).to_have_count(len(matching))  # the rows of the new answer, not the previous 14
+    shown = rows(page).evaluate_all("rows => rows.map(r => r.dataset.traceId)")
+    assert sorted(shown) == sorted(matching)
+    expect(page).to_have_url(re.compile(r"search=parcel"))
 
 
 def test_opening_a_trace_shows_the_waterfall_and_a_conversation(ui_server: UiServer, browser_page: Page) -> None:
@@ -230,3 +234,56 @@ def test_analytics_and_sessions_render_the_traffic(ui_server: UiServer, browser_
     page.get_by_role("link", name="chat-0").click()
     expect(page.locator(".turn")).to_have_count(3)
     expect(page.locator(".turn").first.locator(".message.role-user")).to_be_visible()
+
+
+def test_costs_read_right_and_a_partial_cost_is_marked(ui_server: UiServer, browser_page: Page) -> None:
+    page = browser_page
+    created = subprocess.run([str(Path(sys.executable).with_name("neon")), "projects", "create", "pricing-ui"],
+                             env={**os.environ, "NEON_HOME": str(ui_server.process.home)}, capture_output=True,
+                             text=True, check=True, timeout=60)
+    found = re.search(r"neon_sk_\S+", created.stdout)
+    assert found, created.stdout
+    key = found.group(0)
+    headers = {"Authorization": f"Bearer {key}"}
+    # the project's own price makes the expected texts independent of the default price list
+    put = httpx.put(f"{ui_server.url}/api/model-prices/ui-model", headers=headers,
+                    json={"input": 0.15, "output": 0.6})
+    assert put.status_code == 200, put.text
+    start = time.time() - 60
+
+    def llm(span_id: str, model: str, input_tokens: int, output_tokens: int) -> dict[str, Any]:
+        return {"span_id": span_id, "name": span_id, "type": "generation", "model": model, "start_time": start,
+                "duration_ms": 200, "input_tokens": input_tokens, "output_tokens": output_tokens}
+
+    sent = httpx.post(f"{ui_server.url}/api/traces/ingest", headers=headers, json={"traces": [
+        {"name": "tiny-cost", "start_time": start, "spans": [llm("one-token", "ui-model", 1, 0)]},
+        {"name": "small-cost", "start_time": start, "spans": [llm("small", "ui-model", 100, 10)]},
+        {"name": "partial-cost", "start_time": start, "spans": [
+            llm("priced-call", "ui-model", 10_000, 1_000), llm("mystery-call", "mystery-llm", 100, 10)]},
+    ]})
+    assert sent.status_code == 200, sent.text
+    assert sent.json()["rejected_spans"] == 0
+
+    connect(page, ui_server.url, key)
+    page.goto(f"{ui_server.url}/traces")
+    expect(rows(page)).to_have_count(3)
+    tiny = page.locator(".trace-row", has_text="tiny-cost")
+    expect(tiny).to_contain_text("<$0.00001")  # $0.00000015: below the floor, never "$0.00000"
+    expect(page.locator(".trace-row", has_text="small-cost")).to_contain_text("$0.000021")  # 3 significant digits
+    partial = page.locator(".trace-row", has_text="partial-cost").locator(".cost-partial")
+    expect(partial).to_have_text("$0.0021+")
+    expect(partial).to_have_attribute("title", re.compile("some LLM calls had no known price"))
+    expect(tiny.locator(".cost-partial")).to_have_count(0)
+    for name in ("tiny-cost", "small-cost", "partial-cost"):  # the column shows the whole amount, not "$0.00…"
+        cell = page.locator(".trace-row", has_text=name).get_by_role("cell").nth(5)
+        assert cell.evaluate("e => e.scrollWidth <= e.clientWidth"), f"{name}: {cell.inner_text()} is cut"
+
+    page.locator(".trace-row", has_text="partial-cost").get_by_role("link").click()
+    header = page.locator(".trace-head")
+    expect(header.locator(".cost-partial")).to_have_text("$0.0021+")
+    tree = page.get_by_role("tree", name="Spans")
+    tree.locator(".wf-row", has_text="mystery-call").click()
+    panel = page.get_by_role("complementary", name="Span details")
+    expect(panel.locator(".facts")).to_contain_text("no price")
+    tree.locator(".wf-row", has_text="priced-call").click()
+    expect(panel.locator(".facts")).to_contain_text("$0.0021")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from neon.execute.folder import load_agents
+from neon.tracing.config import disable_autoconfigure
 from neon_server.ingest.semconv import Limits
 from neon_server.ingest.writer import BatchWriter
 from neon_server.services.agent_blobs import AgentBlobService
@@ -81,6 +82,9 @@ class Services:
     agent_runs: AgentRunService = field(init=False)
 
     def __post_init__(self) -> None:
+        # The server's own LLM calls (judges) make SDK spans; they must not configure the SDK on first use
+        # from the credentials `neon up` saved and send the server's traces to itself.
+        disable_autoconfigure()
         s = self.settings
         self.keys = KeyService(self.metadata.api_keys, cache_seconds=s.auth_cache_seconds)
         secret_key = s.secret_key.get_secret_value() if s.secret_key is not None else None

@@ -17,6 +17,7 @@ import logging
 import signal
 import socket
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -25,6 +26,7 @@ import uvicorn
 from neon.credentials import Credentials, credentials_path, load_credentials, save_credentials
 from neon_server import __version__
 from neon_server.app import create_app
+from neon_server.ingest.default_prices import preload as preload_prices
 from neon_server.runtime import Services, open_services
 from neon_server.services.errors import Unauthorized
 from neon_server.services.projects import DEFAULT_PROJECT
@@ -123,10 +125,15 @@ def serve(settings: Settings, out: TextIO = sys.stdout, *, worker_factory: Worke
     the store lock before touching Temporal's database); `worker_factory` replaces the in-process worker's
     default factory."""
     sock = bind_socket(settings.host, settings.port)
+    # The default model prices take ~1.5 s to load: they load beside startup and serving, so neither the health
+    # check nor the first ingest request (which waits only for what is left) pays for all of it.
+    prices = threading.Thread(target=preload_prices, name="neon-prices-load", daemon=True)
+    prices.start()
     try:
         services = open_services(settings)
     except BaseException:
         sock.close()
+        prices.join(timeout=30)
         raise
     try:
         base_url = settings.url_for_clients(sock.getsockname()[1])
@@ -155,5 +162,6 @@ def serve(settings: Settings, out: TextIO = sys.stdout, *, worker_factory: Worke
             uvicorn.Server(config).run(sockets=[sock])
         log.info("server stopped; closing stores")
     finally:
+        prices.join(timeout=30)  # not mid-import while the interpreter exits
         services.close()
         sock.close()

@@ -39,12 +39,28 @@ export function count(n: number | null | undefined): string {
   return `${(n / 1e9).toFixed(2)}B`
 }
 
+/** USD: three significant digits below $1 (a single LLM call often costs a fraction of a cent), cents up to
+ * $100, whole dollars above; amounts under a thousandth of a cent read `<$0.00001`, never `$0.00000`. */
 export function cost(usd: number | null | undefined): string {
-  if (usd === null || usd === undefined) return '–'
+  if (usd === null || usd === undefined || Number.isNaN(usd)) return '–'
   if (usd === 0) return '$0'
-  if (usd < 0.01) return `$${usd.toFixed(5)}`
-  if (usd < 100) return `$${usd.toFixed(3)}`
+  if (usd < COST_FLOOR) return `<$${COST_FLOOR.toFixed(5)}`
+  if (usd < 1) return `$${Number(usd.toPrecision(3))}`
+  if (usd < 100) return `$${usd.toFixed(2)}`
   return `$${Math.round(usd).toLocaleString('en-US')}`
+}
+
+const COST_FLOOR = 0.00001
+
+/** A trace's cost, marked partial (`$0.0123+`) when some of its LLM calls had no known price: the sum leaves
+ * them out. `title` says so, for a tooltip. */
+export function traceCost(usd: number | null | undefined, unpricedCalls: number | undefined): {
+  text: string
+  title?: string
+} {
+  if (!unpricedCalls) return { text: cost(usd) }
+  const title = `some LLM calls had no known price: ${unpricedCalls} ${unpricedCalls === 1 ? 'call is' : 'calls are'} not in this cost`
+  return { text: usd === null || usd === undefined ? 'no price' : `${cost(usd)}+`, title }
 }
 
 export function percent(x: number | null | undefined): string {

@@ -158,6 +158,13 @@ def configure_on_first_use() -> TracerProvider | None:
         return provider
 
 
+def disable_autoconfigure() -> None:
+    """Never configure on first use in this process (for processes that make spans only for themselves, such
+    as the Neon server running LLM judges, and test suites)."""
+    with _first_use_lock:
+        _state.first_use_done = True
+
+
 def _existing_sdk_provider() -> TracerProvider | None:
     provider = trace.get_tracer_provider()
     return provider if isinstance(provider, TracerProvider) else None

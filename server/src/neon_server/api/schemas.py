@@ -30,8 +30,10 @@ class TraceSummary(BaseModel):
     input_tokens: int
     output_tokens: int
     total_tokens: int
-    cost: float | None = Field(description="USD; null when no span could be priced")
-    priced_span_count: int
+    cost: float | None = Field(description="USD, the sum of the priced spans' costs; null when no span has a price")
+    priced_span_count: int = Field(description="spans with a cost (priced at ingest or reported by the span)")
+    unpriced_llm_calls: int = Field(description="LLM calls (spans with a model and tokens) that got no price: "
+                                    "when above 0, `cost` leaves them out (a partial cost)")
     session_id: str
     user_id: str
     agent_id: str

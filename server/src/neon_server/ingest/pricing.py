@@ -1,74 +1,89 @@
-"""Model prices: a table shipped as data (`prices.json`), overridable per project, applied at ingest.
+"""Pricing LLM spans at ingest: a project's own prices (overrides) first, then the default source (genai-prices).
 
-cost = (input − cached) × input price + cached × cached-input price + output × output price.
-A model with no known price costs null, never zero; a span that reports its own cost keeps it.
+An override is USD per million tokens: cost = (input − cached) × input + cached × cached input + output × output.
+A model with no known price costs null, never zero; a span that reports its own cost keeps it; a span without
+input or output tokens is not priced.
 """
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 
-PER_TOKEN = 1e-6  # the table is in USD per million tokens
+from neon_server.ingest.default_prices import MAX_MEMO, DefaultPrices
+
+PER_TOKEN = 1e-6  # overrides are in USD per million tokens
+# A dated snapshot of a model: gpt-4o-2024-08-06, claude-sonnet-4-20250514, claude-3-5-sonnet@20240620.
+DATED = re.compile(r"^(.+?)[-@](?:\d{4}-\d{2}-\d{2}|20\d{6})$")
+
+
+class Pricer(Protocol):
+    def cost(self, input_tokens: int, output_tokens: int, cached_input_tokens: int,
+             start_ns: int) -> float | None: ...
 
 
 @dataclass(frozen=True)
 class ModelPrice:
+    """A project's own price for a model, USD per million tokens."""
+
     input: float
     output: float
     cached_input: float | None = None
 
-    def cost(self, input_tokens: int, output_tokens: int, cached_input_tokens: int) -> float:
+    def cost(self, input_tokens: int, output_tokens: int, cached_input_tokens: int, start_ns: int = 0) -> float:
         cached = min(cached_input_tokens, input_tokens) if self.cached_input is not None else 0
         cached_price = self.cached_input if self.cached_input is not None else self.input
         return ((input_tokens - cached) * self.input + cached * cached_price
                 + output_tokens * self.output) * PER_TOKEN
 
 
-def parse_prices(models: Mapping[str, Any]) -> dict[str, ModelPrice]:
-    table: dict[str, ModelPrice] = {}
-    for name, entry in models.items():
-        table[name.lower()] = ModelPrice(float(entry["input"]), float(entry["output"]),
-                                         None if entry.get("cached_input") is None else float(entry["cached_input"]))
-    return table
-
-
-def bundled_prices() -> dict[str, ModelPrice]:
-    data = json.loads((resources.files("neon_server.ingest") / "prices.json").read_text(encoding="utf-8"))
-    return parse_prices(data["models"])
+def override_for(overrides: Mapping[str, ModelPrice], model: str) -> ModelPrice | None:
+    """A project's price for `model`: by its name, its name without a `provider/` prefix, or its undated name."""
+    name = model.strip().lower()
+    for candidate in dict.fromkeys((name, name.rsplit("/", 1)[-1])):
+        dated = DATED.match(candidate)
+        for key in (candidate, dated[1] if dated else None):
+            if key is not None and key in overrides:
+                return overrides[key]
+    return None
 
 
 class PriceBook:
-    """Prices for one project: its overrides over the shipped table; lookups are memoised per model."""
+    """Prices for one project: its overrides, then the default source; resolved once per (provider, model)."""
 
-    def __init__(self, base: Mapping[str, ModelPrice], overrides: Mapping[str, ModelPrice] | None = None) -> None:
-        self._table = {**base, **(overrides or {})}
-        # Longest names first, so 'gpt-4o-mini-2024' matches gpt-4o-mini, not gpt-4o.
-        self._prefixes = sorted(self._table, key=len, reverse=True)
-        self._memo: dict[str, ModelPrice | None] = {}
+    def __init__(self, defaults: DefaultPrices, overrides: Mapping[str, ModelPrice] | None = None) -> None:
+        self._defaults = defaults
+        self._overrides = {name.lower(): price for name, price in (overrides or {}).items()}
+        self._memo: dict[tuple[str, str], Pricer | None] = {}
 
-    def lookup(self, model: str) -> ModelPrice | None:
-        if model in self._memo:
-            return self._memo[model]
-        name = model.lower()
-        name = name.rsplit("/", 1)[-1]  # provider-qualified names: openai/gpt-4o, models/gemini-2.5-pro
-        price = self._table.get(name)
-        if price is None:
-            price = next((self._table[p] for p in self._prefixes if name.startswith(p)), None)
-        if len(self._memo) < 10_000:
-            self._memo[model] = price
-        return price
+    def lookup(self, model: str, provider: str = "") -> Pricer | None:
+        key = (provider, model)
+        try:
+            return self._memo[key]
+        except KeyError:
+            pass
+        found: Pricer | None = override_for(self._overrides, model)
+        if found is None:
+            found = self._defaults.lookup(provider, model)
+        if len(self._memo) >= MAX_MEMO:
+            self._memo.clear()
+        self._memo[key] = found
+        return found
 
     def apply(self, cols: dict[str, list[Any]]) -> None:
-        """Fill `cost` for spans with a model and no cost of their own."""
-        costs, models = cols["cost"], cols["model"]
+        """Fill `cost` for spans with a model, tokens, and no cost of their own."""
+        costs, models, providers = cols["cost"], cols["model"], cols["provider"]
         inputs, outputs, cached = cols["input_tokens"], cols["output_tokens"], cols["cached_input_tokens"]
+        starts = cols["start_time"]
+        memo = self._memo
         for i, model in enumerate(models):
-            if not model or costs[i] is not None:
+            if not model or costs[i] is not None or not (inputs[i] or outputs[i]):
                 continue
-            price = self.lookup(model)
-            if price is not None and (inputs[i] or outputs[i]):
-                costs[i] = price.cost(inputs[i], outputs[i], cached[i])
+            pricer = memo.get((providers[i], model))
+            if pricer is None:
+                pricer = self.lookup(model, providers[i])
+                if pricer is None:
+                    continue
+            costs[i] = pricer.cost(inputs[i], outputs[i], cached[i], starts[i])

@@ -127,7 +127,9 @@ class TraceScoring:
         case = Case(input=decode_payload(raw_input) if raw_input not in (None, "") else None,
                     expected=_first(root_attributes, EXPECTED_KEYS),
                     expected_tools=tools if isinstance(tools, list) else None, metadata=metadata, id=trace_id)
-        cost = float(summary["cost"]) if summary.get("priced_span_count") else None
+        # A partial cost (some LLM calls had no price) is not the trace's cost: budgets see it as unknown.
+        known = summary.get("priced_span_count") and not summary.get("unpriced_llm_calls")
+        cost = float(summary["cost"]) if known else None
         outcome = Outcome.from_spans(spans, cost_usd=cost)
         outcome.trace_id = trace_id
         return LoadedTrace(trace_id=trace_id, summary=summary, case=case, outcome=outcome)

@@ -43,6 +43,7 @@ class TraceService:
             span["truncated"] = bool(span["truncated"])
         for key in ("start_time", "end_time"):
             summary[key] = ns_to_iso(int(summary[key].value))
+        unknown_cost_is_null(summary)
         return {"trace": summary, "spans": spans, "next_offset": offset + limit if more else None}
 
     def payload(self, project_id: str, trace_id: str, span_id: str) -> dict[str, Any]:
@@ -57,6 +58,13 @@ class TraceService:
     def root_payloads(self, project_id: str, roots: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, str]]:
         """Inputs and outputs of the given (trace id, root span id) pairs, read in one query."""
         return self._store.payloads(project_id, roots)
+
+
+def unknown_cost_is_null(trace: dict[str, Any]) -> dict[str, Any]:
+    """A trace none of whose spans has a price has no known cost: null, not the rollup's sum of nothing (0)."""
+    if not trace["priced_span_count"]:
+        trace["cost"] = None
+    return trace
 
 
 def _trace_id(value: str) -> str:
@@ -132,6 +140,7 @@ class TraceListService:
         for row in rows:
             row.pop("sort_value", None)
             row["scores"] = scores.get(row["trace_id"], {})
+            unknown_cost_is_null(row)
         return {"traces": iso_times(rows), "next_cursor": next_cursor}
 
 

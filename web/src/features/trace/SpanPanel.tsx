@@ -15,6 +15,8 @@ export function SpanPanel({ span, scores, onClose }: { span: Span; scores: Score
   )))
   const mine = scores.filter((s) => s.span_id === span.span_id)
   const isLlm = span.span_type === 'generation'
+  // a model and tokens: a span that could be priced (embeddings and unlabelled calls too)
+  const priceable = Boolean(span.model) && (span.input_tokens > 0 || span.output_tokens > 0 || span.total_tokens > 0)
   const input = isLlm ? toMessages(payload.data?.input ?? '', 'user') : null
   const output = isLlm ? toMessages(payload.data?.output ?? '', 'assistant') : null
   const exceptions = span.events.filter((e) => e.name === 'exception')
@@ -36,7 +38,11 @@ export function SpanPanel({ span, scores, onClose }: { span: Span; scores: Score
           <div><dt>Tokens</dt><dd>{count(span.input_tokens)} in · {count(span.output_tokens)} out
             {span.cached_input_tokens ? ` · ${count(span.cached_input_tokens)} cached` : ''}</dd></div>
         )}
-        {(span.cost !== null || isLlm) && <div><dt>Cost</dt><dd>{span.cost === null ? 'not priced' : cost(span.cost)}</dd></div>}
+        {(span.cost !== null || priceable || isLlm) && (
+          <div><dt>Cost</dt>{span.cost !== null ? <dd>{cost(span.cost)}</dd>
+            : priceable ? <dd className="cost-partial" title={`no known price for ${span.model}: a project can set one (PUT /api/model-prices/…)`}>no price</dd>
+              : <dd className="muted" title="no model and tokens recorded">–</dd>}</div>
+        )}
         {span.service && <div><dt>Service</dt><dd>{span.service}</dd></div>}
       </dl>
       {(span.status === 'error' || exceptions.length > 0) && (

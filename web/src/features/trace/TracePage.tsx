@@ -3,7 +3,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'react'
 import { Link, useParams, useSearchParams } from 'react-router'
 import { api, unwrap, type Score, type Span, type TraceSummary } from '../../api/client'
 import { ErrorBox, Spinner } from '../../components/Feedback'
-import { cost, count, duration, fullTime, score } from '../../lib/format'
+import { count, duration, fullTime, score, traceCost } from '../../lib/format'
 import { StatusBadge } from '../traces/TracesPage'
 import { SpanPanel } from './SpanPanel'
 import { buildTree, flatten, kindOf, type Tree } from './tree'
@@ -86,7 +86,7 @@ export function TracePage() {
           <div><dt>LLM calls</dt><dd>{trace.llm_call_count}</dd></div>
           <div><dt>Tool calls</dt><dd>{trace.tool_call_count}</dd></div>
           <div><dt>Tokens</dt><dd>{count(trace.total_tokens)}</dd></div>
-          <div><dt>Cost</dt><dd>{cost(trace.cost)}</dd></div>
+          <div><dt>Cost</dt><TraceCost cost={trace.cost} unpriced={trace.unpriced_llm_calls} /></div>
           {trace.session_id && <div><dt>Session</dt><dd><Link to={`/sessions/${encodeURIComponent(trace.session_id)}`}>{trace.session_id}</Link></dd></div>}
           {trace.user_id && <div><dt>User</dt><dd>{trace.user_id}</dd></div>}
           {trace.agent_id && <div><dt>Agent</dt><dd>{trace.agent_id}{trace.agent_version ? ` @ ${trace.agent_version}` : ''}</dd></div>}
@@ -120,6 +120,11 @@ function durationLabel(left: number, width: number): React.CSSProperties {
   if (left + width <= 70) return { left: `calc(${left + width}% + 4px)` }
   if (left >= 20) return { right: `calc(${100 - left}% + 4px)` }
   return { left: `calc(${left}% + 6px)` }
+}
+
+function TraceCost({ cost, unpriced }: { cost: number | null; unpriced: number }) {
+  const shown = traceCost(cost, unpriced)
+  return <dd className={shown.title ? 'cost-partial' : undefined} title={shown.title}>{shown.text}</dd>
 }
 
 function BackLink() {

@@ -4,7 +4,7 @@ import { Link, useNavigate, useSearchParams } from 'react-router'
 import { api, unwrap } from '../../api/client'
 import { followTraces, type LiveTrace } from '../../api/live'
 import { Empty, ErrorBox } from '../../components/Feedback'
-import { ago, cost, count, duration, fullTime, score } from '../../lib/format'
+import { ago, count, duration, fullTime, score, traceCost } from '../../lib/format'
 import { FilterBar } from './FilterBar'
 import { notLive, toLiveParams, toQuery } from './filters'
 import type { components } from '../../api/schema'
@@ -197,7 +197,7 @@ export function TracesPage() {
                   <div className="td num" role="cell">{row.duration_ns === undefined || row.duration_ns === null ? '…' : duration(row.duration_ns)}</div>
                   <div className="td" role="cell"><StatusBadge status={row.status} errors={row.error_count} /></div>
                   <div className="td num" role="cell">{count(row.total_tokens)}</div>
-                  <div className="td num" role="cell">{cost(row.cost)}</div>
+                  <CostCell cost={row.cost} unpriced={row.unpriced_llm_calls} />
                   <div className="td model" role="cell">{row.models?.join(', ')}</div>
                   <div className="td scores" role="cell">
                     {Object.entries(row.scores ?? {}).slice(0, 3).map(([name, value]) => (
@@ -215,6 +215,11 @@ export function TracesPage() {
   )
 }
 
+function CostCell({ cost, unpriced }: { cost: number | null; unpriced: number }) {
+  const shown = traceCost(cost, unpriced)
+  return <div className={`td num ${shown.title ? 'cost-partial' : ''}`} role="cell" title={shown.title}>{shown.text}</div>
+}
+
 export function StatusBadge({ status, errors }: { status: string; errors?: number }) {
   if (status === 'unset') return <span className="status status-unset" title="No status set (no error recorded)">–</span>
   return (
@@ -228,6 +233,6 @@ function provisional(trace: LiveTrace): Row {
   return {
     ...trace, end_time: trace.start_time, root_span_id: trace.span_id, span_count: 0, error_count: 0,
     llm_call_count: 0, tool_call_count: 0, input_tokens: 0, output_tokens: 0, total_tokens: 0, cost: null,
-    priced_span_count: 0, tags: [], models: [], tool_names: [], scores: {}, live: true,
+    priced_span_count: 0, unpriced_llm_calls: 0, tags: [], models: [], tool_names: [], scores: {}, live: true,
   }
 }
