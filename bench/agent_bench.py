@@ -87,7 +87,8 @@ def direct_run(fake: FakeLLMServer) -> float:
     from neon.llm import ToolDefinition
 
     provider = fake.provider("openai", model="gpt-4o-mini", max_retries=0)
-    tools = [ToolDefinition("lookup_policy", "a policy", {"type": "object", "properties": {"topic": {"type": "string"}}})]
+    schema = {"type": "object", "properties": {"topic": {"type": "string"}}}
+    tools = [ToolDefinition("lookup_policy", "a policy", schema)]
 
     async def go() -> float:
         started = time.perf_counter()
@@ -106,6 +107,9 @@ def direct_run(fake: FakeLLMServer) -> float:
 
 
 def main() -> None:
+    from neon.tracing.config import disable_autoconfigure
+
+    disable_autoconfigure()  # the direct baseline's LLM calls make spans for nobody
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])

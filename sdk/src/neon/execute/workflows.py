@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
 STATUS_KEY = SearchAttributeKey.for_keyword(s.SA_STATUS)
 PENDING_KEY = SearchAttributeKey.for_int(s.SA_PENDING)
 SHORT = timedelta(seconds=30)
+SPAN_BATCH = 8  # spans queued before a batch goes out mid-turn
 PLUMBING_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                              maximum_interval=timedelta(seconds=30))  # blobs and spans: retried until stored
 
@@ -48,6 +49,7 @@ class AgentRun:
         self.error: str | None = None
         self._open_turn: tuple[int, int, str] | None = None  # (turn, started ns, user text) until its span is written
         self._emitting: list[Any] = []  # span activities in flight
+        self._span_buffer: list[dict[str, Any]] = []  # spans not sent yet
         self._unsaved: list[dict[str, Any]] = []  # the user's message, stored by the next LLM call
 
     # ------------------------------------------------------------------ the run
@@ -255,6 +257,7 @@ class AgentRun:
                               reason=reason[:2000], requested_ns=now, deadline_ns=now + int(timeout * 1e9))
         self.approvals[step.key] = approval
         self._refresh_status()
+        await self._flush_spans(wait=False)
         try:
             await workflow.wait_condition(lambda: approval.decision is not None, timeout=timedelta(seconds=timeout))
         except TimeoutError:
@@ -324,6 +327,7 @@ class AgentRun:
         """Between steps: hold while paused."""
         if self.paused:
             self._set_status(s.PAUSED)
+            await self._flush_spans(wait=False)
             await workflow.wait_condition(lambda: not self.paused)
             self._refresh_status()
 
@@ -380,16 +384,27 @@ class AgentRun:
         return refs
 
     def _emit(self, spans: list[dict[str, Any]]) -> None:
-        """Send spans in the background: the next step does not wait for them to be stored (`_flush_spans`
-        waits, at the end of a turn)."""
-        self._emitting.append(workflow.start_activity(
-            s.EMIT_SPANS, s.EmitSpansInput(connection=self.input.connection, spans=spans),
-            start_to_close_timeout=SHORT, retry_policy=PLUMBING_RETRY))
+        """Queue spans; they go out in batches, in the background (an activity per batch, not per step), so
+        no step waits for its spans to be stored. `_flush_spans` sends what is queued."""
+        self._span_buffer.extend(spans)
+        if len(self._span_buffer) >= SPAN_BATCH:
+            self._send_spans()
 
-    async def _flush_spans(self) -> None:
-        pending, self._emitting = self._emitting, []
-        if pending:
-            await asyncio.gather(*pending)
+    def _send_spans(self) -> None:
+        batch, self._span_buffer = self._span_buffer, []
+        if batch:
+            self._emitting.append(workflow.start_activity(
+                s.EMIT_SPANS, s.EmitSpansInput(connection=self.input.connection, spans=batch),
+                start_to_close_timeout=SHORT, retry_policy=PLUMBING_RETRY))
+
+    async def _flush_spans(self, *, wait: bool = True) -> None:
+        """Send the queued spans; with `wait`, until every batch is stored (the end of a turn). Before a long
+        wait (an approval, a pause) they are sent without waiting, so the trace shows the run so far."""
+        self._send_spans()
+        if wait:
+            pending, self._emitting = self._emitting, []
+            if pending:
+                await asyncio.gather(*pending)
 
     async def _continue_as_new(self) -> None:
         """Start a fresh history for the next turn: the conversation travels as refs, earlier steps as a blob."""
