@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
+import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -55,6 +56,27 @@ class AgentActivities:
         self.env = os.environ if env is None else env
         self.pricer = pricer
         self.llm_timeout_seconds = llm_timeout_seconds
+        # One HTTP client for Neon and one for models, for every activity of this worker: a new client per
+        # call cost more CPU (its TLS context) than the call. Made on first use, on the worker's event loop.
+        self._neon_http: httpx.AsyncClient | None = None
+        self._llm_http: httpx.AsyncClient | None = None
+
+    def _neon(self, connection: s.Connection) -> NeonRunAPI:
+        if self._neon_http is None:
+            self._neon_http = httpx.AsyncClient(timeout=30.0, limits=httpx.Limits(max_connections=50))
+        return NeonRunAPI(connection, http=self._neon_http)
+
+    def _llm_client(self) -> httpx.AsyncClient:
+        if self._llm_http is None:
+            self._llm_http = httpx.AsyncClient(timeout=httpx.Timeout(self.llm_timeout_seconds, connect=10.0),
+                                               limits=httpx.Limits(max_connections=100))
+        return self._llm_http
+
+    async def aclose(self) -> None:
+        for client in (self._neon_http, self._llm_http):
+            if client is not None:
+                await client.aclose()
+        self._neon_http = self._llm_http = None
 
     def all(self) -> list[Callable[..., Any]]:
         return [self.llm_call, self.tool_call, self.guardrails, self.put_blobs, self.emit_spans]
@@ -65,7 +87,7 @@ class AgentActivities:
         attempt = activity.info().attempt
         model = call.model
         provider = self._provider(model)
-        async with NeonRunAPI(call.connection) as neon:
+        async with self._neon(call.connection) as neon:
             new_refs = await neon.put_blobs(call.new_messages) if call.new_messages else []
             history = await neon.get_blobs(call.message_refs)
             messages = [{"role": "system", "content": call.system_prompt}, *history, *call.new_messages]
@@ -117,7 +139,7 @@ class AgentActivities:
         tool: ToolSpec = _codec.load(ToolSpec, call.tool)
         started = time.time_ns()
         try:
-            function = resolve_tool(tool)
+            function = resolve_tool(tool, http_client=self._llm_client())
         except Exception as exc:  # a bad import path will not get better by retrying
             raise ApplicationError(f"tool {tool.name!r} cannot be loaded: {exc}", type="ToolLoadError",
                                    non_retryable=True) from exc
@@ -130,7 +152,7 @@ class AgentActivities:
         ended = time.time_ns()
         content = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
         message = {"role": "tool", "tool_call_id": call.call.id, "name": tool.name, "content": content}
-        async with NeonRunAPI(call.connection) as neon:
+        async with self._neon(call.connection) as neon:
             [ref] = await neon.put_blobs([message])
         return s.ToolCallResult(result_ref=ref, preview=content[:PREVIEW_CHARS], started_ns=started, ended_ns=ended,
                                 attempt=attempt)
@@ -154,9 +176,9 @@ class AgentActivities:
         (retrying cannot add an API key) with what is missing."""
         try:
             if ref:
-                return get_provider(ref, env=self.env, max_retries=0, timeout=self.llm_timeout_seconds)
+                return get_provider(ref, env=self.env, max_retries=0, http_client=self._llm_client())
             return get_provider(str(model["provider"]), model=str(model["name"]), base_url=model.get("base_url"),
-                                env=self.env, max_retries=0, timeout=self.llm_timeout_seconds)
+                                env=self.env, max_retries=0, http_client=self._llm_client())
         except LLMConfigError as exc:
             raise ApplicationError(f"the worker cannot call the model: {exc}", type="LLMConfigError",
                                    non_retryable=True) from exc
@@ -176,12 +198,12 @@ class AgentActivities:
     # ------------------------------------------------------------------ plumbing
     @activity.defn(name=s.PUT_BLOBS)
     async def put_blobs(self, request: s.PutBlobsInput) -> list[str]:
-        async with NeonRunAPI(request.connection) as neon:
+        async with self._neon(request.connection) as neon:
             return await neon.put_blobs(request.values)
 
     @activity.defn(name=s.EMIT_SPANS)
     async def emit_spans(self, request: s.EmitSpansInput) -> None:
-        async with NeonRunAPI(request.connection) as neon:
+        async with self._neon(request.connection) as neon:
             await neon.ingest_spans(request.spans)
 
 

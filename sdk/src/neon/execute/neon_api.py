@@ -46,11 +46,13 @@ class NeonAPIError(RuntimeError):
 
 
 class NeonRunAPI:
-    """A worker's client for one run's project. One HTTP connection pool per instance: close it (or use
-    `async with`). `timeout` bounds each attempt of a blob or span request; `publish_timeout` a stream post."""
+    """A worker's client for one run's project. `http`: a shared `httpx.AsyncClient` (a worker keeps one for all
+    its activities: making a client costs milliseconds of CPU, mostly its TLS context); without one, this object
+    opens its own — close it (or use `async with`). `timeout` bounds each attempt of a blob or span request;
+    `publish_timeout` a stream post."""
 
-    def __init__(self, connection: Connection, *, timeout: float = 30.0, publish_timeout: float = 2.0,
-                 max_attempts: int = 6, backoff: float = 0.25, max_backoff: float = 10.0,
+    def __init__(self, connection: Connection, *, http: httpx.AsyncClient | None = None, timeout: float = 30.0,
+                 publish_timeout: float = 2.0, max_attempts: int = 6, backoff: float = 0.25, max_backoff: float = 10.0,
                  max_batch_bytes: int = 16 * 2**20, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.base_url = connection.neon_url.rstrip("/")
         self.max_attempts = max(1, max_attempts)
@@ -58,9 +60,10 @@ class NeonRunAPI:
         self.max_backoff = max_backoff
         self.max_batch_bytes = max_batch_bytes
         self.publish_timeout = publish_timeout
-        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, transport=transport,
-                                       headers={"Authorization": f"Bearer {connection.run_token}",
-                                                "Content-Type": "application/json"})
+        self.timeout = timeout
+        self._headers = {"Authorization": f"Bearer {connection.run_token}", "Content-Type": "application/json"}
+        self._owned = http is None
+        self._http = http or httpx.AsyncClient(timeout=timeout, transport=transport)
 
     async def __aenter__(self) -> NeonRunAPI:
         return self
@@ -69,7 +72,8 @@ class NeonRunAPI:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._owned:
+            await self._http.aclose()
 
     # ------------------------------------------------------------------ blobs
     async def put_blobs(self, values: Sequence[Any]) -> list[str]:
@@ -129,7 +133,8 @@ class NeonRunAPI:
         if not events:
             return
         try:
-            response = await self._http.post(f"/api/agent-runs/{quote(run_id, safe='')}/stream",
+            response = await self._http.post(f"{self.base_url}/api/agent-runs/{quote(run_id, safe='')}/stream",
+                                             headers=self._headers,
                                              content=canonical_json(list(events)), timeout=self.publish_timeout)
             if response.status_code >= 400:
                 log.debug("run stream events dropped: %s %s", response.status_code, _server_message(response))
@@ -147,7 +152,8 @@ class NeonRunAPI:
             status: int | None = None
             retry_after: float | None = None
             try:
-                response = await self._http.request(method, path, content=body)
+                response = await self._http.request(method, f"{self.base_url}{path}", content=body,
+                                                    headers=self._headers, timeout=self.timeout)
             except httpx.TransportError as exc:  # connection refused or reset, timeouts
                 problem = f"Neon at {self.base_url} did not answer {method} {path}: {type(exc).__name__}: {exc}"
             else:
