@@ -25,8 +25,8 @@ $(VENV_STAMP): $(LOCK_INPUTS)
 
 setup: $(VENV_STAMP) ## install Python packages into .venv (bootstraps uv with pip if missing)
 
-up: setup ui ## set up and start Neon on its embedded defaults (chDB + SQLite under ~/.neon)
-	$(UV) run --no-sync neon up
+up: setup ui ## set up and start Neon on its embedded defaults (chDB + SQLite + Temporal under ~/.neon; agents from examples/agents)
+	NEON_AGENTS_PATH=$${NEON_AGENTS_PATH:-examples/agents} $(UV) run --no-sync neon up
 
 $(WEB_DEPS): web/package-lock.json
 	cd web && npm ci --no-audit --no-fund --loglevel=error

@@ -93,10 +93,33 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _fail(f"cannot reach the server: {exc}")
 
 
+class _Console:
+    """Step lines and streamed tokens from two threads, without tearing each other's lines."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.streaming: str | None = None  # the step whose tokens are being printed, mid-line
+
+    def tokens(self, step_key: str, text: str) -> None:
+        with self.lock:
+            if self.streaming != step_key:
+                print(("\n" if self.streaming else "") + "  │ ", end="")
+                self.streaming = step_key
+            print(text.replace("\n", "\n  │ "), end="", flush=True)
+
+    def line(self, text: str) -> None:
+        with self.lock:
+            if self.streaming is not None:
+                print()
+                self.streaming = None
+            print(text, flush=True)
+
+
 def follow(client: NeonClient, run_id: str, *, json_out: bool = False, poll_seconds: float = 0.25) -> int:
     """Print steps as they complete (polling the run) and tokens as they stream (the event stream)."""
+    console = _Console()
     stop = threading.Event()
-    tokens = threading.Thread(target=_print_tokens, args=(client, run_id, stop), daemon=True)
+    tokens = threading.Thread(target=_print_tokens, args=(client, run_id, stop, console), daemon=True)
     tokens.start()
     shown: set[str] = set()
     try:
@@ -105,8 +128,8 @@ def follow(client: NeonClient, run_id: str, *, json_out: bool = False, poll_seco
             for step in run["steps"]:
                 if step["key"] not in shown and step["status"] != "running":
                     shown.add(step["key"])
-                    print(f"\n  step {step['key']:<6} {step['kind']:<9} {step['name']:<24} {step['status']:<9} "
-                          f"{step['summary'][:80]}", flush=True)
+                    console.line(f"  step {step['key']:<6} {step['kind']:<9} {step['name']:<20} {step['status']:<9} "
+                                 f"{step['summary'][:80]}")
             pending = [a for a in run["approvals"] if a["decision"] is None]
             if run["status"] in FINAL or run["status"] == "waiting" or pending:
                 break
@@ -116,11 +139,12 @@ def follow(client: NeonClient, run_id: str, *, json_out: bool = False, poll_seco
     if json_out:
         print(json.dumps(run, indent=2))
     usage = run["usage"]
-    print(f"\n{run['status']}: {usage['steps']} steps, {usage['input_tokens'] + usage['output_tokens']} tokens")
+    console.line(f"{run['status']}: {usage['llm_calls']} LLM calls, {usage['tool_calls']} tool calls, "
+                 f"{usage['input_tokens'] + usage['output_tokens']} tokens")
     if pending:
         for approval in pending:
-            print(f"waiting for approval: {approval['tool']}({json.dumps(approval['arguments'])})  "
-                  f"→ neon agent approve {run_id} {approval['step_key']} --reason …")
+            print(f"waiting for approval: {approval['tool']}({json.dumps(approval['arguments'])})\n"
+                  f"  decide: neon agent approve {run_id} {approval['step_key']} --reason …   (or reject)")
         return EXIT_WAITING
     if run.get("answer") is not None:
         print(run["answer"])
@@ -129,7 +153,7 @@ def follow(client: NeonClient, run_id: str, *, json_out: bool = False, poll_seco
     return 0 if run["status"] in ("completed", "waiting") and not run.get("error") else EXIT_ERROR
 
 
-def _print_tokens(client: NeonClient, run_id: str, stop: threading.Event) -> None:
+def _print_tokens(client: NeonClient, run_id: str, stop: threading.Event, console: _Console) -> None:
     """Tokens as they arrive; best effort (the steps printed from the run are what is durable)."""
     try:
         with client.stream("GET", f"/api/agent-runs/{run_id}/events") as response:
@@ -139,7 +163,7 @@ def _print_tokens(client: NeonClient, run_id: str, stop: threading.Event) -> Non
                 if line.startswith("data: "):
                     event = json.loads(line[6:])
                     if event.get("type") == "delta":
-                        print(event.get("text", ""), end="", flush=True)
+                        console.tokens(str(event.get("step_key")), str(event.get("text", "")))
     except (httpx.HTTPError, ValueError):
         return
 
