@@ -7,7 +7,7 @@ browser here), a fresh page per test, and evidence when a test fails.
         connect(browser_page, server_url, api_key)  # the UI remembers the key, as /#key=… does for a user
         browser_page.goto(f"{server_url}/evals")
 
-The fixtures `browser` (one per session) and `browser_page` (one per test) are registered by
+The fixtures `browser` (one per test module) and `browser_page` (one per test) are registered by
 `tests/e2e/conftest.py`. A failing test leaves `test-artifacts/<test>.png` (the whole page) and
 `test-artifacts/<test>.console.txt` (the browser console and page errors).
 """
@@ -45,8 +45,10 @@ def require_ui() -> None:
         pytest.fail("the web UI is not built: run `make ui`")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    # Per module, not per session: Playwright's sync API keeps an event loop running on this thread while it
+    # is open, and later tests that call asyncio.run (the Temporal ones) must not find one.
     with sync_playwright() as playwright:
         launched = _launch(playwright)
         yield launched
