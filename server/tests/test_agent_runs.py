@@ -318,25 +318,25 @@ def test_the_http_api_approval_timeouts_and_a_tool_that_cannot_load(live_server:
     _, other_key = live_server.services.keys.create(other.id)
 
     async def scenario() -> dict[str, Any]:
-        async with AgentRig(live_server, project_key, fake):
-            async with httpx.AsyncClient(base_url=live_server.url, timeout=30) as http:
-                mine, theirs = {"x-api-key": project_key[1]}, {"x-api-key": other_key}
-                bad = await http.post("/api/agent-runs", headers=mine, json={"agent": "nobody", "input": "hi"})
-                assert bad.status_code == 404
-                assert "no agent 'nobody'" in bad.json()["error"]["message"]
-                started = await http.post("/api/agent-runs", headers=mine, json={
-                    "agent": "support", "input": "Refund A1001", "spec": spec, "multi_turn": False})
-                assert started.status_code == 201, started.text
-                run_id = started.json()["run_id"]
-                assert (await http.get(f"/api/agent-runs/{run_id}", headers=theirs)).status_code == 404
-                assert (await http.post(f"/api/agent-runs/{run_id}/cancel", headers=theirs)).status_code == 404
-                listed = (await http.get("/api/agent-runs", headers=theirs)).json()["runs"]
-                assert listed == []
-                while True:
-                    run = (await http.get(f"/api/agent-runs/{run_id}", headers=mine)).json()
-                    if run["status"] in (s.COMPLETED, s.FAILED):
-                        return run
-                    await asyncio.sleep(0.1)
+        async with AgentRig(live_server, project_key, fake), \
+                httpx.AsyncClient(base_url=live_server.url, timeout=30) as http:
+            mine, theirs = {"x-api-key": project_key[1]}, {"x-api-key": other_key}
+            bad = await http.post("/api/agent-runs", headers=mine, json={"agent": "nobody", "input": "hi"})
+            assert bad.status_code == 404
+            assert "no agent 'nobody'" in bad.json()["error"]["message"]
+            started = await http.post("/api/agent-runs", headers=mine, json={
+                "agent": "support", "input": "Refund A1001", "spec": spec, "multi_turn": False})
+            assert started.status_code == 201, started.text
+            run_id = started.json()["run_id"]
+            assert (await http.get(f"/api/agent-runs/{run_id}", headers=theirs)).status_code == 404
+            assert (await http.post(f"/api/agent-runs/{run_id}/cancel", headers=theirs)).status_code == 404
+            listed = (await http.get("/api/agent-runs", headers=theirs)).json()["runs"]
+            assert listed == []
+            while True:
+                run = (await http.get(f"/api/agent-runs/{run_id}", headers=mine)).json()
+                if run["status"] in (s.COMPLETED, s.FAILED):
+                    return run
+                await asyncio.sleep(0.1)
 
     done = run(scenario())
     assert done["status"] == s.COMPLETED, done
