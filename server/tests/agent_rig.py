@@ -72,6 +72,7 @@ class AgentRig:
             connect, specs=self.specs.get,
             record_version=lambda project, spec: services.agents.record(project, spec)[0].version,
             issue_token=services.run_tokens.issue, neon_url=lambda: self.live.url, task_queue=self.task_queue)
+        services.agent_runs = self.runs  # the live server's API reaches this rig's Temporal
         await self.start_worker()
         return self
 

@@ -300,3 +300,51 @@ def test_a_model_the_worker_cannot_call_fails_the_run_at_once(live_server: LiveS
     llm = next(step for step in done["steps"] if step["kind"] == "llm")
     assert llm["attempt"] == 1  # not retried: no retry can add a key
     assert fake.requests == []
+
+
+def test_the_http_api_approval_timeouts_and_a_tool_that_cannot_load(live_server: LiveServer,
+                                                                    project_key: tuple[str, str],
+                                                                    fake: FakeLLMServer) -> None:
+    import httpx
+
+    from neon.execute import load_spec
+    from server.tests.agent_rig import EXAMPLES
+
+    spec = load_spec(EXAMPLES / "support.yaml").to_dict()
+    spec["approval"] = {**spec["approval"], "timeout": 1, "on_timeout": "reject"}
+    spec["tools"][1]["implementation"] = {"python": "examples.agents.nowhere:lookup_policy"}
+    fake.queue(FakeReply(text="Refunding.", tool_calls=[REFUND, POLICY]), FakeReply(text="Nothing was done."))
+    other = live_server.services.projects.create("someone-else")
+    _, other_key = live_server.services.keys.create(other.id)
+
+    async def scenario() -> dict[str, Any]:
+        async with AgentRig(live_server, project_key, fake), \
+                httpx.AsyncClient(base_url=live_server.url, timeout=30) as http:
+            mine, theirs = {"x-api-key": project_key[1]}, {"x-api-key": other_key}
+            bad = await http.post("/api/agent-runs", headers=mine, json={"agent": "nobody", "input": "hi"})
+            assert bad.status_code == 404
+            assert "no agent 'nobody'" in bad.json()["error"]["message"]
+            started = await http.post("/api/agent-runs", headers=mine, json={
+                "agent": "support", "input": "Refund A1001", "spec": spec, "multi_turn": False})
+            assert started.status_code == 201, started.text
+            run_id = started.json()["run_id"]
+            assert (await http.get(f"/api/agent-runs/{run_id}", headers=theirs)).status_code == 404
+            assert (await http.post(f"/api/agent-runs/{run_id}/cancel", headers=theirs)).status_code == 404
+            listed = (await http.get("/api/agent-runs", headers=theirs)).json()["runs"]
+            assert listed == []
+            while True:
+                run = (await http.get(f"/api/agent-runs/{run_id}", headers=mine)).json()
+                if run["status"] in (s.COMPLETED, s.FAILED):
+                    return run
+                await asyncio.sleep(0.1)
+
+    done = run(scenario())
+    assert done["status"] == s.COMPLETED, done
+    approval = done["approvals"][0]
+    assert (approval["decision"], approval["timed_out"], approval["decided_by"]) == ("rejected", True,
+                                                                                     "timeout policy")
+    tools = {step["tool_call_id"]: step for step in done["steps"] if step["kind"] == "tool"}
+    assert tools["call_refund"]["status"] == "rejected"
+    assert "ToolResolutionError" in tools["call_policy"]["error"]
+    assert "module 'examples.agents.nowhere' not found" in tools["call_policy"]["error"]
+    assert tools["call_policy"]["attempt"] == 1  # a bad import path is not retried

@@ -8,10 +8,12 @@ stream), and returns when the run answers, stops, fails or waits for an approval
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -70,6 +72,22 @@ def _fail(message: str, code: int = EXIT_ERROR) -> int:
     return code
 
 
+def _reports_api_errors(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """The server's refusal, or an unreachable server, as one line and an exit code (2 for what the caller
+    can fix: an unknown agent or run, a decision already taken, bad input)."""
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except NeonError as exc:
+            return _fail(exc.message, EXIT_USAGE if exc.status_code in (404, 409, 422) else EXIT_ERROR)
+        except httpx.HTTPError as exc:
+            return _fail(f"cannot reach the server: {exc}")
+
+    return run
+
+
+@_reports_api_errors
 def cmd_run(args: argparse.Namespace) -> int:
     variables: dict[str, str] = {}
     for item in args.var:
@@ -78,19 +96,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             return _fail(f"--var takes KEY=VALUE, got {item!r}", EXIT_USAGE)
         variables[key] = value
     body = {"agent": args.name, "input": args.input, "variables": variables, "multi_turn": not args.single_turn}
-    try:
-        with _client(args) as client:
-            run = client.request("POST", "/api/agent-runs", json=body)
-            if not args.follow:
-                print(json.dumps(run, indent=2) if args.json else f"{run['run_id']}  {run['agent']}@{run['version']}"
-                      f"  {run['status']}  trace {run['trace_id']}")
-                return 0
-            print(f"run {run['run_id']}  {run['agent']}@{run['version']}  trace {run['trace_id']}", flush=True)
-            return follow(client, run["run_id"], json_out=args.json)
-    except NeonError as exc:
-        return _fail(exc.message, EXIT_USAGE if exc.status_code in (404, 409, 422) else EXIT_ERROR)
-    except httpx.HTTPError as exc:
-        return _fail(f"cannot reach the server: {exc}")
+    with _client(args) as client:
+        run = client.request("POST", "/api/agent-runs", json=body)
+        if not args.follow:
+            print(json.dumps(run, indent=2) if args.json else f"{run['run_id']}  {run['agent']}@{run['version']}"
+                  f"  {run['status']}  trace {run['trace_id']}")
+            return 0
+        print(f"run {run['run_id']}  {run['agent']}@{run['version']}  trace {run['trace_id']}", flush=True)
+        return follow(client, run["run_id"], json_out=args.json)
 
 
 class _Console:
@@ -168,15 +181,11 @@ def _print_tokens(client: NeonClient, run_id: str, stop: threading.Event, consol
         return
 
 
+@_reports_api_errors
 def cmd_runs(args: argparse.Namespace) -> int:
     params = {k: v for k, v in (("agent", args.agent), ("version", args.version), ("status", args.status)) if v}
-    try:
-        with _client(args) as client:
-            runs = client.request("GET", "/api/agent-runs", params={**params, "limit": args.limit})["runs"]
-    except NeonError as exc:
-        return _fail(exc.message)
-    except httpx.HTTPError as exc:
-        return _fail(f"cannot reach the server: {exc}")
+    with _client(args) as client:
+        runs = client.request("GET", "/api/agent-runs", params={**params, "limit": args.limit})["runs"]
     print(f"{'RUN':<31} {'AGENT':<20} {'VERSION':<13} {'STATUS':<18} STARTED")
     for run in runs:
         status = run["status"] + (f" ({run['pending_approvals']})" if run["pending_approvals"] else "")
@@ -185,14 +194,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+@_reports_api_errors
 def cmd_approvals(args: argparse.Namespace) -> int:
-    try:
-        with _client(args) as client:
-            approvals = client.request("GET", "/api/agent-approvals")["approvals"]
-    except NeonError as exc:
-        return _fail(exc.message)
-    except httpx.HTTPError as exc:
-        return _fail(f"cannot reach the server: {exc}")
+    with _client(args) as client:
+        approvals = client.request("GET", "/api/agent-approvals")["approvals"]
     if not approvals:
         print("no calls are waiting for a decision")
     for a in approvals:
@@ -201,14 +206,10 @@ def cmd_approvals(args: argparse.Namespace) -> int:
     return 0
 
 
+@_reports_api_errors
 def cmd_decide(args: argparse.Namespace) -> int:
-    try:
-        with _client(args) as client:
-            decided = client.request("POST", f"/api/agent-runs/{args.run_id}/approvals/{args.call}/{args.verb}",
-                                     json={"reason": args.reason, "by": args.by})
-    except NeonError as exc:
-        return _fail(exc.message, EXIT_USAGE if exc.status_code in (404, 409, 422) else EXIT_ERROR)
-    except httpx.HTTPError as exc:
-        return _fail(f"cannot reach the server: {exc}")
+    with _client(args) as client:
+        decided = client.request("POST", f"/api/agent-runs/{args.run_id}/approvals/{args.call}/{args.verb}",
+                                 json={"reason": args.reason, "by": args.by})
     print(f"{decided['decision']}: {decided['tool']} in {args.run_id} by {decided['decided_by']}")
     return 0

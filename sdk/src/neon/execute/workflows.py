@@ -192,15 +192,7 @@ class AgentRun:
                 problem = f"the call was rejected by {approval.decided_by or 'policy'}: {why}"
                 step.status = "rejected"
         if problem is not None or tool is None:
-            message = problem or "unknown tool"
-            step.status = step.status if step.status == "rejected" else "error"
-            step.error, step.summary, step.ended_ns = message, message[:200], workflow.time_ns()
-            [ref] = await self._put([{"role": "tool", "tool_call_id": call.id, "name": call.name,
-                                      "content": f"error: {message}"}])
-            step.output_ref = ref
-            self._count_tool()
-            self._emit([tool_span(self.input, step, None)])
-            return ref
+            return await self._tool_failed(step, call, problem or "unknown tool")
         try:
             result: s.ToolCallResult = await workflow.execute_activity(
                 s.TOOL_CALL, s.ToolCallInput(connection=self.input.connection, run_id=self.input.run_id,
@@ -208,21 +200,24 @@ class AgentRun:
                 result_type=s.ToolCallResult, start_to_close_timeout=self.spec.tool_timeout(tool),
                 retry_policy=self.spec.tool_retry(tool), summary=f"{step.key} tool {call.name}")
         except ActivityError as failed:
-            message = _cause(failed)
-            step.status, step.error, step.summary, step.ended_ns = "error", message, message[:200], \
-                workflow.time_ns()
-            [ref] = await self._put([{"role": "tool", "tool_call_id": call.id, "name": call.name,
-                                      "content": f"error: {message}"}])
-            step.output_ref = ref
-            self._count_tool()
-            self._emit([tool_span(self.input, step, None)])
-            return ref
+            return await self._tool_failed(step, call, _cause(failed))
         step.status = "ok" if result.ok else "error"
         step.started_ns, step.ended_ns, step.attempt = result.started_ns, result.ended_ns, result.attempt
         step.output_ref, step.summary, step.error = result.result_ref, result.preview[:200], result.error
         self._count_tool()
         self._emit([tool_span(self.input, step, result)])
         return result.result_ref
+
+    async def _tool_failed(self, step: s.Step, call: s.ToolCallRequest, message: str) -> str:
+        """A call that did not produce a result: the model is told why, as the call's result."""
+        step.status = step.status if step.status == "rejected" else "error"
+        step.error, step.summary, step.ended_ns = message, message[:200], workflow.time_ns()
+        [ref] = await self._put([{"role": "tool", "tool_call_id": call.id, "name": call.name,
+                                  "content": f"error: {message}"}])
+        step.output_ref = ref
+        self._count_tool()
+        self._emit([tool_span(self.input, step, None)])
+        return ref
 
     def _count_tool(self) -> None:
         usage = self.state.usage

@@ -10,6 +10,15 @@ from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
 from neon.execute import shared as s
+from neon_server.api.agent_run_schemas import (
+    ActionDone,
+    ApprovalList,
+    ApprovalOut,
+    MessageQueued,
+    RunDetail,
+    RunList,
+    RunOut,
+)
 from neon_server.api.deps import PrincipalDep, ServicesDep
 from neon_server.domain.projects import Principal
 from neon_server.services.errors import InvalidInput
@@ -26,23 +35,6 @@ class StartRunIn(BaseModel):
     multi_turn: bool = Field(default=True, description="stay open for further messages after an answer")
     idle_timeout_seconds: float = Field(default=86_400, gt=0, le=365 * 86_400,
                                         description="close a waiting run after this long without a message")
-
-
-class RunOut(BaseModel):
-    run_id: str
-    trace_id: str
-    agent: str | None
-    version: str | None
-    status: str = Field(description="running, waiting, awaiting_approval, paused, completed, failed, cancelled, "
-                                    "or stopped (a budget ran out)")
-    pending_approvals: int = 0
-    started_at: str | None = None
-    closed_at: str | None = None
-
-
-class RunList(BaseModel):
-    runs: list[RunOut]
-    next_page_token: str | None = Field(description="pass as page_token for the next page; null at the end")
 
 
 class MessageIn(BaseModel):
@@ -88,13 +80,13 @@ async def list_runs(services: ServicesDep, principal: PrincipalDep,
             "next_page_token": base64.urlsafe_b64encode(next_token).decode() if next_token else None}
 
 
-@router.get("/api/agent-runs/{run_id}")
+@router.get("/api/agent-runs/{run_id}", response_model=RunDetail)
 async def get_run(run_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
     """A run: status, steps with summaries, approvals, usage against budgets, the answer and the trace id."""
     return await services.agent_runs.get(principal.project_id, run_id)
 
 
-@router.post("/api/agent-runs/{run_id}/messages", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/api/agent-runs/{run_id}/messages", status_code=status.HTTP_202_ACCEPTED, response_model=MessageQueued)
 async def send_message(run_id: str, body: MessageIn, services: ServicesDep, principal: PrincipalDep
                        ) -> dict[str, Any]:
     """The next user message of a multi-turn run (queued while a turn is running)."""
@@ -115,7 +107,7 @@ def _action_route(action: str) -> None:
             await services.agent_runs.signal(principal.project_id, run_id, action)
         return {"run_id": run_id, "action": action}
 
-    router.add_api_route(f"/api/agent-runs/{{run_id}}/{action}", act, methods=["POST"],
+    router.add_api_route(f"/api/agent-runs/{{run_id}}/{action}", act, methods=["POST"], response_model=ActionDone,
                          status_code=status.HTTP_202_ACCEPTED, name=f"{action}_run", summary=ACTIONS[action])
 
 
@@ -123,13 +115,13 @@ for _action in ACTIONS:
     _action_route(_action)
 
 
-@router.get("/api/agent-approvals")
+@router.get("/api/agent-approvals", response_model=ApprovalList)
 async def pending_approvals(services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
     """Every tool call waiting for a human decision in this project, oldest first."""
     return {"approvals": await services.agent_runs.approvals(principal.project_id)}
 
 
-@router.post("/api/agent-runs/{run_id}/approvals/{call_id}/approve")
+@router.post("/api/agent-runs/{run_id}/approvals/{call_id}/approve", response_model=ApprovalOut)
 async def approve(run_id: str, call_id: str, body: DecisionIn, services: ServicesDep, principal: PrincipalDep
                   ) -> dict[str, Any]:
     """Approve one waiting call (by its call id or step key); the run goes on."""
@@ -137,7 +129,7 @@ async def approve(run_id: str, call_id: str, body: DecisionIn, services: Service
                                             by=_who(principal, body.by), reason=body.reason)
 
 
-@router.post("/api/agent-runs/{run_id}/approvals/{call_id}/reject")
+@router.post("/api/agent-runs/{run_id}/approvals/{call_id}/reject", response_model=ApprovalOut)
 async def reject(run_id: str, call_id: str, body: DecisionIn, services: ServicesDep, principal: PrincipalDep
                  ) -> dict[str, Any]:
     """Reject one waiting call; the model is told, with the reason."""

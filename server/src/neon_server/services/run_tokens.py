@@ -23,6 +23,7 @@ import stat
 from pathlib import Path
 
 from neon_server.services.errors import Unauthorized
+from neon_server.storage.blobs import fsync_dir
 
 log = logging.getLogger("neon.run_tokens")
 
@@ -101,7 +102,7 @@ def _home_secret(path: Path) -> bytes:
         except FileExistsError:
             pass
         else:
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
             log.info("created the run token secret %s", path)
     finally:
         temp.unlink(missing_ok=True)
@@ -117,11 +118,3 @@ def _read_secret(path: Path) -> bytes:
     if mode & 0o077:
         log.warning("%s can be read by other users (mode %o): chmod 600 it", path, mode)
     return bytes.fromhex(text)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -57,7 +57,7 @@ class FilesystemBlobStore:
             os.replace(temp, path)
         finally:
             temp.unlink(missing_ok=True)
-        _fsync_dir(folder)
+        fsync_dir(folder)
         return True
 
     def get(self, project_id: str, digest: str) -> bytes | None:
@@ -87,10 +87,11 @@ def _make_dirs(folder: Path) -> None:
         folder.mkdir()
     except FileExistsError:
         return
-    _fsync_dir(folder.parent)
+    fsync_dir(folder.parent)
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
+    """Make a folder's entries (a file renamed into it) durable."""
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
