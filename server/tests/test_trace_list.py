@@ -131,7 +131,7 @@ def test_cursor_pagination_stays_correct_while_traces_arrive(seeded: dict[str, A
 @pytest.mark.parametrize("params", [
     {"name": "x'; DROP TABLE traces; --"}, {"name_contains": "%' OR 1=1 --"}, {"tag": ["') OR ('1'='1"]},
     {"attr": "k'=v') OR 1=1 --"}, {"search": "\\'; SELECT 1"}, {"model": "{p:String}"},
-    {"score_name": "q' OR '1'='1"},
+    {"score_name": "q' OR '1'='1"}, {"user_id": "line\nbreak"}, {"name": "back\\slash"}, {"environment": "\\N"},
 ])
 def test_hostile_filter_values_are_only_data(seeded: dict[str, Any], params: dict[str, Any]) -> None:
     assert names(seeded, **params) == []
