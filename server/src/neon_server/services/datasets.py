@@ -160,8 +160,8 @@ class DatasetService:
         traces = self._trace_list.matching(project_id, flt, limit)
         if self._repo.get(project_id, name) is None:
             self.create(project_id, name, description="from production traces")
-        _, current = self.items(project_id, name, limit=1_000_000)
-        already = {item.source_trace_id for item in current if item.source_trace_id}
+        # Only the matching traces are looked up: reading every item would grow with the dataset.
+        already = self._repo.from_traces(project_id, name, [t["trace_id"] for t in traces])
         fresh = [t for t in traces if t["trace_id"] not in already and t.get("root_span_id")]
         payloads = self._traces.root_payloads(project_id, [(t["trace_id"], t["root_span_id"]) for t in fresh])
         made, no_input = [], 0
