@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 
@@ -35,7 +36,18 @@ def api_key_from(headers: Headers) -> str | None:
     return key.strip() if key else None
 
 
-async def require_principal(request: Request) -> Principal:
+# Declared so the OpenAPI document says how to authenticate (either one); `api_key_from` reads the headers itself,
+# to answer each malformed form with its own message.
+BEARER = HTTPBearer(auto_error=False, scheme_name="bearer", description="`Authorization: Bearer <API key>`")
+API_KEY_HEADER = APIKeyHeader(name="x-api-key", auto_error=False, scheme_name="apiKey",
+                              description="`x-api-key: <API key>` (the header OTLP exporters are easy to give)")
+
+
+async def require_principal(
+    request: Request,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+    _api_key: Annotated[str | None, Security(API_KEY_HEADER)],
+) -> Principal:
     raw = api_key_from(request.headers)
     if not raw:
         raise Unauthorized(MISSING_KEY)
