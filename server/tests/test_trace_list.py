@@ -140,9 +140,11 @@ def test_hostile_filter_values_are_only_data(seeded: dict[str, Any], params: dic
 
 @pytest.mark.parametrize(("params", "message"), [
     ({"cursor": "garbage"}, "cursor is not valid"),
-    ({"attr": "no-equals-sign"}, "attr must look like KEY=VALUE"),
+    ({"attr": "no-equals-sign"}, "attr[0]: must be KEY=VALUE with a KEY, got 'no-equals-sign'"),
     ({"limit": 0}, "limit"), ({"sort": "random"}, "sort"), ({"status": "maybe"}, "status"),
-    ({"from": "yesterday"}, "from"),
+    ({"from": "yesterday"}, "from: must be a date-time with a time zone"),
+    ({"from": "0.5"}, "from: must be a date-time with a time zone"),
+    ({"from": "2026-11-20T12:00:00"}, "from: must be a date-time with a time zone"),
     ({"from": NOW.isoformat(), "to": (NOW - timedelta(hours=1)).isoformat()}, "'from' must be before 'to'"),
 ])
 def test_bad_parameters_get_clear_errors(seeded: dict[str, Any], params: dict[str, Any], message: str) -> None:

@@ -123,6 +123,8 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
 
 def _describe_validation(exc: RequestValidationError) -> str:
     """Each problem as `where: what`, e.g. `items[1].input: is required`, in words rather than regexes."""
+    from neon_server.api.params import PATTERN_MEANINGS
+
     parts: list[str] = []
     for err in exc.errors():
         where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.get("loc", ()) if _is_name(p))
@@ -136,6 +138,9 @@ def _describe_validation(exc: RequestValidationError) -> str:
             what = "must not be empty"
         elif kind == "string_too_long":
             what = f"must be at most {ctx.get('max_length')} characters"
+        elif kind == "string_pattern_mismatch":
+            meaning = PATTERN_MEANINGS.get(str(ctx.get("pattern")))
+            what = f"must be {meaning}, got {_shown(err.get('input'))}" if meaning else what
         part = f"{where.lstrip('.') or 'request'}: {what}"
         if part not in parts:  # the branches of a union often say the same
             parts.append(part)
@@ -150,6 +155,11 @@ def _is_name(part: Any) -> bool:
 
 _FIELD = re.compile(r"^[a-z_][a-z0-9_]*$")
 _TYPE_NAMES = frozenset({"str", "int", "float", "bool", "list", "dict", "none"})
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def allowed_methods(request: Request) -> str:

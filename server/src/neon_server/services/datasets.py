@@ -122,8 +122,8 @@ class DatasetService:
                 remove: list[str] | None = None, note: str) -> tuple[Dataset, list[str]]:
         try:
             changed = self._repo.change(project_id, name, add=add or [], remove=remove or [], note=note)
-        except KeyError as exc:
-            raise InvalidInput(f"cannot remove items {exc.args[0]}") from None
+        except KeyError as exc:  # ids not in the current version: nothing there to remove
+            raise NotFound(f"cannot remove items {exc.args[0]}") from None
         except AlreadyExists as exc:
             raise Conflict(str(exc)) from None
         if changed is None:
