@@ -58,6 +58,14 @@ def test_parameters_are_bound_never_spliced(analytics: AnalyticsDB) -> None:
     assert "spans" in tables(analytics)
 
 
+@pytest.mark.parametrize("value", ["line\nbreak", "tab\there", "back\\slash", "a\\tb", "\\N", "ends\\", "cr\rlf"])
+def test_string_parameters_arrive_exactly_as_given(analytics: AnalyticsDB, value: str) -> None:
+    # Text parameters travel in ClickHouse's escaped format: unescaped, a newline cut the value short (a server
+    # error) and a backslash started an escape (`a\tb` matched a tab, `\N` matched NULL).
+    rows = analytics.query("SELECT {v:String} AS v", tag="tests.params", params={"v": value})
+    assert rows == [{"v": value}]
+
+
 def test_array_parameters_are_bound_with_hostile_elements(analytics: AnalyticsDB) -> None:
     values = ["plain", "it's", "back\\slash", "'); DROP TABLE spans; --", ""]
     rows = analytics.query("SELECT {xs:Array(String)} AS xs, length({xs:Array(String)}) AS n, "

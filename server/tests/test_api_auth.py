@@ -100,7 +100,7 @@ def test_errors_are_json_with_messages(client: TestClient, two_projects: dict[st
     a = bearer(two_projects["secret_a"])
     too_long = client.post("/api/keys", headers=a, json={"name": "x" * 201})
     assert too_long.status_code == 422
-    assert "name: String should have at most 200 characters" in too_long.json()["error"]["message"]
+    assert "name: must be at most 200 characters" in too_long.json()["error"]["message"]
     not_json = client.post("/api/keys", headers={**a, "content-type": "application/json"}, content=b"{")
     assert not_json.status_code == 422
     missing = client.get("/api/nothing-here", headers=a)

@@ -50,14 +50,14 @@ def test_record_a_run_retry_and_close(live_server: LiveServer, project_key: tupl
 
 
 BAD_REQUESTS = [
-    ("/api/eval-runs", {"suite": "", "version": "v"}, 422, "suite must not be empty"),
-    ("/api/eval-runs", {"suite": "s", "version": "x" * 201}, 422, "version must be at most 200"),
+    ("/api/eval-runs", {"suite": "", "version": "v"}, 422, "suite: must not be empty"),
+    ("/api/eval-runs", {"suite": "s", "version": "x" * 201}, 422, "version: must be at most 200 characters"),
     ("/api/eval-runs/RUN/results", {"results": [{"case_id": "a", "scores": [{"name": "acc", "value": 1.5}]}]},
-     422, "results[0].scores[0].value must be a number in [0, 1] or null"),
+     422, "results[0].scores[0].value: Input should be less than or equal to 1"),
     ("/api/eval-runs/RUN/results", {"results": [{"case_id": "a", "trace_id": "xyz"}]}, 422,
-     "results[0].trace_id must be 32 lowercase hex"),
+     "results[0].trace_id: must be 32 lowercase hex characters"),
     ("/api/eval-runs/RUN/results", {"results": [{"case_id": "a"}, {"case_id": "a"}]}, 422, "appears twice"),
-    ("/api/eval-runs/RUN/results", {"results": []}, 422, "no results given"),
+    ("/api/eval-runs/RUN/results", {"results": []}, 422, "results: must not be empty"),
     ("/api/eval-runs/RUN/results", {"results": [{"case_id": "a", "scores": [{"name": "n", "value": 1},
                                                                              {"name": "n", "value": 0}]}]},
      422, "name 'n' appears twice"),
@@ -98,7 +98,8 @@ def test_compare_endpoint_picks_the_latest_completed_runs(live_server: LiveServe
     for params, message in ((({"baseline": "main", "candidate": "nope"}), "no completed run of any suite at "
                                                                           "version 'nope'"),
                             ({"baseline": "main", "candidate": "pr", "suite": "x"}, "no completed run of suite 'x'"),
-                            ({"baseline": "main", "candidate": "pr", "threshold": 0}, "threshold must be")):
+                            ({"baseline": "main", "candidate": "pr", "threshold": 0},
+                             "threshold: Input should be greater than 0")):
         response = httpx.get(f"{live_server.url}/api/eval-runs/compare", headers=headers, params=params)
         assert response.status_code in (404, 422)
         assert message in response.json()["error"]["message"]

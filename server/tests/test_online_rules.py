@@ -171,15 +171,16 @@ def test_overload_drops_and_counts_without_blocking_ingest(tmp_path: Path, analy
 
 
 BAD_RULES = [
-    (rule("r", ["json_valid"], sample_rate=1.5), "sample_rate must be a number from 0 to 1"),
-    (rule("r", ["json_valid"], filter={"model": "x"}), "filter: unknown field(s) model; a rule can match name"),
-    (rule("r", ["json_valid"], filter={"status": "failed"}), "filter.status must be one of ok, error, unset"),
-    (rule("r", ["json_valid"], filter={"tag": [1]}), "filter.tag must be a tag or a list of tags"),
+    (rule("r", ["json_valid"], sample_rate=1.5), "sample_rate: Input should be less than or equal to 1"),
+    (rule("r", ["json_valid"], filter={"model": "x"}), "filter.model: unknown field"),
+    (rule("r", ["json_valid"], filter={"status": "failed"}), "filter.status: Input should be 'ok', 'error' or 'unset'"),
+    (rule("r", ["json_valid"], filter={"tag": [1]}), "filter.tag[0]: Input should be a valid string"),
     (rule("r", [{"scorer": "nope"}]), "scorers[0].scorer: unknown scorer 'nope'"),
     (rule("r", [{"scorer": "contains", "args": {"mode": "most"}}]), "scorers[0].args.mode must be 'any' or 'all'"),
-    (rule("", ["json_valid"]), "name must be 1–100 characters"),
-    (rule("r", ["json_valid"], colour="red"), "unknown field(s) colour"),
-    ({"name": "r"}, "scorers: Field required"),
+    (rule("", ["json_valid"]), "name: must not be empty"),
+    (rule("  ", ["json_valid"]), "name: must be a non-blank string, got '  '"),
+    (rule("r", ["json_valid"], colour="red"), "colour: unknown field"),
+    ({"name": "r"}, "scorers: is required"),
 ]
 
 

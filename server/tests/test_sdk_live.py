@@ -148,7 +148,7 @@ def test_scores_from_the_sdk_and_the_api(live_server: LiveServer, project_key: t
     bad = httpx.post(f"{live_server.url}/api/scores", headers={"x-api-key": project_key[1]},
                      json={"trace_id": "nope", "name": "x", "value": 1})
     assert bad.status_code == 422
-    assert "scores[0].trace_id must be 32 hex characters" in bad.json()["error"]["message"]
+    assert "trace_id: must be 32 hex characters, or a UUID, got 'nope'" in bad.json()["error"]["message"]
     with neon.NeonClient(live_server.url, "neon_sk_bad") as bad_client:
         assert neon.score("x", 1, trace_id=run.trace_id, client=bad_client) is None  # refused: logged, not raised
 

@@ -131,7 +131,7 @@ def test_cursor_pagination_stays_correct_while_traces_arrive(seeded: dict[str, A
 @pytest.mark.parametrize("params", [
     {"name": "x'; DROP TABLE traces; --"}, {"name_contains": "%' OR 1=1 --"}, {"tag": ["') OR ('1'='1"]},
     {"attr": "k'=v') OR 1=1 --"}, {"search": "\\'; SELECT 1"}, {"model": "{p:String}"},
-    {"score_name": "q' OR '1'='1"},
+    {"score_name": "q' OR '1'='1"}, {"user_id": "line\nbreak"}, {"name": "back\\slash"}, {"environment": "\\N"},
 ])
 def test_hostile_filter_values_are_only_data(seeded: dict[str, Any], params: dict[str, Any]) -> None:
     assert names(seeded, **params) == []
@@ -140,9 +140,11 @@ def test_hostile_filter_values_are_only_data(seeded: dict[str, Any], params: dic
 
 @pytest.mark.parametrize(("params", "message"), [
     ({"cursor": "garbage"}, "cursor is not valid"),
-    ({"attr": "no-equals-sign"}, "attr must look like KEY=VALUE"),
+    ({"attr": "no-equals-sign"}, "attr[0]: must be KEY=VALUE with a KEY, got 'no-equals-sign'"),
     ({"limit": 0}, "limit"), ({"sort": "random"}, "sort"), ({"status": "maybe"}, "status"),
-    ({"from": "yesterday"}, "from"),
+    ({"from": "yesterday"}, "from: must be a date-time with a time zone"),
+    ({"from": "0.5"}, "from: must be a date-time with a time zone"),
+    ({"from": "2026-11-20T12:00:00"}, "from: must be a date-time with a time zone"),
     ({"from": NOW.isoformat(), "to": (NOW - timedelta(hours=1)).isoformat()}, "'from' must be before 'to'"),
 ])
 def test_bad_parameters_get_clear_errors(seeded: dict[str, Any], params: dict[str, Any], message: str) -> None:

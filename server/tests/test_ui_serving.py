@@ -51,9 +51,16 @@ def test_api_paths_keep_their_json_errors(services: Services, dist: Path) -> Non
         missing = client.get("/api/nothing-here")
         assert missing.status_code == 404
         assert missing.json()["error"]["message"] == "no such endpoint: GET /api/nothing-here"
-        assert client.post("/api/health").status_code == 405
-        assert client.get("/v1/traces").status_code == 405
         assert client.post("/traces").json()["error"]["code"] == "method_not_allowed"
+        # 405 says what is allowed: every method of the path, whichever route holds it
+        for method, path, allow in (("POST", "/api/health", "GET"), ("GET", "/v1/traces", "POST"),
+                                    ("OPTIONS", "/api/datasets", "GET, POST"),
+                                    ("PUT", "/api/online-rules/r1", "DELETE, GET, PATCH"),
+                                    ("POST", "/traces", "GET, HEAD"),
+                                    # a literal path is not a value of a template's parameter (run id "start")
+                                    ("GET", "/api/eval-runs/start", "POST"), ("GET", "/api/traces/ingest", "POST")):
+            answer = client.request(method, path)
+            assert (answer.status_code, answer.headers.get("allow")) == (405, allow), (method, path)
 
 
 def test_without_a_build_the_root_says_how_to_build(services: Services, tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from neon_server.api import (
     scores,
     traces,
 )
-from neon_server.api.errors import install_error_handlers
+from neon_server.api.errors import LiteralPathsFirst, document_common_errors, install_error_handlers
 from neon_server.runtime import Services
 from neon_server.ui import DIST, mount_ui
 
@@ -44,6 +44,7 @@ def create_app(services: Services | None, *, ui_dist: Path = DIST) -> FastAPI:
     )
     app.state.services = services
     install_error_handlers(app)
+    app.add_middleware(LiteralPathsFirst)
     app.include_router(health.router)
     app.include_router(projects.router)
     app.include_router(otlp.router)
@@ -60,6 +61,14 @@ def create_app(services: Services | None, *, ui_dist: Path = DIST) -> FastAPI:
     app.include_router(agents.router)
     app.include_router(agent_runs.router)
     mount_ui(app, ui_dist)
+    describe = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_common_errors(describe())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 

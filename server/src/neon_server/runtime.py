@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from neon.execute.errors import SpecError
 from neon.execute.folder import load_agents
 from neon.tracing.config import disable_autoconfigure
 from neon_server.ingest.semconv import Limits
@@ -15,7 +16,7 @@ from neon_server.services.agent_blobs import AgentBlobService
 from neon_server.services.agent_runs import AgentRunService
 from neon_server.services.agents import AgentService
 from neon_server.services.datasets import DatasetService
-from neon_server.services.errors import Unavailable
+from neon_server.services.errors import NotFound, Unavailable
 from neon_server.services.eval_launcher import EvalLauncher
 from neon_server.services.evals import EvalRunService
 from neon_server.services.ingest import IngestService
@@ -146,7 +147,16 @@ class Services:
 
     def _agent_spec(self, name: str) -> AgentSpec | None:
         """An agent's spec as its file in the agents folder says now (read at each start: edits apply at once)."""
-        return load_agents(self.settings.agents_path).specs.get(name)
+        path = self.settings.agents_path
+        try:
+            folder = load_agents(path)
+        except SpecError as exc:
+            raise NotFound(f"no agent {name!r}: {exc}") from None
+        found = folder.specs.get(name)
+        if found is None and folder.errors:
+            raise NotFound(f"no agent {name!r} among the valid specs in {path}; {len(folder.errors)} file(s) there "
+                           f"have errors: run `neon agent validate {path}`")
+        return found
 
     async def _temporal_client(self) -> Client:
         from neon_server.execute.client import TemporalUnavailable

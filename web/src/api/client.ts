@@ -17,6 +17,8 @@ export type CaseScore = Schemas['CaseScore']
 export type Comparison = Schemas['Comparison']
 export type Dataset = Schemas['Dataset']
 export type DatasetItem = Schemas['DatasetItem']
+/** The body of every error answer of the API: {"error": {"code", "message"}}. */
+export type ErrorBody = Schemas['ErrorBody']
 
 /** An answer other than 2xx, with the server's own message ({"error": {"code", "message"}}). */
 export class ApiError extends Error {
@@ -68,7 +70,7 @@ export async function unwrap<T>(pending: Promise<Answer<T>>): Promise<T> {
 }
 
 export function errorOf(response: Response, body: unknown): ApiError {
-  const detail = (body as { error?: { code?: string; message?: string } } | undefined)?.error
+  const detail = (body as Partial<ErrorBody> | undefined)?.error
   const message = detail?.message ?? `${response.status} ${response.statusText}`
   return new ApiError(response.status, message, detail?.code ?? '')
 }

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 from starlette.concurrency import run_in_threadpool
 
 from neon_server.api.bodies import read_body
@@ -25,7 +25,8 @@ from neon_server.services.errors import InvalidInput
 router = APIRouter(tags=["agent blobs"])
 
 REF_DOC = "`sha256:` and the 64 hex digits of the SHA-256 of the value's canonical JSON (sorted keys, no spaces)"
-Ref = Annotated[str, Path(description=REF_DOC)]
+REF_PATTERN = r"^sha256:[0-9a-f]{64}$"
+Ref = Annotated[str, Path(description=REF_DOC, pattern=REF_PATTERN)]
 ANY_JSON: dict[str, Any] = {"content": {"application/json": {"schema": {}}}}
 ERRORS: dict[int | str, dict[str, Any]] = {401: {}, 403: {}, 404: {}, 413: {}, 422: {}}
 
@@ -79,7 +80,8 @@ async def get_blob(ref: Ref, services: ServicesDep, principal: KeyOrRunTokenDep)
 
 @router.post("/api/agent-blobs/get", summary="Several agent blobs' values, in the order of the refs",
              response_model=BlobValues, responses=ERRORS)
-async def get_blobs(refs: Annotated[list[str], Body(max_length=MAX_REFS, description=REF_DOC)],
+async def get_blobs(refs: Annotated[list[Annotated[str, StringConstraints(pattern=REF_PATTERN)]],
+                                    Body(max_length=MAX_REFS, description=REF_DOC)],
                     services: ServicesDep, principal: KeyOrRunTokenDep) -> Response:
     blobs = await run_in_threadpool(services.agent_blobs.get_many, principal.project_id, refs)
     # The stored bytes are canonical JSON already: splice them rather than parse and re-encode them.

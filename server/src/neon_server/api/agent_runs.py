@@ -6,7 +6,7 @@ import base64
 import binascii
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel, Field
 
 from neon.execute import shared as s
@@ -20,14 +20,22 @@ from neon_server.api.agent_run_schemas import (
     RunOut,
 )
 from neon_server.api.deps import PrincipalDep, ServicesDep
+from neon_server.api.errors import errors
 from neon_server.domain.projects import Principal
 from neon_server.services.errors import InvalidInput
 
 router = APIRouter(tags=["agent runs"])
+RunId = Annotated[str, Path(pattern=r"^run_[a-z2-7]{26}$", description="a run id, as starting the run answered")]
+CallId = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$",
+                             description="the waiting call's id, or its step key")]
+SAFE = r"^[A-Za-z0-9_.:@-]+$"
+# Temporal answers for runs: while it is unreachable, these routes answer 503 (the rest of Neon goes on).
+TEMPORAL_DOWN = (503, "Temporal is not reachable (yet): retry after Retry-After seconds")
 
 
 class StartRunIn(BaseModel):
-    agent: str = Field(min_length=1, max_length=200, description="the agent's name (a spec in the agents folder)")
+    agent: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$",
+                       description="the agent's name (a spec in the agents folder)")
     input: str = Field(min_length=1, description="the first user message")
     variables: dict[str, str] = Field(default_factory=dict, description="system-prompt template variables")
     spec: dict[str, Any] | None = Field(default=None, description="run this spec instead of the folder's")
@@ -51,7 +59,8 @@ def _who(principal: Principal, by: str) -> str:
     return f"{by} ({key})" if by else key
 
 
-@router.post("/api/agent-runs", status_code=status.HTTP_201_CREATED, response_model=RunOut)
+@router.post("/api/agent-runs", status_code=status.HTTP_201_CREATED, response_model=RunOut,
+             responses=errors((404, "No agent of that name in the agents folder"), 422, TEMPORAL_DOWN))
 async def start_run(body: StartRunIn, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
     """Start a durable run of an agent with its first message."""
     return await services.agent_runs.start(principal.project_id, body.agent, body.input, variables=body.variables,
@@ -59,11 +68,11 @@ async def start_run(body: StartRunIn, services: ServicesDep, principal: Principa
                                            idle_timeout_seconds=body.idle_timeout_seconds)
 
 
-@router.get("/api/agent-runs", response_model=RunList)
+@router.get("/api/agent-runs", response_model=RunList, responses=errors(422, TEMPORAL_DOWN))
 async def list_runs(services: ServicesDep, principal: PrincipalDep,
-                    agent: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
-                    version: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
-                    status_: Annotated[str | None, Query(alias="status", min_length=1, max_length=40)] = None,
+                    agent: Annotated[str | None, Query(max_length=200, pattern=SAFE)] = None,
+                    version: Annotated[str | None, Query(max_length=200, pattern=SAFE)] = None,
+                    status_: Annotated[str | None, Query(alias="status", max_length=40, pattern=SAFE)] = None,
                     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
                     page_token: Annotated[str | None, Query(min_length=1, max_length=4000)] = None
                     ) -> dict[str, Any]:
@@ -80,14 +89,16 @@ async def list_runs(services: ServicesDep, principal: PrincipalDep,
             "next_page_token": base64.urlsafe_b64encode(next_token).decode() if next_token else None}
 
 
-@router.get("/api/agent-runs/{run_id}", response_model=RunDetail)
-async def get_run(run_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+@router.get("/api/agent-runs/{run_id}", response_model=RunDetail, responses=errors(404, TEMPORAL_DOWN))
+async def get_run(run_id: RunId, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
     """A run: status, steps with summaries, approvals, usage against budgets, the answer and the trace id."""
     return await services.agent_runs.get(principal.project_id, run_id)
 
 
-@router.post("/api/agent-runs/{run_id}/messages", status_code=status.HTTP_202_ACCEPTED, response_model=MessageQueued)
-async def send_message(run_id: str, body: MessageIn, services: ServicesDep, principal: PrincipalDep
+@router.post("/api/agent-runs/{run_id}/messages", status_code=status.HTTP_202_ACCEPTED, response_model=MessageQueued,
+             responses=errors(404, (409, "The run takes no messages: it has ended, or was started single-turn"),
+                              TEMPORAL_DOWN))
+async def send_message(run_id: RunId, body: MessageIn, services: ServicesDep, principal: PrincipalDep
                        ) -> dict[str, Any]:
     """The next user message of a multi-turn run (queued while a turn is running)."""
     position = await services.agent_runs.send_message(principal.project_id, run_id, body.text,
@@ -100,7 +111,7 @@ ACTIONS = {s.PAUSE: "Pause after the current step.", s.RESUME: "Resume a paused 
 
 
 def _action_route(action: str) -> None:
-    async def act(run_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, str]:
+    async def act(run_id: RunId, services: ServicesDep, principal: PrincipalDep) -> dict[str, str]:
         if action == "cancel":
             await services.agent_runs.cancel(principal.project_id, run_id)
         else:
@@ -108,6 +119,7 @@ def _action_route(action: str) -> None:
         return {"run_id": run_id, "action": action}
 
     router.add_api_route(f"/api/agent-runs/{{run_id}}/{action}", act, methods=["POST"], response_model=ActionDone,
+                         responses=errors(404, TEMPORAL_DOWN),
                          status_code=status.HTTP_202_ACCEPTED, name=f"{action}_run", summary=ACTIONS[action])
 
 
@@ -115,22 +127,24 @@ for _action in ACTIONS:
     _action_route(_action)
 
 
-@router.get("/api/agent-approvals", response_model=ApprovalList)
+@router.get("/api/agent-approvals", response_model=ApprovalList, responses=errors(TEMPORAL_DOWN))
 async def pending_approvals(services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
     """Every tool call waiting for a human decision in this project, oldest first."""
     return {"approvals": await services.agent_runs.approvals(principal.project_id)}
 
 
-@router.post("/api/agent-runs/{run_id}/approvals/{call_id}/approve", response_model=ApprovalOut)
-async def approve(run_id: str, call_id: str, body: DecisionIn, services: ServicesDep, principal: PrincipalDep
+@router.post("/api/agent-runs/{run_id}/approvals/{call_id}/approve", response_model=ApprovalOut,
+             responses=errors(404, (409, "No call of that id waits for a decision in the run"), TEMPORAL_DOWN))
+async def approve(run_id: RunId, call_id: CallId, body: DecisionIn, services: ServicesDep, principal: PrincipalDep
                   ) -> dict[str, Any]:
     """Approve one waiting call (by its call id or step key); the run goes on."""
     return await services.agent_runs.decide(principal.project_id, run_id, call_id, approved=True,
                                             by=_who(principal, body.by), reason=body.reason)
 
 
-@router.post("/api/agent-runs/{run_id}/approvals/{call_id}/reject", response_model=ApprovalOut)
-async def reject(run_id: str, call_id: str, body: DecisionIn, services: ServicesDep, principal: PrincipalDep
+@router.post("/api/agent-runs/{run_id}/approvals/{call_id}/reject", response_model=ApprovalOut,
+             responses=errors(404, (409, "No call of that id waits for a decision in the run"), TEMPORAL_DOWN))
+async def reject(run_id: RunId, call_id: CallId, body: DecisionIn, services: ServicesDep, principal: PrincipalDep
                  ) -> dict[str, Any]:
     """Reject one waiting call; the model is told, with the reason."""
     return await services.agent_runs.decide(principal.project_id, run_id, call_id, approved=False,

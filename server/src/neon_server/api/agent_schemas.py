@@ -72,7 +72,8 @@ class SpecErrorItem(BaseModel):
 class SpecErrorBody(BaseModel):
     code: Literal["invalid_input"]
     message: str
-    errors: list[SpecErrorItem] = Field(description="every problem of the spec")
+    errors: list[SpecErrorItem] = Field(default_factory=list, description="every problem of the spec (absent when "
+                                        "the body is not an object at all)")
 
 
 class SpecErrorResponse(BaseModel):

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 
@@ -48,8 +49,18 @@ RUN_CREDENTIAL_REFUSED = (
     "{method} {path} needs an API key"
 )
 
+# Declared so the OpenAPI document says how to authenticate (either one); `api_key_from` reads the headers itself,
+# to answer each malformed form with its own message.
+BEARER = HTTPBearer(auto_error=False, scheme_name="bearer", description="`Authorization: Bearer <API key>`")
+API_KEY_HEADER = APIKeyHeader(name="x-api-key", auto_error=False, scheme_name="apiKey",
+                              description="`x-api-key: <API key>` (the header OTLP exporters are easy to give)")
 
-async def require_principal(request: Request) -> Principal:
+
+async def require_principal(
+    request: Request,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+    _api_key: Annotated[str | None, Security(API_KEY_HEADER)],
+) -> Principal:
     """An API key's principal. A valid run token is refused with 403, an invalid one with 401."""
     raw = api_key_from(request.headers)
     if not raw:
@@ -60,7 +71,11 @@ async def require_principal(request: Request) -> Principal:
     return await _key_principal(request, raw)
 
 
-async def require_key_or_run_token(request: Request) -> Principal:
+async def require_key_or_run_token(
+    request: Request,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+    _api_key: Annotated[str | None, Security(API_KEY_HEADER)],
+) -> Principal:
     """An API key's principal, or a run token's: the token's project, marked `credential="run_token"`."""
     raw = api_key_from(request.headers)
     if not raw:

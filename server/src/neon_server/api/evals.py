@@ -6,34 +6,41 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, status
-from pydantic import BaseModel, Field
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from neon_server.api import eval_schemas as out
 from neon_server.api.deps import PrincipalDep, ServicesDep, api_key_from
+from neon_server.api.errors import errors
+from neon_server.api.params import JSON_INTEGER, Body, Label, described
 from neon_server.api.schemas import ok
 from neon_server.domain.evaluation import CaseResult
+from neon_server.services.evals import MAX_RESULTS_PER_REQUEST
 
 router = APIRouter(tags=["evaluation"])
 
+NO_RUN = (404, "No eval run with this id in the caller's project")
+OPTIONAL_TRACE_ID = described(r"^([0-9a-f]{32})?$", "32 lowercase hex characters, or empty")
+THRESHOLD = "regression when candidate mean < threshold × baseline mean; in (0, 1]"
 
-class RunIn(BaseModel):
-    suite: str = Field(description="suite name")
-    version: str = Field(description="what is evaluated: a branch, a PR, a commit")
+
+class RunIn(Body):
+    suite: Label = Field(description="suite name")
+    version: Label = Field(description="what is evaluated: a branch, a PR, a commit")
     dataset: str = ""
-    case_count: int | None = Field(default=None, ge=0)
+    case_count: Annotated[int, Field(strict=False, ge=0, le=1_000_000_000), JSON_INTEGER] | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
 
 
-class StartIn(BaseModel):
-    suite: str
-    version: str
-    concurrency: int | None = Field(default=None, ge=1, le=1000)
+class StartIn(Body):
+    suite: Label
+    version: Label
+    concurrency: Annotated[int, Field(strict=False, ge=1, le=1000), JSON_INTEGER] | None = None
 
 
-class ScoreIn(BaseModel):
-    name: str
-    value: float | None = None
+class CaseScoreIn(Body):
+    name: str = Field(min_length=1, max_length=200, description="unique within the case")
+    value: float | None = Field(default=None, ge=0, le=1, description="in [0, 1]; null for a label only")
     data_type: Literal["numeric", "boolean", "categorical"] = "numeric"
     label: str = ""
     reason: str = ""
@@ -42,9 +49,9 @@ class ScoreIn(BaseModel):
     evidence: Any = None
 
 
-class ResultIn(BaseModel):
-    case_id: str
-    trace_id: str = ""
+class ResultIn(Body):
+    case_id: Label = Field(description="unique within the request; a case sent again replaces its result")
+    trace_id: str = Field(default="", pattern=OPTIONAL_TRACE_ID, description="32 lowercase hex characters")
     input: Any = None
     expected: Any = None
     expected_tools: list[str] | None = None
@@ -53,14 +60,14 @@ class ResultIn(BaseModel):
     duration_ms: float | None = Field(default=None, ge=0)
     tools: list[str] | None = None
     passed: bool = False
-    scores: list[ScoreIn] = Field(default_factory=list)
+    scores: list[CaseScoreIn] = Field(default_factory=list)
 
 
-class ResultsIn(BaseModel):
-    results: list[ResultIn]
+class ResultsIn(Body):
+    results: list[ResultIn] = Field(min_length=1, max_length=MAX_RESULTS_PER_REQUEST)
 
 
-class FinishIn(BaseModel):
+class FinishIn(Body):
     status: Literal["completed", "failed"] = "completed"
     error: str = ""
 
@@ -77,7 +84,9 @@ async def create_run(body: RunIn, services: ServicesDep, principal: PrincipalDep
 
 @router.post("/api/eval-runs/start", status_code=status.HTTP_202_ACCEPTED,
              summary="Run a suite on the server: `neon eval` over the server's evals folder (NEON_EVALS_PATH)",
-             responses={202: {"model": out.EvalRun}}, response_model=None)
+             responses={202: {"model": out.EvalRun},
+                        **errors((409, "The server has no evals folder (NEON_EVALS_PATH), or it does not exist"))},
+             response_model=None)
 async def start_run(body: StartIn, request: Request, services: ServicesDep,
                     principal: PrincipalDep) -> dict[str, Any]:
     key = api_key_from(request.headers) or ""
@@ -100,13 +109,14 @@ async def list_runs(services: ServicesDep, principal: PrincipalDep, suite: str |
 
 @router.get("/api/eval-runs/compare",
             summary="Compare two versions' latest completed runs: per-scorer means, paired deltas, bootstrap CI",
-            responses=ok(out.Comparison), response_model=None)
+            responses={**ok(out.Comparison),
+                       **errors((404, "A version has no completed run (of the suite), or they share no suite"))},
+            response_model=None)
 async def compare_runs(services: ServicesDep, principal: PrincipalDep,
-                       baseline: Annotated[str, Query(description="version to compare against")],
-                       candidate: Annotated[str, Query(description="version under test")],
+                       baseline: Annotated[Label, Query(description="version to compare against")],
+                       candidate: Annotated[Label, Query(description="version under test")],
                        suite: str | None = None,
-                       threshold: Annotated[float, Query(description="regression when candidate mean < "
-                                                                     "threshold × baseline mean")] = 0.95,
+                       threshold: Annotated[float, Query(gt=0, le=1, description=THRESHOLD)] = 0.95,
                        seed: int = 0) -> dict[str, Any]:
     result: dict[str, Any] = await run_in_threadpool(lambda: services.eval_runs.compare(
         principal.project_id, baseline=baseline, candidate=candidate, suite=suite, threshold=threshold, seed=seed))
@@ -114,12 +124,11 @@ async def compare_runs(services: ServicesDep, principal: PrincipalDep,
 
 
 @router.get("/api/eval-runs/compare-runs", summary="Compare two given runs of one suite (the shape of compare)",
-            responses=ok(out.Comparison), response_model=None)
+            responses={**ok(out.Comparison), **errors(NO_RUN)}, response_model=None)
 async def compare_two_runs(services: ServicesDep, principal: PrincipalDep,
                            baseline_run: Annotated[str, Query(description="id of the run to compare against")],
                            candidate_run: Annotated[str, Query(description="id of the run under test")],
-                           threshold: Annotated[float, Query(description="regression when candidate mean < "
-                                                                         "threshold × baseline mean")] = 0.95,
+                           threshold: Annotated[float, Query(gt=0, le=1, description=THRESHOLD)] = 0.95,
                            seed: int = 0) -> dict[str, Any]:
     result: dict[str, Any] = await run_in_threadpool(lambda: services.eval_runs.compare_runs(
         principal.project_id, baseline_run=baseline_run, candidate_run=candidate_run, threshold=threshold,
@@ -128,14 +137,15 @@ async def compare_two_runs(services: ServicesDep, principal: PrincipalDep,
 
 
 @router.get("/api/eval-runs/{run_id}", summary="An eval run with its case results",
-            responses=ok(out.EvalRunDetail), response_model=None)
+            responses={**ok(out.EvalRunDetail), **errors(NO_RUN)}, response_model=None)
 async def get_run(run_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
     result: dict[str, Any] = await run_in_threadpool(services.eval_runs.get, principal.project_id, run_id)
     return result
 
 
 @router.post("/api/eval-runs/{run_id}/results", summary="Add case results to an open run (idempotent per case)",
-             responses=ok(out.ResultsStored), response_model=None)
+             responses={**ok(out.ResultsStored), **errors(NO_RUN, (409, "The run is finished"))},
+             response_model=None)
 async def add_results(run_id: str, body: ResultsIn, services: ServicesDep,
                       principal: PrincipalDep) -> dict[str, int]:
     results = [CaseResult(case_id=r.case_id, trace_id=r.trace_id, input=r.input, expected=r.expected,
@@ -146,7 +156,8 @@ async def add_results(run_id: str, body: ResultsIn, services: ServicesDep,
 
 
 @router.post("/api/eval-runs/{run_id}/finish", summary="Close a run; its counts and summary are computed here",
-             responses=ok(out.EvalRun), response_model=None)
+             responses={**ok(out.EvalRun), **errors(NO_RUN, (409, "The run is finished already"))},
+             response_model=None)
 async def finish_run(run_id: str, body: FinishIn, services: ServicesDep,
                      principal: PrincipalDep) -> dict[str, Any]:
     run = await run_in_threadpool(lambda: services.eval_runs.finish(

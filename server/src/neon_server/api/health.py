@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from neon_server import __version__
@@ -12,7 +13,17 @@ from neon_server.api.deps import ServicesDep
 router = APIRouter(tags=["health"])
 
 
-@router.get("/api/health", summary="Server and dependency health (no key needed)")
+class Health(BaseModel):
+    status: Literal["ok", "degraded"] = Field(description="ok only when every dependency is")
+    version: str
+    dependencies: dict[str, dict[str, Any]] = Field(description="analytics and metadata stores: status, backend, "
+                                                                "latency_ms or error")
+    ingest: dict[str, int] = Field(description="write buffer and batch counters")
+    online_scoring: dict[str, Any]
+
+
+@router.get("/api/health", summary="Server and dependency health (no key needed)",
+            responses={200: {"model": Health}, 503: {"model": Health, "description": "A store cannot be reached"}})
 async def health(services: ServicesDep) -> JSONResponse:
     report: dict[str, Any] = await run_in_threadpool(services.health)
     report["version"] = __version__

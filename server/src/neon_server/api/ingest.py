@@ -8,8 +8,9 @@ from pydantic import BaseModel
 
 from neon_server.api.bodies import read_body
 from neon_server.api.deps import KeyOrRunTokenDep, ServicesDep
-from neon_server.api.errors import error_response
+from neon_server.api.errors import RETRY_AFTER, error_response, errors
 from neon_server.api.ingest_errors import ingest_failure
+from neon_server.api.ingest_schemas import native_request_body
 from neon_server.services.errors import UnsupportedMediaType
 
 router = APIRouter(tags=["ingest"])
@@ -24,7 +25,18 @@ class IngestAnswer(BaseModel):
 
 
 @router.post("/api/traces/ingest", summary="Ingest traces as Neon's native JSON", response_model=IngestAnswer,
-             responses={400: {}, 413: {}, 415: {}, 429: {}, 503: {}})
+             openapi_extra=native_request_body(),
+             responses={
+                 200: {"description": "Something was written; the answer counts what was refused, and why"},
+                 400: {"description": "Nothing could be used (the answer says why), or the body is not JSON of "
+                                      "this shape (an error)",
+                       "content": {"application/json": {"schema": {"anyOf": [
+                           {"$ref": "#/components/schemas/IngestAnswer"},
+                           {"$ref": "#/components/schemas/ErrorBody"}]}}}},
+                 **errors(413, 415, 429),
+                 503: {**errors(503)[503], "headers": RETRY_AFTER,
+                       "description": "The store cannot write right now, or the server is stopping; retry after "
+                                      "Retry-After seconds"}})
 async def ingest_native(request: Request, services: ServicesDep, principal: KeyOrRunTokenDep) -> JSONResponse:
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media != "application/json":

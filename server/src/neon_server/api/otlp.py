@@ -17,13 +17,11 @@ from google.rpc.status_pb2 import Status
 from neon_server.api.bodies import read_body
 from neon_server.api.deps import KeyOrRunTokenDep, ServicesDep
 from neon_server.api.ingest_errors import ingest_failure
+from neon_server.api.ingest_schemas import JSON, PROTOBUF, otlp_request_body, otlp_responses
 from neon_server.ingest.otlp import encode_response_json, encode_response_protobuf
 from neon_server.services.errors import UnsupportedMediaType
 
 router = APIRouter(tags=["ingest"])
-
-PROTOBUF = "application/x-protobuf"
-JSON = "application/json"
 
 
 def _media_type(request: Request) -> str:
@@ -45,7 +43,7 @@ def _error(media: str, status: int, message: str, retry_after: float | None = No
 
 
 @router.post("/v1/traces", summary="OTLP/HTTP trace export (protobuf or JSON, gzip)",
-             response_class=Response, responses={200: {"content": {PROTOBUF: {}, JSON: {}}}})
+             response_class=Response, responses=otlp_responses(), openapi_extra=otlp_request_body())
 async def export_traces(request: Request, services: ServicesDep, principal: KeyOrRunTokenDep) -> Response:
     try:
         media = _media_type(request)

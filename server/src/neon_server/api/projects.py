@@ -8,6 +8,8 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
 from neon_server.api.deps import PrincipalDep, ServicesDep
+from neon_server.api.errors import errors
+from neon_server.api.params import Body
 from neon_server.domain.projects import ApiKey, Project
 
 router = APIRouter(tags=["projects"])
@@ -40,7 +42,7 @@ class ApiKeyOut(BaseModel):
                    active=key.active)
 
 
-class ApiKeyCreate(BaseModel):
+class ApiKeyCreate(Body):
     name: str = Field(default="", max_length=200, description="What the key is for, e.g. 'ci'")
 
 
@@ -65,6 +67,7 @@ def create_key(body: ApiKeyCreate, services: ServicesDep, principal: PrincipalDe
     return ApiKeyCreated(key=ApiKeyOut.of(key), secret=secret)
 
 
-@router.delete("/api/keys/{key_id}", summary="Revoke a key of the caller's project")
+@router.delete("/api/keys/{key_id}", summary="Revoke a key of the caller's project (the calling key too)",
+               responses=errors((404, "No key with this id in the caller's project")))
 def revoke_key(key_id: str, services: ServicesDep, principal: PrincipalDep) -> ApiKeyOut:
     return ApiKeyOut.of(services.keys.revoke(principal.project_id, key_id))

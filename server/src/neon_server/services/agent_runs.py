@@ -130,7 +130,12 @@ class AgentRunService:
                 query.append(f"{attribute} = {_quote(_safe(attribute, value))}")
         client = await self.client()
         pages = client.list_workflows(" AND ".join(query), page_size=limit, next_page_token=page_token)
-        await pages.fetch_next_page(page_size=limit)
+        try:
+            await pages.fetch_next_page(page_size=limit)
+        except RPCError as exc:
+            if page_token is not None:  # Temporal cannot read a token it did not make
+                raise InvalidInput("page_token is not one this API gave out") from exc
+            raise Unavailable(f"Temporal: {exc.message}") from exc
         return [self._summary(execution) for execution in pages.current_page or []], pages.next_page_token or None
 
     async def approvals(self, project_id: str) -> list[dict[str, Any]]:

@@ -122,8 +122,8 @@ class DatasetService:
                 remove: list[str] | None = None, note: str) -> tuple[Dataset, list[str]]:
         try:
             changed = self._repo.change(project_id, name, add=add or [], remove=remove or [], note=note)
-        except KeyError as exc:
-            raise InvalidInput(f"cannot remove items {exc.args[0]}") from None
+        except KeyError as exc:  # ids not in the current version: nothing there to remove
+            raise NotFound(f"cannot remove items {exc.args[0]}") from None
         except AlreadyExists as exc:
             raise Conflict(str(exc)) from None
         if changed is None:
@@ -160,8 +160,8 @@ class DatasetService:
         traces = self._trace_list.matching(project_id, flt, limit)
         if self._repo.get(project_id, name) is None:
             self.create(project_id, name, description="from production traces")
-        _, current = self.items(project_id, name, limit=1_000_000)
-        already = {item.source_trace_id for item in current if item.source_trace_id}
+        # Only the matching traces are looked up: reading every item would grow with the dataset.
+        already = self._repo.from_traces(project_id, name, [t["trace_id"] for t in traces])
         fresh = [t for t in traces if t["trace_id"] not in already and t.get("root_span_id")]
         payloads = self._traces.root_payloads(project_id, [(t["trace_id"], t["root_span_id"]) for t in fresh])
         made, no_input = [], 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from neon_server.domain.time_range import within_store_range
 from neon_server.services.errors import InvalidInput
 from neon_server.storage.analytics.trace_list import EXACT_FIELDS, TraceFilter
 
@@ -29,7 +30,7 @@ def _time(data: dict[str, Any], key: str) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise InvalidInput(f"filter.{key} is not an ISO 8601 time: {value!r}") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    return within_store_range(parsed)
 
 
 def _strings(data: dict[str, Any], key: str) -> list[str]:

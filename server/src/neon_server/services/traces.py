@@ -48,6 +48,7 @@ class TraceService:
 
     def payload(self, project_id: str, trace_id: str, span_id: str) -> dict[str, Any]:
         trace_id = _trace_id(trace_id)
+        span_id = span_id.lower()
         if not HEX16.match(span_id):
             raise InvalidInput("span_id must be 16 hex characters")
         found = self._store.payload(project_id, trace_id, span_id)

@@ -65,7 +65,8 @@ class _SinglePageApp:
         path = scope["path"]
         if scope["method"] not in ("GET", "HEAD"):
             method = scope["method"]
-            response: Response = error_response(405, "method_not_allowed", f"{method} is not allowed on {path}")
+            response: Response = error_response(405, "method_not_allowed", f"{method} is not allowed on {path}",
+                                                 {"Allow": "GET, HEAD"})
         elif path.startswith("/assets/") and (self._dist / "assets").is_dir():
             await self._assets(dict(scope, path=path[len("/assets"):], root_path=""), receive, send)
             return

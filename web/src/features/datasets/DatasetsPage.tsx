@@ -63,9 +63,8 @@ export function DatasetsPage() {
 type FromTracesResult = Schemas['FromTracesResult']
 
 /** The trace filter in the API's words: the traces page's URL filters, without its paging and sorting. */
-export function traceFilterOf(query: string, now: number): Record<string, unknown> {
-  const filter: Record<string, unknown> = { ...toQuery(new URLSearchParams(query), now) }
-  for (const key of ['limit', 'sort', 'order', 'cursor']) delete filter[key]
+export function traceFilterOf(query: string, now: number): Schemas['TraceFilterIn'] {
+  const { limit: _limit, sort: _sort, order: _order, cursor: _cursor, ...filter } = toQuery(new URLSearchParams(query), now)
   return filter
 }
 

@@ -168,10 +168,20 @@ class ChdbBackend:
 
 
 def _params(params: Params) -> dict[str, Any]:
-    # chDB passes values as text in ClickHouse's parameter format; arrays need their literal form.
+    # chDB passes values as text in ClickHouse's parameter format: scalars in its escaped form (a raw newline ends
+    # the value, and a backslash starts an escape), arrays in their quoted literal form.
     if not params:
         return {}
-    return {"params": {k: _literal(v) if isinstance(v, list | tuple) else v for k, v in params.items()}}
+    return {"params": {k: _literal(v) if isinstance(v, list | tuple) else _escaped(v) if isinstance(v, str) else v
+                       for k, v in params.items()}}
+
+
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _escaped(value: str) -> str:
+    """A scalar string parameter in ClickHouse's escaped text format, so that it arrives exactly as given."""
+    return value.translate(_ESCAPES)
 
 
 def _literal(value: Any) -> str:

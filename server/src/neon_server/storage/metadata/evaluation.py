@@ -110,6 +110,19 @@ class DatasetRepository:
                                    .order_by(DatasetItemRow.row_id).limit(limit).offset(offset))
             return at, [_item(r) for r in rows]
 
+    def from_traces(self, project_id: str, name: str, trace_ids: Sequence[str]) -> set[str]:
+        """Which of these traces the dataset's current version has an item from (none when it does not exist)."""
+        if not trace_ids:
+            return set()
+        with self._sessions() as session:
+            row = self._row(session, project_id, name)
+            if row is None:
+                return set()
+            found = session.scalars(select(DatasetItemRow.source_trace_id).where(
+                DatasetItemRow.dataset_id == row.id, _at_version(row.current_version),
+                DatasetItemRow.source_trace_id.in_(list(trace_ids))))
+            return set(found)
+
     @staticmethod
     def _row(session: Session, project_id: str, name: str) -> DatasetRow | None:
         return session.scalar(select(DatasetRow).where(DatasetRow.project_id == project_id,
