@@ -113,7 +113,7 @@ def test_malformed_refs_are_422(client: TestClient, project: dict[str, Any], ref
                      client.get(f"/api/agent-blobs/{ref}", headers=project["token"]),
                      client.post("/api/agent-blobs/get", headers=project["token"], json=[ref])):
         assert response.status_code == 422, response.text
-        assert "invalid blob ref" in response.json()["error"]["message"]
+        assert "should match pattern '^sha256:[0-9a-f]{64}$'" in response.json()["error"]["message"]
 
 
 def test_bodies_that_are_not_json_values(client: TestClient, project: dict[str, Any]) -> None:

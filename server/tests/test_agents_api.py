@@ -101,7 +101,7 @@ def test_bad_specs_are_refused_with_every_error_by_field(client: TestClient, pro
         {"field": "tools[1].name", "message": "missing required field"},
     ]
     not_object = check(out.SpecErrorResponse, client.post("/api/agents", headers=headers, json=["support"]), 422)
-    assert not_object["error"]["errors"] == [{"field": "", "message": "expected object"}]
+    assert not_object["error"]["message"] == "request: Input should be a valid dictionary"  # before any spec check
     assert check(out.AgentList, client.get("/api/agents", headers=headers)) == {"agents": []}
 
 
@@ -114,6 +114,9 @@ def test_unknown_agents_and_versions_are_404(client: TestClient, project_key: tu
     no_version = client.get("/api/agents/support/versions/000000000000", headers=headers)
     assert no_version.json()["error"]["message"] == "agent 'support' has no version '000000000000'"
     no_diff = client.get("/api/agents/support/diff", headers=headers, params={"from": version, "to": "abc"})
+    assert no_diff.status_code == 422  # not a version at all (12 hex digits)
+    assert "query.to" in no_diff.json()["error"]["message"]
+    no_diff = client.get("/api/agents/support/diff", headers=headers, params={"from": version, "to": "0" * 12})
     assert no_diff.status_code == 404
     needs_both = client.get("/api/agents/support/diff", headers=headers, params={"from": version})
     assert needs_both.status_code == 422

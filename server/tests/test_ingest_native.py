@@ -109,7 +109,9 @@ def test_full_buffer_answers_429_with_retry_after(tmp_path: Path, analytics: Ana
                     headers = {"x-api-key": secret, "content-type": "application/x-protobuf"}
                     first = asyncio.create_task(client.post(f"{server.url}/v1/traces", content=body(2, 1),
                                                             headers=headers))
-                    await asyncio.sleep(0.3)  # the first batch now waits in the buffer for its delay
+                    while services.writer.pending_rows < 2:  # the first request's spans wait in the buffer
+                        assert not first.done(), (await first).text
+                        await asyncio.sleep(0.01)
                     second = await client.post(f"{server.url}/v1/traces", content=body(2, 2), headers=headers)
                     return [await first, second]
 
