@@ -56,30 +56,31 @@ API_KEY_HEADER = APIKeyHeader(name="x-api-key", auto_error=False, scheme_name="a
                               description="`x-api-key: <API key>` (the header OTLP exporters are easy to give)")
 
 
-async def require_principal(
+async def presented_credential(
     request: Request,
     _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
     _api_key: Annotated[str | None, Security(API_KEY_HEADER)],
-) -> Principal:
-    """An API key's principal. A valid run token is refused with 403, an invalid one with 401."""
+) -> str:
+    """The key or token the caller sent (401 when none)."""
     raw = api_key_from(request.headers)
     if not raw:
         raise Unauthorized(MISSING_KEY)
+    return raw
+
+
+Credential = Annotated[str, Depends(presented_credential)]
+
+
+async def require_principal(request: Request, raw: Credential) -> Principal:
+    """An API key's principal. A valid run token is refused with 403, an invalid one with 401."""
     if is_run_token(raw):
         get_services(request).run_tokens.verify(raw)
         raise Forbidden(RUN_CREDENTIAL_REFUSED.format(method=request.method, path=request.url.path))
     return await _key_principal(request, raw)
 
 
-async def require_key_or_run_token(
-    request: Request,
-    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
-    _api_key: Annotated[str | None, Security(API_KEY_HEADER)],
-) -> Principal:
+async def require_key_or_run_token(request: Request, raw: Credential) -> Principal:
     """An API key's principal, or a run token's: the token's project, marked `credential="run_token"`."""
-    raw = api_key_from(request.headers)
-    if not raw:
-        raise Unauthorized(MISSING_KEY)
     if is_run_token(raw):
         project_id = get_services(request).run_tokens.verify(raw)
         return Principal(project_id=project_id, key_id="", key_prefix=RUN_TOKEN_PREFIX, credential="run_token")
