@@ -130,6 +130,8 @@ def services(tmp_path: Path, analytics: AnalyticsDB, metadata: MetadataStore) ->
     yield made
     made.stop_scoring()
     made.writer.stop()
+    made.track.close()
+    made.track_writer.stop()
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ from neon_server.services.scores import ScoreService
 from neon_server.services.stats import StatsService
 from neon_server.services.trace_scoring import TraceScoring
 from neon_server.services.traces import SpanListService, TraceListService, TraceService
+from neon_server.services.track import TrackService
 from neon_server.settings import Settings
 from neon_server.storage.analytics import AnalyticsDB, open_analytics
 from neon_server.storage.analytics.scores import ScoreStore
@@ -41,8 +42,10 @@ from neon_server.storage.analytics.spans import SpanStore
 from neon_server.storage.analytics.stats import StatsStore
 from neon_server.storage.analytics.trace_list import TraceListStore
 from neon_server.storage.analytics.traces import TraceStore
+from neon_server.storage.analytics.track import TrackStore
 from neon_server.storage.blobs import FilesystemBlobStore
 from neon_server.storage.metadata import MetadataStore, open_metadata
+from neon_server.track.writer import TrackWriter
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -81,6 +84,8 @@ class Services:
     run_stream: RunStreamHub = field(init=False)
     agents: AgentService = field(init=False)
     agent_runs: AgentRunService = field(init=False)
+    track_writer: TrackWriter = field(init=False)
+    track: TrackService = field(init=False)
 
     def __post_init__(self) -> None:
         # The server's own LLM calls (judges) make SDK spans; they must not configure the SDK on first use
@@ -134,6 +139,10 @@ class Services:
                                     dedupe_window_seconds=s.ingest_dedupe_window_seconds)
         self.ingest.load_recent_requests()
         self.writer.start()
+        track_store = TrackStore(self.analytics)
+        self.track_writer = TrackWriter(track_store)
+        self.track = TrackService(self.metadata.track_runs, track_store, self.track_writer)
+        self.track_writer.start()
 
     def start_temporal(self, neon_url: str, worker_factory: WorkerFactory | None = None) -> TemporalRuntime:
         """Start Temporal (the embedded dev server, or a client of the cluster) and the in-process worker, in
@@ -202,6 +211,8 @@ class Services:
         self.ingest.close()
         self.stats.close()
         self.writer.stop(timeout=self.settings.shutdown_timeout_seconds)
+        self.track.close()
+        self.track_writer.stop(timeout=self.settings.shutdown_timeout_seconds)
         try:
             self.analytics.close()
         finally:

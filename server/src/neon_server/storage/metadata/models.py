@@ -233,3 +233,25 @@ class AgentVersionRow(Base):
     version: Mapped[str] = mapped_column(String(12))
     spec: Mapped[Any] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class TrackRunRow(Base):
+    """A training run's identity: its caller-given id (unique per project), its short id number (NEON-<n>, a
+    sequence per project) and its fork parent. Series and attributes live in the analytics store."""
+
+    __tablename__ = "track_runs"
+    __table_args__ = (
+        UniqueConstraint("project_id", "run_id", name="uq_track_runs_project_id_run_id"),
+        UniqueConstraint("project_id", "number", name="uq_track_runs_project_id_number"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    run_id: Mapped[str] = mapped_column(String(730))
+    number: Mapped[int] = mapped_column(Integer)
+    experiment_name: Mapped[str] = mapped_column(String(730), default="")
+    family: Mapped[str] = mapped_column(String(730), default="")
+    owner: Mapped[str] = mapped_column(String(200), default="")
+    fork_parent_run_id: Mapped[str] = mapped_column(String(730), default="")
+    fork_step: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

@@ -15,6 +15,7 @@ from neon_server.storage.metadata.errors import AlreadyExists
 from neon_server.storage.metadata.evaluation import DatasetRepository, EvalRunRepository
 from neon_server.storage.metadata.models import ApiKeyRow, ModelPriceRow, ProjectRow
 from neon_server.storage.metadata.online import OnlineRuleRepository, ScoreJobRepository
+from neon_server.storage.metadata.track_runs import TrackRunRepository
 
 
 def _project(row: ProjectRow) -> Project:
@@ -148,6 +149,7 @@ class MetadataStore:
         self.online_rules = OnlineRuleRepository(sessions)
         self.score_jobs = ScoreJobRepository(sessions)
         self.agent_versions = AgentVersionRepository(sessions)
+        self.track_runs = TrackRunRepository(sessions)
 
     @property
     def backend(self) -> str:
