@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum
+from typing import Literal
 
 import pyarrow as pa
 
@@ -285,3 +286,59 @@ class SeriesSummary:
     @property
     def variance(self) -> float:
         return self.sum_sq_dev / self.finite_count if self.finite_count else math.nan
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Points of one run's series that belong to a stitched series: a fork's ancestors contribute their points up
+    to the step the lineage forked at (`max_step`); the run itself contributes all of its own (None)."""
+
+    run_id: str
+    max_step: float | None = None
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """Neptune's bucket: the points with from_x < x <= to_x (the first bucket also holds x == from_x).
+    first/last are the first and last finite points by x; min, max and sum are over finite values."""
+
+    index: int
+    from_x: float
+    to_x: float
+    first: tuple[float, float] | None
+    last: tuple[float, float] | None
+    min: float | None
+    max: float | None
+    finite_count: int
+    nan_count: int
+    posinf_count: int
+    neginf_count: int
+    sum: float | None
+
+
+@dataclass(frozen=True)
+class SeriesBuckets:
+    """One series bucketed: `buckets` (only those holding points), or — when the range holds no more points
+    than buckets were asked for — the points themselves, exactly (`exact`, `points` as (x, y))."""
+
+    from_x: float | None
+    to_x: float | None
+    buckets: tuple[Bucket, ...] = ()
+    exact: bool = False
+    points: tuple[tuple[float, float], ...] = ()
+
+
+XAxis = Literal["step", "time", "relative", "metric"]
+MAX_BUCKETS = 1_000  # per series, as Neptune
+
+
+@dataclass(frozen=True)
+class BucketQuery:
+    n: int = MAX_BUCKETS
+    x: XAxis = "step"
+    x_path: str = ""  # the metric whose value is x (x = "metric")
+    window: tuple[float, float] | None = None  # in x units
+    log_x: bool = False
+    shared_range: bool = False
+    first_alone: bool = False
+    include_preview: bool = True
