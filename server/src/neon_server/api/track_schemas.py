@@ -93,19 +93,23 @@ class BucketsRequest(BaseModel):
     include_preview: bool = Field(True, description="include points logged as previews")
 
 
-class BucketOut(BaseModel):
-    index: int
-    from_x: FloatOrSpecial = Field(description="exclusive, except in bucket 0 of a series")
-    to_x: float = Field(description="inclusive")
-    first: list[float] | None = Field(description="[x, y] of the first finite point by x")
-    last: list[float] | None = Field(description="[x, y] of the last finite point by x")
-    min: float | None
-    max: float | None
-    sum: float | None
-    finite_count: int
-    nan_count: int
-    posinf_count: int
-    neginf_count: int
+class BucketColumns(BaseModel):
+    """One entry per bucket that holds points, by index (columns, as charts draw them)."""
+
+    index: list[int]
+    from_x: list[float] = Field(description="exclusive, except in bucket 0 of a series")
+    to_x: list[float] = Field(description="inclusive")
+    first_x: list[float | None] = Field(description="the first finite point by x; null without finite values")
+    first_y: list[float | None]
+    last_x: list[float | None] = Field(description="the last finite point by x")
+    last_y: list[float | None]
+    min: list[float | None] = Field(description="over finite values")
+    max: list[float | None]
+    sum: list[float | None]
+    finite_count: list[int]
+    nan_count: list[int]
+    posinf_count: list[int]
+    neginf_count: list[int]
 
 
 class SeriesBucketsOut(BaseModel):
@@ -115,7 +119,7 @@ class SeriesBucketsOut(BaseModel):
     to_x: float | None
     exact: bool = Field(description="true: no more points than buckets, so `points` holds them all")
     points: list[list[FloatOrSpecial]] = Field(description="[x, y] pairs when exact; y: " + SPECIAL)
-    buckets: list[BucketOut] = Field(description="the buckets holding points, by index, when not exact")
+    buckets: BucketColumns = Field(description="the buckets holding points, when not exact")
 
 
 class BucketsResponse(BaseModel):
