@@ -83,11 +83,13 @@ def metrics(step: float, **values: float) -> c.UpdateRunSnapshot:
 def test_sign_in_as_neptune_scale_does(client: TestClient, neptune: Neptune) -> None:
     config = client.get("/api/backend/v1/clients/config").json()
     assert config["security"]["clientId"] == "neptune-cli"
-    assert isinstance(config["pyLibVersions"], dict) and config["apiUrl"] == "http://testserver"
+    assert isinstance(config["pyLibVersions"], dict)
+    assert config["apiUrl"] == "http://testserver"
     discovery = client.get(config["security"]["openIdDiscovery"]).json()
     assert {"authorization_endpoint", "token_endpoint"} <= set(discovery)
     claims = jwt.decode(neptune.tokens["accessToken"], options={"verify_signature": False})
-    assert claims["sub"] == neptune.project_id and claims["exp"] > claims["iat"]
+    assert claims["sub"] == neptune.project_id
+    assert claims["exp"] > claims["iat"]
     # neptune-query refreshes at <iss>/protocol/openid-connect/token; neptune-scale at the discovered endpoint
     assert discovery["token_endpoint"] == claims["iss"] + "/protocol/openid-connect/token"
     refreshed = client.post(discovery["token_endpoint"], data={
@@ -146,7 +148,8 @@ def test_data_problems_come_back_as_codes_and_the_rest_is_written(neptune: Neptu
     assert (3, 1, 36) in status  # STRING_VALUE_EXCEEDS_SIZE_LIMIT
     assert (3, 1, 19) in status  # FIELD_PATH_NON_WRITABLE
     attributes = neptune.services.track.attributes(neptune.project_id, "r1")
-    assert attributes["fine"] == ("string", "ok") and "too_long" not in attributes
+    assert attributes["fine"] == ("string", "ok")
+    assert "too_long" not in attributes
     assert attributes["sys/id"] == ("string", "NEON-1")
     unknown = neptune.submit(neptune.batch("nope", metrics(1, m=1.0)))
     assert neptune.check(unknown) == [[(5, 1, 10)]]  # RUN_NOT_FOUND
@@ -200,7 +203,8 @@ def test_a_token_of_another_project(client: TestClient, services: Services, nept
     # their token, our project's name: PROJECT_NOT_FOUND, nothing written anywhere
     request = theirs.submit(neptune.create("r1"))
     assert theirs.check(request) == [[(5, 1, 8)]]
-    assert services.track.runs(neptune.project_id) == [] and services.track.runs(other.id) == []
+    assert services.track.runs(neptune.project_id) == []
+    assert services.track.runs(other.id) == []
     # our request ids mean nothing to them
     ours = neptune.submit(neptune.create("r1"))
     assert theirs.check(ours) == [[(13, 1, 64)]]
@@ -213,7 +217,8 @@ def sign(neptune: Neptune, path: str, size: int | None, permission: str = "write
         {"path": path, "permission": permission, "project_identifier": neptune.project, "size": size}]})
     assert answer.status_code == 200, answer.text
     signed: dict[str, object] = answer.json()["files"][0]
-    assert signed["path"] == path and signed["provider"] == "aws"
+    assert signed["path"] == path
+    assert signed["provider"] == "aws"
     return signed
 
 
@@ -228,14 +233,15 @@ def test_a_file_is_put_with_an_etag_and_read_back(neptune: Neptune) -> None:
     assert stored.read_bytes() == data
     read = sign(neptune, "r1-abc/files_one-123/none/f.txt", None, "read")
     got = neptune.client.get(str(read["url"]))
-    assert got.status_code == 200 and got.content == data
+    assert got.status_code == 200
+    assert got.content == data
     assert neptune.client.get(str(sign(neptune, "missing", None, "read")["url"])).status_code == 404
 
 
 def test_file_urls_are_scoped_and_paths_cannot_escape(neptune: Neptune) -> None:
     url = str(sign(neptune, "a/b.txt", 3)["url"])
     for altered in (url.replace("a%2Fb.txt", "a%2Fc.txt"), url.replace("op=write", "op=read"), url[:-4] + "0000",
-                    url.split("&sig=")[0]):
+                    url.split("&sig=", maxsplit=1)[0]):
         assert neptune.client.put(altered, content=b"abc").status_code == 403, altered
     read_url = str(sign(neptune, "a/b.txt", None, "read")["url"])
     assert neptune.client.put(read_url, content=b"abc").status_code == 403
@@ -266,7 +272,8 @@ def test_a_big_file_is_uploaded_in_parts(small_parts: Neptune) -> None:
     signed = sign(neptune, "run/big/none/data.bin", len(data))
     multipart = signed["multipart"]
     assert isinstance(multipart, dict)
-    assert multipart["part_size"] == 1024 and len(multipart["part_urls"]) == 3
+    assert multipart["part_size"] == 1024
+    assert len(multipart["part_urls"]) == 3
     etags = []
     for number, part_url in enumerate(multipart["part_urls"]):
         chunk = data[number * 1024:(number + 1) * 1024]

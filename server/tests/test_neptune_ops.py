@@ -69,10 +69,12 @@ def test_append_becomes_points_at_fractional_steps() -> None:
     w = neptune_ops.to_run_writes(_batch(nan, other), now_ms=0).writes
     points = dict(zip(w.float_path, w.float_value, strict=True))
     assert set(points) == {"loss", "acc"}
-    assert math.isnan(points["loss"]) and points["acc"] == 2.0
+    assert math.isnan(points["loss"])
+    assert points["acc"] == 2.0
     assert w.float_step == [3.5, 3.5]
     assert w.float_time == [T0_MS, T0_MS]
-    assert w.float_preview == [False, False] and w.float_ratio == [1.0, 1.0]
+    assert w.float_preview == [False, False]
+    assert w.float_ratio == [1.0, 1.0]
     assert (w.string_path, w.string_step, w.string_value, w.string_preview) == (["text"], [0.000001], ["line"], [True])
     assert w.string_ratio == [0.25]
     assert dict(zip(w.histogram_path, w.histogram_value, strict=True)) == {

@@ -101,7 +101,9 @@ def test_the_project_part_of_neptune_project_names_the_neon_project() -> None:
     other = project_problem("ws/other", "default")
     assert other is not None
     assert other[0] == TrackCode.PROJECT_NOT_FOUND
-    assert "ws/other" in other[1] and "<any workspace>/default" in other[1]
+    assert "ws/other" in other[1]
+    assert "<any workspace>/default" in other[1]
     for bad in ("default", "/default", "ws/", "a/b/c", ""):
         problem = project_problem(bad, "default")
-        assert problem is not None and problem[0] == TrackCode.PROJECT_INVALID_NAME, bad
+        assert problem is not None, bad
+        assert problem[0] == TrackCode.PROJECT_INVALID_NAME, bad
