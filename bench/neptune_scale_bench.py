@@ -160,6 +160,14 @@ def bench_null(workdir: Path, steps: int, metrics: int) -> dict[str, float]:
         server.wait()
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (not its children: the Temporal dev server idles meanwhile)."""
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
 def bench_neon(workdir: Path, steps: int, metrics: int) -> dict[str, float]:
     home = workdir / "neon-home"
     port = free_port()
@@ -170,7 +178,9 @@ def bench_neon(workdir: Path, steps: int, metrics: int) -> dict[str, float]:
     try:
         wait_up(url, "/api/health")
         key = json.loads((home / "credentials.json").read_text())["api_key"]
+        cpu = _cpu_seconds(server.pid)
         result = run_client(workdir, url, key, "bench/default", "neon-run", steps, metrics)
+        result["server_cpu_seconds"] = _cpu_seconds(server.pid) - cpu
         stored = httpx.get(f"{url}/api/track/runs/neon-run", headers={"Authorization": f"Bearer {key}"},
                            timeout=60).json()["series"]
         counts = {s["count"] for s in stored.values()}
@@ -204,7 +214,10 @@ def main() -> None:
             rows.append((name, result))
             print(f"[{attempt + 1}] {name:12s} logging loop {result['log_seconds']:7.1f} s   "
                   f"close() returned at {result['close_seconds']:7.1f} s   "
-                  f"{points / result['close_seconds']:10,.0f} points/s end to end", flush=True)
+                  f"{points / result['close_seconds']:10,.0f} points/s end to end"
+                  + (f"   server CPU {result['server_cpu_seconds']:.1f} s "
+                     f"({result['server_cpu_seconds'] / points * 1e6:.1f} µs/point)"
+                     if "server_cpu_seconds" in result else ""), flush=True)
     null = min(r["close_seconds"] for n, r in rows if n == "null server")
     neon = min(r["close_seconds"] for n, r in rows if n == "Neon")
     print(f"best close(): null {null:.1f} s, Neon {neon:.1f} s → Neon/null = {neon / null:.2f}")

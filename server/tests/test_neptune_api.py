@@ -155,7 +155,11 @@ def test_data_problems_come_back_as_codes_and_the_rest_is_written(neptune: Neptu
     assert neptune.check(unknown) == [[(5, 1, 10)]]  # RUN_NOT_FOUND
     orphan = neptune.submit(neptune.create("child", fork_point=c.ForkPoint(
         parent_project=neptune.project, parent_run_id="missing", step=c.Step(whole=1))))
-    assert neptune.check(orphan) == [[(5, 1, 13)]]  # RUN_FORK_PARENT_NOT_FOUND
+    assert neptune.check(orphan) == [[(5, 1, 13)]]  # RUN_FORK_PARENT_NOT_FOUND: a warning, so the client goes on
+    orphan_run = neptune.services.track.run(neptune.project_id, "child")  # and what it logs next is kept
+    assert (orphan_run.fork_parent_run_id, orphan_run.fork_step) == ("", None)
+    logged = neptune.submit(neptune.batch("child", metrics(2, m=1.0)))
+    assert neptune.check(logged) == [[(0, 1, 0)]]
 
 
 def test_malformed_or_misaddressed_requests_stop_the_client_without_losing_anything(neptune: Neptune) -> None:
@@ -176,6 +180,25 @@ def test_a_16_mib_request_is_accepted(neptune: Neptune) -> None:
     assert len(op.SerializeToString()) > 15 * 2**20
     assert neptune.check(neptune.submit(op)) == [[(0, 15, 0)]]
     assert neptune.services.track.series(neptune.project_id, "big")["log"].count == 15
+
+
+def test_a_body_over_the_limit_stops_the_client_instead_of_a_413_retried_forever(
+        tmp_path: Path, analytics: AnalyticsDB, metadata: MetadataStore) -> None:
+    services = make_services(tmp_path, analytics, metadata, ingest_max_body_bytes=16 * 2**20)
+    project = services.projects.create("limits")
+    _, key = services.keys.create(project.id)
+    try:
+        with TestClient(create_app(services)) as client:
+            neptune = Neptune(client, services, project.id, key)
+            neptune.submit(neptune.create("r1"))
+            line = "z" * (1 << 20)
+            op = neptune.batch("r1", *(c.UpdateRunSnapshot(step=c.Step(whole=i), append={"log": c.Value(string=line)})
+                                       for i in range(17)))
+            assert neptune.check(neptune.submit(op)) == [[(3, 1, 14)]]
+            assert "log" not in services.track.series(project.id, "r1")
+    finally:
+        services.stop_scoring()
+        services.stop_writers()
 
 
 def test_tokens_on_data_routes(client: TestClient, services: Services, neptune: Neptune) -> None:

@@ -215,6 +215,11 @@ def test_wrong_project_or_key_stops_the_client_and_stores_nothing(server: NeonPr
     other = subprocess.run([NEON, "projects", "create", "other"], capture_output=True, text=True, check=False,
                            env={**os.environ, "NEON_HOME": str(server.home)})
     assert other.returncode == 0, other.stderr
+    plain_env = {k: v for k, v in os.environ.items() if not k.startswith("NEON_")} | {"NEON_HOME": str(server.home)}
+    refused = subprocess.run([NEON, "neptune", "token", "--project", "other"], capture_output=True, text=True,
+                             check=False, env=plain_env)
+    assert refused.returncode == 2
+    assert "belongs to project 'default', not 'other'" in refused.stderr
     theirs = neptune_env(server.home, "--project", "other", "--create-key")
     assert theirs["NEPTUNE_PROJECT"] == "neon/other"
     # a token of project `other` naming the default project

@@ -24,7 +24,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -166,12 +166,15 @@ class NeptuneIngest:
     async def _apply(self, project_id: str, op: ingest_pb2.RunOperation) -> tuple[Entry, ...]:
         kind = op.WhichOneof("operation")
         if kind == "create":
+            create = neptune_ops.to_run_create(op)
             parent_project = neptune_ops.fork_parent_project(op)
-            if parent_project is not None and parent_project.partition("/")[2] != op.project.partition("/")[2]:
-                log.info("fork of %r names parent project %r: forks within a project only", op.run_id,
-                         parent_project)
-                return entries_of(Outcome(TrackCode.RUN_FORK_PARENT_NOT_FOUND))
-            outcome, _run = await self._track.create_run(project_id, neptune_ops.to_run_create(op))
+            outcome = Outcome(TrackCode.RUN_FORK_PARENT_NOT_FOUND, "forks within a project only")
+            if parent_project is None or parent_project.partition("/")[2] == op.project.partition("/")[2]:
+                outcome, _run = await self._track.create_run(project_id, create)
+            if outcome.code == TrackCode.RUN_FORK_PARENT_NOT_FOUND:
+                # neptune-scale takes this as a warning and goes on logging: keep the run, without a parent.
+                log.info("run %r: %s; created without a fork parent", create.run_id, outcome.message)
+                await self._track.create_run(project_id, replace(create, fork=None))
             return entries_of(outcome)
         if kind in ("update", "update_batch"):
             converted = neptune_ops.to_run_writes(op, now_ms=time.time() * 1000)
