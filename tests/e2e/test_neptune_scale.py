@@ -58,12 +58,21 @@ SCRIPT = textwrap.dedent('''
                 run.log_metrics({f"m{k}": step * 10 + k for k in range(5)}, step=step)
                 time.sleep(0.01)
 
+    def slow(seconds):
+        with Run(run_id="slow") as run:
+            end, step = time.monotonic() + float(seconds), 0
+            while time.monotonic() < end:
+                run.log_metrics({"m": float(step)}, step=step)
+                step += 1
+                time.sleep(0.25)
+            run.log_configs({"steps": step})
+
     def plain():
         with Run(run_id="plain") as run:
             run.log_metrics({"x": 1.0}, step=1)
 
     if __name__ == "__main__":
-        {"full": full, "stream": stream, "plain": plain}[sys.argv[1]](*sys.argv[2:])
+        {"full": full, "stream": stream, "slow": slow, "plain": plain}[sys.argv[1]](*sys.argv[2:])
 ''')
 
 
@@ -237,3 +246,17 @@ def test_wrong_project_or_key_stops_the_client_and_stores_nothing(server: NeonPr
     their_key = json.loads(base64.b64decode(theirs["NEPTUNE_API_TOKEN"]))["api_key"]
     runs = httpx.get(f"{server.url}/api/track/runs", headers={"Authorization": f"Bearer {their_key}"}).json()
     assert [r["run_id"] for r in runs["runs"]] == ["plain"]
+
+
+def test_a_run_longer_than_its_access_token_refreshes_it(spawn: type[NeonProcess], neon_home: Path,
+                                                         tmp_path: Path) -> None:
+    server = spawn(neon_home, free_port(), env={"NEON_NEPTUNE_TOKEN_SECONDS": "60", "NEON_LOG_LEVEL": "debug"})
+    server.wait_healthy()
+    out = finish(client(tmp_path, neptune_env(neon_home), "slow", "65"))
+    assert "Traceback" not in out, out
+    # every request is checked against `exp`: logging past the first token's minute needed a refreshed one
+    assert "/api/neptune/oauth/protocol/openid-connect/token" in server.stderr + server.stdout
+    read = Reader(server)
+    steps = read.run("slow")["attributes"]["steps"]["value"]
+    assert steps > 200
+    assert [p["value"] for p in read.points("slow", "m")] == [float(i) for i in range(steps)]

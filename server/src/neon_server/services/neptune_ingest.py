@@ -153,8 +153,8 @@ class NeptuneIngest:
 
     async def submit(self, project_id: str, body: bytes) -> Answer:
         """Write one serialized RunOperation durably and answer with its request id."""
-        try:
-            op = ingest_pb2.RunOperation.FromString(body)
+        try:  # a 16 MiB body takes a while to decode: off the event loop
+            op = await asyncio.to_thread(ingest_pb2.RunOperation.FromString, body)
         except DecodeError as exc:
             return self.refuse(project_id, UNREADABLE, f"body is not a protobuf RunOperation ({exc})")
         problem = project_problem(op.project, await self.project_name(project_id))
@@ -177,7 +177,7 @@ class NeptuneIngest:
                 await self._track.create_run(project_id, replace(create, fork=None))
             return entries_of(outcome)
         if kind in ("update", "update_batch"):
-            converted = neptune_ops.to_run_writes(op, now_ms=time.time() * 1000)
+            converted = await asyncio.to_thread(neptune_ops.to_run_writes, op, now_ms=time.time() * 1000)
             outcome = await self._track.write(project_id, converted.writes)
             rejected = [(r.code, r.count) for r in converted.rejections()]
             for rejection in (*outcome.rejections, *converted.rejections()):
