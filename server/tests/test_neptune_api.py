@@ -273,6 +273,10 @@ def test_file_urls_are_scoped_and_paths_cannot_escape(neptune: Neptune) -> None:
         assert answer.status_code == 400, bad  # the client reports it and moves on
         assert "path" in answer.json()["error"]["message"]
     assert not (neptune.services.settings.home / "escape").exists()
+    # a path that is a folder of stored files, or under a stored file: refused (a 5xx would be retried forever)
+    assert neptune.client.put(str(sign(neptune, "a/b.txt", 3)["url"]), content=b"abc").status_code == 200
+    for clash in ("a", "a/b.txt/c"):
+        assert neptune.client.put(str(sign(neptune, clash, 3)["url"]), content=b"abc").status_code == 400, clash
     wrong = neptune.client.post("/api/storagebridge/v1/signedUrl", headers=neptune.auth, json={"files": [
         {"path": "x", "permission": "write", "project_identifier": "ws/other", "size": 1}]})
     assert wrong.status_code == 403

@@ -46,7 +46,12 @@ class PendingFile:
 
     def __init__(self, final: Path) -> None:
         self.final = final
-        final.parent.mkdir(parents=True, exist_ok=True)
+        if final.is_dir():
+            raise BadKey(f"file path {final.name!r} is a folder of other files")
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise BadKey("a folder of this file path is a file already") from None
         self.temp = final.with_name(f".{final.name[:100]}.{secrets.token_hex(6)}.tmp")
         self._file = self.temp.open("xb")
         self._md5 = hashlib.md5(usedforsecurity=False)
