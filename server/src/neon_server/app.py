@@ -28,6 +28,7 @@ from neon_server.api import (
     track,
 )
 from neon_server.api.errors import LiteralPathsFirst, document_common_errors, install_error_handlers
+from neon_server.api.neptune import ROUTERS as NEPTUNE_ROUTERS
 from neon_server.runtime import Services
 from neon_server.ui import DIST, mount_ui
 
@@ -61,6 +62,8 @@ def create_app(services: Services | None, *, ui_dist: Path = DIST) -> FastAPI:
     app.include_router(run_stream.router)
     app.include_router(agents.router)
     app.include_router(agent_runs.router)
+    for router in NEPTUNE_ROUTERS:
+        app.include_router(router)
     app.include_router(track.router)
     mount_ui(app, ui_dist)
     describe = app.openapi

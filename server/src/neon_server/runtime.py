@@ -22,6 +22,9 @@ from neon_server.services.evals import EvalRunService
 from neon_server.services.ingest import IngestService
 from neon_server.services.keys import KeyService
 from neon_server.services.live import LiveHub
+from neon_server.services.neptune_files import NeptuneFiles
+from neon_server.services.neptune_ingest import NeptuneIngest, RequestIds
+from neon_server.services.neptune_tokens import NeptuneTokens
 from neon_server.services.online_rules import OnlineRuleService
 from neon_server.services.online_scorer import OnlineScorer
 from neon_server.services.pricing import PricingService
@@ -46,6 +49,7 @@ from neon_server.storage.analytics.track import TrackStore
 from neon_server.storage.analytics.track_buckets import TrackBucketStore
 from neon_server.storage.blobs import FilesystemBlobStore
 from neon_server.storage.metadata import MetadataStore, open_metadata
+from neon_server.storage.track_files import TrackFileStore
 from neon_server.track.writer import TrackWriter
 
 if TYPE_CHECKING:
@@ -87,6 +91,9 @@ class Services:
     agent_runs: AgentRunService = field(init=False)
     track_writer: TrackWriter = field(init=False)
     track: TrackService = field(init=False)
+    neptune_tokens: NeptuneTokens = field(init=False)
+    neptune_ingest: NeptuneIngest = field(init=False)
+    neptune_files: NeptuneFiles = field(init=False)
 
     def __post_init__(self) -> None:
         # The server's own LLM calls (judges) make SDK spans; they must not configure the SDK on first use
@@ -95,7 +102,8 @@ class Services:
         s = self.settings
         self.keys = KeyService(self.metadata.api_keys, cache_seconds=s.auth_cache_seconds)
         secret_key = s.secret_key.get_secret_value() if s.secret_key is not None else None
-        self.run_tokens = RunTokens(load_secret(secret_key, s.home))
+        secret = load_secret(secret_key, s.home)
+        self.run_tokens = RunTokens(secret)
         self.agent_blobs = AgentBlobService(FilesystemBlobStore(s.home / "agent-blobs"),
                                             max_blob_bytes=s.agent_blob_max_bytes,
                                             max_batch_bytes=s.agent_blob_max_batch_bytes)
@@ -145,6 +153,12 @@ class Services:
         self.track = TrackService(self.metadata.track_runs, track_store, self.track_writer,
                                   TrackBucketStore(self.analytics))
         self.track_writer.start()
+        self.neptune_tokens = NeptuneTokens(secret, access_seconds=s.neptune_token_seconds,
+                                            refresh_seconds=s.neptune_refresh_seconds)
+        self.neptune_ingest = NeptuneIngest(self.track, lambda project_id: self.projects.get(project_id).name,
+                                            RequestIds(secret))
+        self.neptune_files = NeptuneFiles(TrackFileStore(s.home / "track-files"), secret,
+                                          part_bytes=s.neptune_file_part_bytes)
 
     def start_temporal(self, neon_url: str, worker_factory: WorkerFactory | None = None) -> TemporalRuntime:
         """Start Temporal (the embedded dev server, or a client of the cluster) and the in-process worker, in

@@ -68,6 +68,14 @@ class Settings(BaseSettings):
     ingest_dedupe_window_seconds: int = Field(default=600, ge=0, le=86_400,
                                               description="How long a written request is recognised if retried.")
 
+    # Neptune's clients (docs/track-neptune.md)
+    neptune_token_seconds: int = Field(default=3600, ge=60, le=7 * 86_400,
+                                       description="Life of the access tokens Neptune's clients get.")
+    neptune_refresh_seconds: int = Field(default=30 * 86_400, ge=60, le=365 * 86_400,
+                                         description="Life of their refresh tokens.")
+    neptune_file_part_bytes: int = Field(default=64 * 2**20, ge=2**10, le=2**31,
+                                         description="Files larger than this are uploaded in parts of this size.")
+
     # Evaluation
     evals_path: Path | None = Field(default=None, description="Folder of eval_*.py files that "
                                     "POST /api/eval-runs/start runs suites from (unset: starting runs is off).")
