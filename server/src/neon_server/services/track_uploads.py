@@ -1,0 +1,74 @@
+"""Files logged by `neon.track` (`assign_files` / `log_files`): the bytes, kept under
+`NEON_HOME/track-files/<project id>/<key>`, where the key is the client's destination (`run/attribute/step/name`).
+
+A key is untrusted: it is a relative path of 1–800 characters whose segments are letters, digits, '.', '_' or
+'-', and never '.' or '..', so nothing is written outside the project's folder. Storing a key again replaces
+its bytes (a client that retries an upload changes nothing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from neon_server.services.errors import BodyTooLarge, InvalidInput
+
+MAX_KEY_CHARS = 800
+MAX_FILE_BYTES = 4 * 2**30
+SEGMENT = re.compile(r"^[A-Za-z0-9._-]{1,255}$")
+KEY_RULE = ("a relative path of 1–800 characters whose '/'-separated segments are letters, digits, '.', '_' "
+            "or '-' (not '.' or '..')")
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    key: str
+    size_bytes: int
+    sha256: str
+
+
+def check_key(key: str) -> str:
+    segments = key.split("/")
+    if not key or len(key) > MAX_KEY_CHARS or any(
+            not SEGMENT.match(s) or s in (".", "..") for s in segments):
+        raise InvalidInput(f"file key {key[:100]!r} must be {KEY_RULE}")
+    return key
+
+
+class TrackUploads:
+    def __init__(self, home: Path, max_bytes: int = MAX_FILE_BYTES) -> None:
+        self.root = home / "track-files"
+        self.max_bytes = max_bytes
+
+    def path(self, project_id: str, key: str) -> Path:
+        return self.root / project_id / check_key(key)
+
+    async def store(self, project_id: str, key: str, chunks: AsyncIterator[bytes]) -> StoredFile:
+        """Write the streamed bytes to the key (atomically: a partial upload never replaces a whole file)."""
+        target = self.path(project_id, key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".upload-", dir=target.parent)
+        digest, size = hashlib.sha256(), 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                async for chunk in chunks:
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        raise BodyTooLarge(f"file is over the limit of {self.max_bytes} bytes")
+                    digest.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())  # answered means durable
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return StoredFile(key, size, digest.hexdigest())
+
+    def read(self, project_id: str, key: str) -> bytes:
+        return self.path(project_id, key).read_bytes()
