@@ -33,6 +33,7 @@ class Batch:
     """What was logged since the last batch was taken, in columns (filled under the run's lock)."""
 
     index: dict[str, int] = field(default_factory=dict)  # path -> code, in this batch
+    codes_of: dict[tuple[str, ...], array] = field(default_factory=dict)  # type: ignore[type-arg]
     paths: list[str] = field(default_factory=list)
     step: array = field(default_factory=lambda: array("d"))  # type: ignore[type-arg]
     time_ms: array = field(default_factory=lambda: array("d"))  # type: ignore[type-arg]
@@ -100,14 +101,7 @@ def encode_part(run_id: str, batch: Batch, g0: int, p0: int, g1: int, *,
     p1 = p0 + n
     whole = g0 == 0 and g1 == len(batch.step)
     codes = batch.code if whole else batch.code[p0:p1]
-    paths = batch.paths
-    if not whole and n:  # a part carries only the paths it uses
-        used = sorted(set(codes))
-        if len(used) < len(paths):
-            remap = {old: new for new, old in enumerate(used)}
-            paths = [batch.paths[i] for i in used]
-            codes = array(U32, [remap[c] for c in codes])
-    header: dict[str, Any] = {"run": run_id, "paths": paths, "groups": g1 - g0, "points": n}
+    header: dict[str, Any] = {"run": run_id, "paths": batch.paths, "groups": g1 - g0, "points": n}
     if with_header:
         for key in ("assign", "tags", "strings", "histograms", "files"):
             rows = getattr(batch, key)

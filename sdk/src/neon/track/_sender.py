@@ -25,7 +25,7 @@ class Backoff:
 
     def failed(self, after: float | None) -> float:
         self.delay = min(self.maximum, max(self.first, self.delay * 2))
-        wait = after if after is not None else self.delay * (0.5 + random.random() / 2)
+        wait = after if after is not None else self.delay * (0.5 + random.random() / 2)  # noqa: S311 - jitter
         self.until = time.monotonic() + wait
         return wait
 
@@ -84,7 +84,8 @@ class SessionSender:
             log.info("neon.track: %s; retrying in %.1fs", exc, wait)
             return False
         except Refused as exc:
-            assert session is not None and item is not None
+            assert session is not None
+            assert item is not None
             aside = session.set_aside(item)
             self.refused += 1
             log.error("neon.track: the server refused %s (%s); kept as %s", item.name, exc, aside)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-import math
 import os
 import threading
 import time
@@ -71,7 +70,7 @@ def _check_path(path: object) -> str:
 
 
 class Run:
-    def __init__(self, run_id: str | None = None, experiment_name: str | None = None, *,  # noqa: PLR0913
+    def __init__(self, run_id: str | None = None, experiment_name: str | None = None, *,
                  fork_run_id: str | None = None, fork_step: float | int | None = None, resume: bool = False,
                  project: str | None = None, api_key: str | None = None, base_url: str | None = None,
                  creation_time: datetime | None = None, buffer_dir: str | os.PathLike[str] | None = None,
@@ -115,8 +114,7 @@ class Run:
         self._sender = SessionSender(self._transport, Backoff(maximum=max_backoff))
         self._thread = threading.Thread(target=self._work, name=f"neon-track-{self.run_id}", daemon=True)
         self._thread.start()
-        ref = weakref.ref(self)
-        atexit.register(lambda: (run := ref()) is not None and run._spool_at_exit())
+        atexit.register(_spool_at_exit, weakref.ref(self))
 
     # ------------------------------------------------------------------ logging (the caller's thread)
     def log_metrics(self, data: Mapping[str, float | int], step: float | int,
@@ -124,23 +122,22 @@ class Run:
                     preview_completion: float | None = None) -> None:
         """Float points, one per path, at `step` (NaN and ±Inf are kept). Re-logging a step replaces it."""
         at, when = _step(step), _ms(timestamp)
-        try:
-            values = array("d", data.values())
-        except (TypeError, OverflowError):
-            bad = next(k for k, v in data.items() if not isinstance(v, int | float))
-            raise TypeError(f"log_metrics: the value of {bad!r} is not a number: {data[bad]!r}") from None
+        values = list(data.values())
         if not values:
             return
+        keys = tuple(data)
         ratio = 1.0 if not preview else 0.0 if preview_completion is None else float(preview_completion)
         with self._lock:
             b = self._batch
-            index = b.index
+            codes = b.codes_of.get(keys)
+            if codes is None:
+                codes = self._codes(b, keys)
             try:
-                codes = [index[k] for k in data]
-            except KeyError:
-                codes = [index[k] if k in index else self._new_path(b, k) for k in data]
-            b.code.fromlist(codes)
-            b.value.extend(values)
+                b.value.fromlist(values)  # all or nothing
+            except (TypeError, OverflowError):
+                bad = next(k for k, v in data.items() if not isinstance(v, int | float))
+                raise TypeError(f"log_metrics: the value of {bad!r} is not a number: {data[bad]!r}") from None
+            b.code.extend(codes)
             b.step.append(at)
             b.time_ms.append(when)
             b.count.append(len(values))
@@ -151,10 +148,17 @@ class Run:
                 self._wake.set()
 
     @staticmethod
-    def _new_path(batch: Batch, path: str) -> int:
-        batch.index[_check_path(path)] = code = len(batch.paths)
-        batch.paths.append(path)
-        return code
+    def _codes(batch: Batch, keys: tuple[str, ...]) -> array:  # type: ignore[type-arg]
+        """The path codes of these keys in this batch (new paths checked and added), cached for the next call."""
+        index = batch.index
+        for path in keys:
+            if path not in index:
+                index[_check_path(path)] = len(batch.paths)
+                batch.paths.append(path)
+        codes = array(batch.code.typecode, [index[k] for k in keys])
+        if len(batch.codes_of) < 1024:
+            batch.codes_of[keys] = codes
+        return codes
 
     def log_configs(self, data: Mapping[str, Any], flatten: bool = True, cast_unsupported: bool = False) -> None:
         """Attributes (float, int, bool, str, datetime, a list/set/tuple of str as a string set). Nested dicts
@@ -329,6 +333,12 @@ class Run:
             self._closing = True
             self._thread.join(5)
             self._take()
+
+
+def _spool_at_exit(ref: weakref.ref[Run]) -> None:
+    run = ref()
+    if run is not None:
+        run._spool_at_exit()
 
 
 def _flat(data: Mapping[str, Any], flatten: bool, prefix: str = "") -> Iterable[tuple[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +62,5 @@ def _sleep(seconds: float) -> None:
 
 
 def _prune(run_dir: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):
         run_dir.rmdir()  # only when empty
-    except OSError:
-        pass

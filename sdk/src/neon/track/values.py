@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Union
 
@@ -37,7 +38,7 @@ class File:
 FileSource = Union[str, Path, bytes, File]  # noqa: UP007 - a runtime alias
 
 
-def config_value(path: str, value: Any, cast_unsupported: bool) -> Any:  # noqa: PLR0911 - one answer per type
+def config_value(path: str, value: Any, cast_unsupported: bool) -> Any:
     if isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, datetime):
@@ -55,8 +56,7 @@ def config_value(path: str, value: Any, cast_unsupported: bool) -> Any:  # noqa:
 
 
 def _numbers(values: Any, what: str) -> list[float]:
-    out = [float(v) for v in (values.tolist() if hasattr(values, "tolist") else values)]
-    return out
+    return [float(v) for v in (values.tolist() if hasattr(values, "tolist") else values)]
 
 
 def histogram_json(path: str, hist: Any) -> dict[str, Any]:
@@ -69,7 +69,7 @@ def histogram_json(path: str, hist: Any) -> dict[str, Any]:
     if len(edges) - 1 > MAX_BINS:
         raise ValueError(f"log_histograms: {path!r} has more than {MAX_BINS} bins")
     if len(values) != len(edges) - 1 or any(math.isnan(e) for e in edges) or any(
-            b <= a for a, b in zip(edges, edges[1:], strict=False)):
+            b <= a for a, b in pairwise(edges)):
         raise ValueError(f"log_histograms: {path!r} needs increasing bin edges and one value per bin")
     return {"edges": edges, "values": values, "kind": "counts" if counts is not None else "densities"}
 

@@ -96,11 +96,11 @@ async def create_run(body: RunIn, services: ServicesDep, principal: PrincipalDep
     fork = ForkPoint(body.fork_run_id, body.fork_step) if body.fork_run_id is not None and body.fork_step is not None \
         else None
     created_at = datetime.fromtimestamp(body.creation_time_ms / 1000, UTC) if body.creation_time_ms else None
-    outcome, run = await services.track.create_run(
+    outcome, stored = await services.track.create_run(
         project_id, RunCreate(body.run_id, experiment_name=body.experiment_name, creation_time=created_at, fork=fork))
-    if run is None or outcome.code not in (TrackCode.OK, TrackCode.RUN_DUPLICATE):
+    if stored is None or outcome.code not in (TrackCode.OK, TrackCode.RUN_DUPLICATE):
         return _refusal(outcome)
-    return JSONResponse(RunOut(run_id=run.run_id, short_id=run.short_id, code=outcome.code.name,
+    return JSONResponse(RunOut(run_id=stored.run_id, short_id=stored.short_id, code=outcome.code.name,
                                message=outcome.message).model_dump(), status_code=201 if outcome.ok else 200)
 
 

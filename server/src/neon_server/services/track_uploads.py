@@ -8,6 +8,7 @@ its bytes (a client that retries an upload changes nothing).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import re
@@ -15,6 +16,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from neon_server.services.errors import BodyTooLarge, InvalidInput
 
@@ -51,8 +53,7 @@ class TrackUploads:
     async def store(self, project_id: str, key: str, chunks: AsyncIterator[bytes]) -> StoredFile:
         """Write the streamed bytes to the key (atomically: a partial upload never replaces a whole file)."""
         target = self.path(project_id, key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".upload-", dir=target.parent)
+        fd, tmp = await asyncio.to_thread(_temp_beside, target)
         digest, size = hashlib.sha256(), 0
         try:
             with os.fdopen(fd, "wb") as out:
@@ -61,14 +62,23 @@ class TrackUploads:
                     if size > self.max_bytes:
                         raise BodyTooLarge(f"file is over the limit of {self.max_bytes} bytes")
                     digest.update(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())  # answered means durable
-            os.replace(tmp, target)
+                    await asyncio.to_thread(out.write, chunk)
+                await asyncio.to_thread(_durable, out)
+            await asyncio.to_thread(os.replace, tmp, target)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            Path(tmp).unlink(missing_ok=True)  # noqa: ASYNC240 - one unlink on failure
             raise
         return StoredFile(key, size, digest.hexdigest())
 
     def read(self, project_id: str, key: str) -> bytes:
         return self.path(project_id, key).read_bytes()
+
+
+def _temp_beside(target: Path) -> tuple[int, str]:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return tempfile.mkstemp(prefix=".upload-", dir=target.parent)
+
+
+def _durable(out: BinaryIO) -> None:
+    out.flush()
+    os.fsync(out.fileno())  # answered means durable

@@ -165,7 +165,7 @@ def _assignments(rows: Any, writes: RunWrites) -> None:
         writes.set_attribute(path, _attribute(value, f"header.assign[{i}]"), _number(time_ms, f"header.assign[{i}][2]"))
 
 
-def _attribute(value: Any, where: str) -> AttributeValue:  # noqa: PLR0911 - one answer per type
+def _attribute(value: Any, where: str) -> AttributeValue:
     if isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, dict) and len(value) == 1:
