@@ -72,8 +72,10 @@ def points(services: Services, project: str, run_id: str, path: str, kind: str =
     return rows
 
 
-def left_in(buffer: Path) -> list[Path]:
-    return sorted(p for p in buffer.rglob("*") if p.suffix in (".ntrk", ".json") and p.name != "run.json")
+def left_in(buffer: Path, run_id: str = "") -> list[Path]:
+    """Items still in the buffer (of one run, when given)."""
+    return sorted(p for p in buffer.rglob("*") if p.suffix in (".ntrk", ".json") and p.name != "run.json"
+                  and p.relative_to(buffer).parts[0].startswith(f"{run_id}-" if run_id else ""))
 
 
 def test_every_call_lands_in_the_store_as_logged(services: Services, live_server: LiveServer,
@@ -211,6 +213,8 @@ LEFTOVER = textwrap.dedent("""
         run.log_metrics({"loss": float(step)}, step=step)
     run.log_string_series({"stdout": "bye"}, step=499)
     assert run.close(timeout=0.3) is False  # nobody listens: everything stays in the buffer
+    forgotten = Run("unclosed", base_url=sys.argv[1], api_key="k", flush_interval=3600)
+    forgotten.log_metrics({"loss": 1.0}, step=1)  # never closed: the interpreter's exit writes it to the buffer
 """)
 
 
@@ -234,7 +238,8 @@ def test_a_later_process_resumes_the_run_and_sends_what_was_left(services: Servi
     assert [p["value"] for p in points(services, project, "left", "loss")] == [float(s) for s in range(501)]
     assert services.track.attributes(project, "left")["sys/experiment/name"] == ("string", "exp")
     assert [p["value"] for p in points(services, project, "left", "stdout", "string")] == ["bye"]
-    assert left_in(buffer) == []
+    assert left_in(buffer, "left") == []
+    assert left_in(buffer, "unclosed")  # another run's leftovers wait for their own run, or a sync
 
 
 @pytest.mark.slow
@@ -245,6 +250,7 @@ def test_neon_track_sync_sends_what_was_left(services: Services, project_key: tu
         result = sync(buffer, api_key=key)
         assert (result.left, result.refused) == (0, 0)
         assert services.track.series(project, "left")["loss"].count == 500
+        assert [p["value"] for p in points(services, project, "unclosed", "loss")] == [1.0]
         again = subprocess.run([sys.executable, "-m", "neon.cli.main", "track", "sync", "--buffer", str(buffer),
                                 "--api-key", key], capture_output=True, text=True, timeout=60)
     assert again.returncode == 0, again.stderr
