@@ -284,11 +284,16 @@ def test_bad_requests_get_a_clear_4xx(services: Services, live_server: LiveServe
     assert services.track.attributes(project, "r")["ok"] == ("int", 1)
     answer = client.post("/api/track/ingest", content=encode("ghost", batch)[0], headers=native)
     assert (answer.status_code, answer.json()["error"]["track_code"]) == (404, "RUN_NOT_FOUND")
-    answer = client.post("/api/track/runs", json={"run_id": "c", "fork_run_id": "nope", "fork_step": 1})
+    answer = client.post("/api/track/runs", json={"run_id": "c", "fork": {"run_id": "nope", "step": 1}})
     assert (answer.status_code, answer.json()["error"]["track_code"]) == (404, "RUN_FORK_PARENT_NOT_FOUND")
     assert client.post("/api/track/runs", json={"run_id": "a/b"}).status_code == 422
-    assert client.put("/api/track/files/../etc/passwd", content=b"x").status_code in (404, 422)
-    answer = client.put("/api/track/files/a/%2E%2E/b", content=b"x")
+    answer = client.put("/api/track/files/a/%2E%2E/b", content=b"dots")  # '..' is a name like any other
+    assert answer.status_code == 201
+    assert client.get("/api/track/files/a/%2E%2E/b").content == b"dots"
+    files = services.settings.home / "track-files"
+    assert [p.read_bytes() for p in files.rglob("b")] == [b"dots"]
+    assert files.joinpath(project, "a", "_..", "b").is_file()
+    answer = client.put("/api/track/files/a%20b", content=b"x")
     assert answer.status_code == 422
-    assert "must be a relative path" in answer.json()["error"]["message"]
+    assert "key" in answer.json()["error"]["message"]
     assert httpx.post(f"{live_server.url}/api/track/ingest", content=b"", headers=native).status_code == 401

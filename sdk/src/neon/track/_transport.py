@@ -65,8 +65,10 @@ class Transport:
         return response
 
     def create_run(self, spec: dict[str, Any]) -> dict[str, Any]:
-        body = {k: spec[k] for k in ("run_id", "experiment_name", "fork_run_id", "fork_step", "creation_time_ms",
-                                     "resume") if spec.get(k) is not None}
+        body = {k: spec[k] for k in ("run_id", "experiment_name", "creation_time_ms", "resume")
+                if spec.get(k) is not None}
+        if spec.get("fork_run_id") is not None:
+            body["fork"] = {"run_id": spec["fork_run_id"], "step": spec["fork_step"]}
         response = self._send("POST", "/api/track/runs", json=body)
         if response.status_code >= 400:
             if response.status_code == 409:  # another lineage: the run continues, as Neptune's did

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from neon_server.api.bodies import read_body
 from neon_server.api.deps import PrincipalDep, ServicesDep
@@ -27,7 +27,8 @@ from neon_server.api.errors import RETRY_AFTER, error_response, errors
 from neon_server.api.ingest_errors import ingest_failure
 from neon_server.domain.track import ForkPoint, Outcome, RunCreate, TrackCode
 from neon_server.services.errors import NotFound, UnsupportedMediaType
-from neon_server.services.track_uploads import KEY_RULE, TrackUploads
+from neon_server.services.track_uploads import KEY_PATTERN, KEY_RULE, MAX_KEY_CHARS, TrackUploads
+from neon_server.track.columns import MAX_DATETIME_MS
 from neon_server.track.native_format import MEDIA_TYPE, FormatError, decode
 
 router = APIRouter(tags=["track"])
@@ -35,15 +36,25 @@ router = APIRouter(tags=["track"])
 NOT_FOUND_CODES = (TrackCode.RUN_NOT_FOUND, TrackCode.RUN_FORK_PARENT_NOT_FOUND, TrackCode.PROJECT_NOT_FOUND)
 
 
-class RunIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+RUN_ID = r"^[^\x00-\x1f/]{1,730}$"
 
-    run_id: str = Field(min_length=1, max_length=730, description="the caller's run id (no '/')")
+
+class ForkIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    run_id: str = Field(pattern=RUN_ID, description="the parent run")
+    step: float = Field(ge=0, le=1e15, allow_inf_nan=False, description="the step the new run forks at")
+
+
+class RunIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    run_id: str = Field(pattern=RUN_ID, description="the caller's run id: 1–730 printable characters, no '/'")
     experiment_name: str = Field(default="", max_length=730)
-    fork_run_id: str | None = Field(default=None, description="the parent run, with fork_step")
-    fork_step: float | None = Field(default=None, ge=0)
-    creation_time_ms: float | None = Field(default=None, description="epoch milliseconds; default now")
-    resume: bool = Field(default=False, description="continue an existing run: 404 when there is none")
+    fork: ForkIn | None = Field(default=None, description="fork from this run at this step")
+    creation_time_ms: float | None = Field(default=None, ge=0, le=MAX_DATETIME_MS, allow_inf_nan=False,
+                                           description="epoch milliseconds; default now")
+    resume: StrictBool = Field(default=False, description="continue an existing run: 404 when there is none")
 
 
 class RunOut(BaseModel):
@@ -91,10 +102,7 @@ async def create_run(body: RunIn, services: ServicesDep, principal: PrincipalDep
                                   track_code=TrackCode.RUN_NOT_FOUND.name)
         return JSONResponse(RunOut(run_id=run.run_id, short_id=run.short_id, code="RUN_DUPLICATE",
                                    message="resumed").model_dump())
-    if (body.fork_run_id is None) != (body.fork_step is None):
-        return error_response(422, "invalid_input", "fork_run_id and fork_step go together: give both or neither")
-    fork = ForkPoint(body.fork_run_id, body.fork_step) if body.fork_run_id is not None and body.fork_step is not None \
-        else None
+    fork = ForkPoint(body.fork.run_id, body.fork.step) if body.fork is not None else None
     created_at = datetime.fromtimestamp(body.creation_time_ms / 1000, UTC) if body.creation_time_ms else None
     outcome, stored = await services.track.create_run(
         project_id, RunCreate(body.run_id, experiment_name=body.experiment_name, creation_time=created_at, fork=fork))
@@ -139,12 +147,12 @@ def _uploads(home: FsPath) -> TrackUploads:
     return TrackUploads(home)
 
 
-Key = Annotated[str, Path(description=KEY_RULE)]
+Key = Annotated[str, Path(description=KEY_RULE, pattern=KEY_PATTERN, max_length=MAX_KEY_CHARS)]
 
 
 @router.put("/api/track/files/{key:path}", summary="Store the bytes of a logged file", response_model=FileOut,
-            status_code=201, responses=errors(413),
-            openapi_extra={"requestBody": {"required": True, "content": {"application/octet-stream": {
+            status_code=201, responses=errors(413, (409, "The key is a folder of other keys, or inside a file's key")),
+            openapi_extra={"requestBody": {"required": False, "content": {"application/octet-stream": {
                 "schema": {"type": "string", "format": "binary"}}}}})
 async def put_file(key: Key, request: Request, services: ServicesDep, principal: PrincipalDep) -> JSONResponse:
     stored = await _uploads(services.settings.home).store(principal.project_id, key, request.stream())
@@ -158,6 +166,6 @@ async def get_file(key: Key, services: ServicesDep, principal: PrincipalDep) -> 
     uploads = _uploads(services.settings.home)
     try:
         data: Any = await asyncio.to_thread(uploads.read, principal.project_id, key)
-    except FileNotFoundError:
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         raise NotFound(f"no file {key!r} in this project") from None
     return Response(data, media_type="application/octet-stream")

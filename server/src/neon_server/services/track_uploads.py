@@ -2,8 +2,9 @@
 `NEON_HOME/track-files/<project id>/<key>`, where the key is the client's destination (`run/attribute/step/name`).
 
 A key is untrusted: it is a relative path of 1–800 characters whose segments are letters, digits, '.', '_' or
-'-', and never '.' or '..', so nothing is written outside the project's folder. Storing a key again replaces
-its bytes (a client that retries an upload changes nothing).
+'-'. On disk a segment that starts with '.' or '_' gets one more '_' in front, so '.' and '..' are names like
+any other and nothing is written outside the project's folder. Storing a key again replaces its bytes (a
+client that retries an upload changes nothing).
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from neon_server.services.errors import BodyTooLarge, InvalidInput
+from neon_server.services.errors import BodyTooLarge, Conflict, InvalidInput
 
 MAX_KEY_CHARS = 800
 MAX_FILE_BYTES = 4 * 2**30
-SEGMENT = re.compile(r"^[A-Za-z0-9._-]{1,255}$")
-KEY_RULE = ("a relative path of 1–800 characters whose '/'-separated segments are letters, digits, '.', '_' "
-            "or '-' (not '.' or '..')")
+KEY_PATTERN = r"^[A-Za-z0-9._-]{1,255}(/[A-Za-z0-9._-]{1,255})*$"
+KEY = re.compile(KEY_PATTERN)
+KEY_RULE = ("a relative path of 1–800 characters whose '/'-separated segments are 1–255 letters, digits, '.', "
+            "'_' or '-'")
 
 
 @dataclass(frozen=True)
@@ -35,11 +37,13 @@ class StoredFile:
 
 
 def check_key(key: str) -> str:
-    segments = key.split("/")
-    if not key or len(key) > MAX_KEY_CHARS or any(
-            not SEGMENT.match(s) or s in (".", "..") for s in segments):
+    if len(key) > MAX_KEY_CHARS or not KEY.match(key):
         raise InvalidInput(f"file key {key[:100]!r} must be {KEY_RULE}")
     return key
+
+
+def _on_disk(key: str) -> str:
+    return "/".join(f"_{s}" if s[0] in "._" else s for s in check_key(key).split("/"))
 
 
 class TrackUploads:
@@ -48,12 +52,15 @@ class TrackUploads:
         self.max_bytes = max_bytes
 
     def path(self, project_id: str, key: str) -> Path:
-        return self.root / project_id / check_key(key)
+        return self.root / project_id / _on_disk(key)
 
     async def store(self, project_id: str, key: str, chunks: AsyncIterator[bytes]) -> StoredFile:
         """Write the streamed bytes to the key (atomically: a partial upload never replaces a whole file)."""
         target = self.path(project_id, key)
-        fd, tmp = await asyncio.to_thread(_temp_beside, target)
+        try:
+            fd, tmp = await asyncio.to_thread(_temp_beside, target)
+        except (NotADirectoryError, FileExistsError):
+            raise Conflict(f"file key {key[:100]!r} is inside the key of another file") from None
         digest, size = hashlib.sha256(), 0
         try:
             with os.fdopen(fd, "wb") as out:
@@ -64,7 +71,10 @@ class TrackUploads:
                     digest.update(chunk)
                     await asyncio.to_thread(out.write, chunk)
                 await asyncio.to_thread(_durable, out)
-            await asyncio.to_thread(os.replace, tmp, target)
+            try:
+                await asyncio.to_thread(os.replace, tmp, target)
+            except IsADirectoryError:
+                raise Conflict(f"file key {key[:100]!r} is a folder of other files' keys") from None
         except BaseException:
             Path(tmp).unlink(missing_ok=True)  # noqa: ASYNC240 - one unlink on failure
             raise
