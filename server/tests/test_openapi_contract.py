@@ -59,6 +59,7 @@ CROSS_FIELD_REFUSALS = (
     "page_token is not one this API gave out",  # agent runs: a page token comes from the previous page
     "the body hashes to",  # an agent blob's ref is the hash of its value
     "invalid agent spec",  # an agent spec is checked against its own JSON Schema (`neon agent schema`)
+    "a run cannot fork itself",  # Track: a fork's parent is another run
 )
 
 
@@ -97,6 +98,31 @@ def otlp_protobuf(draw: st.DrawFn) -> bytes:
 
 
 schemathesis.openapi.media_type("application/x-protobuf", otlp_protobuf())
+
+
+@st.composite
+def native_track_body(draw: st.DrawFn) -> bytes:
+    """Native Track bodies (docs/track-sdk.md) as `neon.track` encodes them, for a run that may not exist."""
+    from neon.track._format import Batch, encode
+
+    batch = Batch()
+    for step in range(draw(st.integers(0, 3))):
+        values = draw(st.dictionaries(st.text(min_size=1, max_size=8), st.floats(), min_size=1, max_size=3))
+        for path in values:
+            batch.index.setdefault(path, len(batch.paths))
+            if batch.index[path] == len(batch.paths):
+                batch.paths.append(path)
+        batch.code.fromlist([batch.index[p] for p in values])
+        batch.value.fromlist(list(values.values()))
+        batch.step.append(step)
+        batch.time_ms.append(1.7e12)
+        batch.count.append(len(values))
+        batch.ratio.append(1.0)
+        batch.preview.append(0)
+    return encode(draw(st.sampled_from(["contract-run", "no-such-run"])), batch)[0]
+
+
+schemathesis.openapi.media_type("application/vnd.neon.track", native_track_body())
 
 # Some cases are made at collection, before the fixture made the key: they carry this, and the test swaps it.
 KEY_PLACEHOLDER = "contract-test-key"

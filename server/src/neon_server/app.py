@@ -26,6 +26,7 @@ from neon_server.api import (
     scores,
     traces,
     track,
+    track_ingest,
 )
 from neon_server.api.errors import LiteralPathsFirst, document_common_errors, install_error_handlers
 from neon_server.api.neptune import ROUTERS as NEPTUNE_ROUTERS
@@ -65,6 +66,7 @@ def create_app(services: Services | None, *, ui_dist: Path = DIST) -> FastAPI:
     for router in NEPTUNE_ROUTERS:
         app.include_router(router)
     app.include_router(track.router)
+    app.include_router(track_ingest.router)
     mount_ui(app, ui_dist)
     describe = app.openapi
 

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 import neon
-from neon.cli import agents, evals, neptune, score
+from neon.cli import agents, evals, neptune, score, track
 
 SERVER_COMMANDS = ("up", "worker", "projects", "keys")
 Handler = Callable[[argparse.Namespace], int]
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.register(commands)
     agents.register(commands)
     neptune.register(commands)
+    track.register(commands)
     try:
         server_cli = importlib.import_module("neon_server.cli")
     except ModuleNotFoundError as exc:

@@ -32,7 +32,8 @@ def summarise(codes: npt.NDArray[np.int32], steps: F64, times_ms: F64, values: F
     n = len(codes)
     if n == 0:
         return {}
-    order = np.argsort(codes, kind="stable")
+    grouped = bool(np.all(codes[1:] >= codes[:-1]))  # the native path hands points in path order
+    order: npt.NDArray[np.intp] | slice = slice(None) if grouped else np.argsort(codes, kind="stable")
     c, st = codes[order], steps[order]
     same = c[1:] == c[:-1]
     diffs = np.diff(st)

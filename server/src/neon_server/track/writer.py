@@ -57,11 +57,12 @@ class TrackWriterStats:
 
 class TrackWriter:
     def __init__(self, store: TrackStore, *, max_batch_rows: int = 2_000_000, max_delay_seconds: float = 0.02,
-                 max_pending_rows: int = 8_000_000, cache_series: int = 200_000) -> None:
+                 max_pending_rows: int = 8_000_000, cache_series: int = 200_000, eager_rows: int = 250_000) -> None:
         self._store = store
         self._max_batch_rows = max_batch_rows
         self._max_delay = max_delay_seconds
         self._max_pending_rows = max_pending_rows
+        self._eager_rows = eager_rows  # this many pending rows make a big enough insert: no waiting for more
         self._pending: deque[Pending] = deque()
         self._pending_rows = 0
         self._first_pending_at = 0.0
@@ -113,7 +114,7 @@ class TrackWriter:
                 if self._pending:
                     due = self._first_pending_at + self._max_delay
                     now = time.monotonic()
-                    if self._stopping or self._pending_rows >= self._max_batch_rows or now >= due:
+                    if self._stopping or self._pending_rows >= self._eager_rows or now >= due:
                         taken: list[Pending] = []
                         rows = 0
                         while self._pending and (not taken or rows + self._pending[0].rows <= self._max_batch_rows):
