@@ -26,6 +26,7 @@ from neon_server.api import (
     scores,
     traces,
     track,
+    track_io,
 )
 from neon_server.api.errors import LiteralPathsFirst, document_common_errors, install_error_handlers
 from neon_server.runtime import Services
@@ -62,6 +63,7 @@ def create_app(services: Services | None, *, ui_dist: Path = DIST) -> FastAPI:
     app.include_router(agents.router)
     app.include_router(agent_runs.router)
     app.include_router(track.router)
+    app.include_router(track_io.router)
     mount_ui(app, ui_dist)
     describe = app.openapi
 

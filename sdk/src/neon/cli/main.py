@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 import neon
-from neon.cli import agents, evals, score
+from neon.cli import agents, evals, score, track_io
 
 SERVER_COMMANDS = ("up", "worker", "projects", "keys")
 Handler = Callable[[argparse.Namespace], int]
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     evals.register(commands)
     score.register(commands)
     agents.register(commands)
+    track_io.register(commands)
     try:
         server_cli = importlib.import_module("neon_server.cli")
     except ModuleNotFoundError as exc:
