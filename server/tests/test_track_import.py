@@ -17,7 +17,7 @@ import pytest
 
 from neon_server.runtime import Services
 from server.tests.conftest import LiveServer
-from server.tests.neptune_export import PROJECT, SCHEMA, T0, param, point, run_rows, table
+from server.tests.neptune_export import SCHEMA, T0, param, point, run_rows, table
 
 ARROW = "application/vnd.apache.arrow.stream"
 SERIES = {"floatSeries": "float", "stringSeries": "string", "histogramSeries": "histogram", "fileRefSeries": "file"}
@@ -80,7 +80,8 @@ def test_runs_are_stored_as_the_rows_say(services: Services, live_server: LiveSe
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert sorted(body["runs_created"]) == ["child", "parent"]
-    assert body["errors"] == [] and body["detached"] == []
+    assert body["errors"] == []
+    assert body["detached"] == []
 
     parent = services.track.run(project, "parent")
     child = services.track.run(project, "child")

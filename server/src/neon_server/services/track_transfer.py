@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 
 from neon_server.domain.track import TrackCode
+from neon_server.services.errors import NotFound
 from neon_server.services.track import TrackService
 from neon_server.track.exporter_format import ImportedRun, RowProblem, parameter_rows, rows_to_runs, series_rows
 
@@ -83,6 +84,14 @@ class TrackTransfer:
 
     async def _create(self, project_id: str, run: ImportedRun, report: ImportReport) -> bool:
         create = run.create
+        if not run.describes_run:  # points only: write them to the run if it is there, else create it plainly
+            try:
+                await asyncio.to_thread(self._track.run, project_id, create.run_id)
+            except NotFound:
+                pass
+            else:
+                report.runs_existing.append(create.run_id)
+                return True
         outcome, stored = await self._track.create_run(project_id, create)
         if outcome.code == TrackCode.RUN_FORK_PARENT_NOT_FOUND:
             # Keep the run and its data; the fork attributes stay as they were exported.

@@ -93,6 +93,9 @@ class ImportedRun:
     first_row: int
     rows: int = 0
     fork_row: int = -1  # the row of sys/forking/parent, to name when the parent is nowhere
+    # Whether these rows describe the run (its sys/* parameters): a later part of a big run holds only points,
+    # and then says nothing of the run's creation or lineage.
+    describes_run: bool = True
 
 
 @dataclass
@@ -272,7 +275,8 @@ def _convert_run(run_id: str, sub: pa.Table, rows: npt.NDArray[np.int64],
                     problems.append(RowProblem(int(rows[i]), column, problem[1]))
                     continue
                 writes.add_histogram(path, step, time_ms, hist)
-    return ImportedRun(create, writes, int(rows[0]), len(rows), fork_row)
+    return ImportedRun(create, writes, int(rows[0]), len(rows), fork_row,
+                       describes_run=any(path.startswith("sys/") for path in params))
 
 
 def _file_ref(path: str) -> FileRef:
