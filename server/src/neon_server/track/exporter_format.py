@@ -26,7 +26,6 @@ from neon_server.domain.track import (
     DATETIME,
     FILE_REF,
     FLOAT,
-    FLOAT_SCHEMA,
     INT,
     STRING,
     STRING_SET,
@@ -173,7 +172,8 @@ def rows_to_runs(table: pa.Table) -> Converted:
     for code in order:
         rows = np.flatnonzero((codes == code) & usable)
         if len(rows):
-            run = _convert_run(str(run_ids.dictionary[code]), table.take(pa.array(rows)), rows, out.problems)
+            sub = table if len(rows) == n else table.take(pa.array(rows))  # one run per request: no copy
+            run = _convert_run(str(run_ids.dictionary[code]), sub, rows, out.problems)
             out.runs.append(run)
     return out
 
@@ -186,7 +186,13 @@ def _bad(problems: list[RowProblem], rows: npt.NDArray[np.int64], mask: npt.NDAr
 
 def _convert_run(run_id: str, sub: pa.Table, rows: npt.NDArray[np.int64],
                  problems: list[RowProblem]) -> ImportedRun:
-    types = sub.column("attribute_type").to_numpy(zero_copy_only=False).astype(object)
+    encoded = sub.column("attribute_type").combine_chunks().dictionary_encode()
+    type_names: list[str] = encoded.dictionary.to_pylist()
+    type_codes = encoded.indices.to_numpy(zero_copy_only=False)
+
+    def typed(*names: str) -> npt.NDArray[np.bool_]:
+        return np.isin(type_codes, [code for code, name in enumerate(type_names) if name in names])
+
     paths = sub.column("attribute_path").combine_chunks().dictionary_encode()
     path_names = paths.dictionary.to_pylist()
     path_codes = paths.indices.to_numpy(zero_copy_only=False)
@@ -198,18 +204,19 @@ def _convert_run(run_id: str, sub: pa.Table, rows: npt.NDArray[np.int64],
             _bad(problems, rows, mask, "attribute_path", problem[1])
             bad_path |= mask
     known = set(PARAMETER_COLUMNS) | set(SERIES_COLUMNS) | set(FILE_TYPES)
-    unknown = np.array([t not in known for t in types], dtype=bool) & ~bad_path
+    unknown = ~typed(*known) & ~bad_path
     for i in np.flatnonzero(unknown)[:100]:
-        problems.append(RowProblem(int(rows[i]), "attribute_type", f"unknown attribute type {types[i]!r} "
+        problems.append(RowProblem(int(rows[i]), "attribute_type", f"unknown attribute type "
+                                   f"{type_names[type_codes[i]]!r} "
                                    f"(known: {', '.join(sorted(known))})"))
     keep = ~bad_path & ~unknown
 
     # parameters and file references: few rows, converted one by one
     params: dict[str, AttributeValue] = {}
     param_rows: dict[str, int] = {}
-    scalar = keep & np.isin(types, [*PARAMETER_COLUMNS, *FILE_TYPES])
+    scalar = keep & typed(*PARAMETER_COLUMNS, *FILE_TYPES)
     for i in np.flatnonzero(scalar):
-        kind = types[i]
+        kind = type_names[type_codes[i]]
         column = PARAMETER_COLUMNS.get(kind, "file_value")
         value = sub.column(column)[int(i)].as_py()
         path = path_names[path_codes[i]]
@@ -234,7 +241,7 @@ def _convert_run(run_id: str, sub: pa.Table, rows: npt.NDArray[np.int64],
     times = sub.column("timestamp").cast(pa.int64()).fill_null(0).to_numpy().astype(np.float64)
     negative = micros < 0
     for kind, column in SERIES_COLUMNS.items():
-        mask = keep & (types == kind)
+        mask = keep & typed(kind)
         if not mask.any():
             continue
         value_null = np.asarray(sub.column(column).is_null())
@@ -249,12 +256,15 @@ def _convert_run(run_id: str, sub: pa.Table, rows: npt.NDArray[np.int64],
         index = np.flatnonzero(mask)
         steps = micros_to_steps(micros[index])
         if kind == "float_series":
-            take = pa.array(index)
             n = len(index)
-            arrow = pa.table({"path": paths.take(take).cast(pa.string()), "step": steps, "time_ms": times[index],
-                              "value": sub.column("float_value").take(take),
+            every = n == sub.num_rows
+            chosen = pa.array(mask)
+            arrow = pa.table({"path": paths if every else paths.filter(chosen), "step": steps,
+                              "time_ms": times if every else times[index],
+                              "value": sub.column("float_value") if every else sub.column("float_value").filter(
+                                  chosen),
                               "preview": pa.repeat(pa.scalar(False), n),
-                              "ratio": pa.repeat(pa.scalar(1.0, pa.float32()), n)}, schema=FLOAT_SCHEMA)
+                              "ratio": pa.repeat(pa.scalar(1.0, pa.float32()), n)})  # path stays dictionary-encoded
             writes.float_arrow = arrow
             continue
         values = sub.column(column).take(pa.array(index)).to_pylist()
