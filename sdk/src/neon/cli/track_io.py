@@ -37,6 +37,7 @@ def register(commands: Any) -> None:
     neptune.add_argument("--project", help="which exported project (workspace/project as exported, or its folder "
                                            "name); needed when the export holds several")
     neptune.add_argument("--batch-rows", type=int, default=200_000, help="rows per request (default 200000)")
+    neptune.add_argument("--jobs", type=int, default=2, help="runs sent at once (default 2)")
     _server_options(neptune)
     neptune.set_defaults(handler=cmd_import_neptune)
     exp = commands.add_parser("export", help="export training runs as neptune-exporter Parquet",
@@ -126,8 +127,7 @@ def cmd_import_neptune(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one 
     totals = Totals()
     try:
         with NeonClient(args.base_url, args.api_key, timeout=600) as client:
-            for run in ordered:
-                _import_run(client, run, args.batch_rows, progress, totals)
+            _import_all(client, ordered, args.batch_rows, max(1, args.jobs), progress=progress, totals=totals)
     except NeonError as exc:
         progress.close()
         return _fail(exc.message, EXIT_USAGE if 400 <= exc.status_code < 500 else EXIT_ERROR)
@@ -204,19 +204,58 @@ def _batches(run: Any, batch_rows: int) -> Iterator[tuple[Path, int, Any]]:
         yield item
 
 
-def _import_run(client: Any, run: Any, batch_rows: int, progress: ImportProgress, totals: Totals) -> None:
+class _Shared:
+    """What the import threads share: progress and totals (under one lock), which runs exist, and a stop flag."""
+
+    def __init__(self, runs: list[Any], progress: ImportProgress, totals: Totals) -> None:
+        self.lock = threading.Lock()
+        self.progress, self.totals = progress, totals
+        self.created = {run.run_id: threading.Event() for run in runs}
+        self.stop = threading.Event()
+
+
+def _import_all(client: Any, runs: list[Any], batch_rows: int, jobs: int, *, progress: ImportProgress,
+                totals: Totals) -> None:
+    """Runs on `jobs` threads, each run's batches in order (so every series arrives step after step). Runs are
+    taken in order, parents first; a fork starts once its parent's first batch (which creates it) is in."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    shared = _Shared(runs, progress, totals)
+    with ThreadPoolExecutor(jobs, thread_name_prefix="neon-import") as pool:
+        futures = [pool.submit(_import_run, client, run, batch_rows, shared) for run in runs]
+        errors = [f.exception() for f in futures]
+    first = next((e for e in errors if e is not None), None)
+    if first is not None:
+        raise first
+
+
+def _import_run(client: Any, run: Any, batch_rows: int, shared: _Shared) -> None:
     from neon.cli import exporter_layout as layout
 
     try:
+        parent = shared.created.get(run.parent) if run.parent != run.run_id else None
+        if parent is not None:
+            parent.wait()  # the parent's task started earlier (tasks start in order) and sets it in any case
         for path, offset, batch in _batches(run, batch_rows):
-            _send(client, path, offset, batch, totals)
-            progress.advance(rows=batch.num_rows)
+            if shared.stop.is_set():
+                return
+            _send(client, path, offset, batch, shared)
+            shared.created[run.run_id].set()
+            with shared.lock:
+                shared.progress.advance(rows=batch.num_rows)
     except layout.ImportFileError as exc:
-        totals.errors.append(str(exc))
-    progress.advance(runs=1)
+        with shared.lock:
+            shared.totals.errors.append(str(exc))
+    except BaseException:
+        shared.stop.set()
+        raise
+    finally:
+        shared.created[run.run_id].set()
+    with shared.lock:
+        shared.progress.advance(runs=1)
 
 
-def _send(client: Any, path: Path, offset: int, batch: Any, totals: Totals) -> None:
+def _send(client: Any, path: Path, offset: int, batch: Any, shared: _Shared) -> None:
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -225,12 +264,13 @@ def _send(client: Any, path: Path, offset: int, batch: Any, totals: Totals) -> N
     body = _ipc(batch)
     if len(body) > MAX_REQUEST_BYTES and batch.num_rows > 1:  # too big for one request: halves
         half = batch.num_rows // 2
-        _send(client, path, offset, batch.slice(0, half), totals)
-        _send(client, path, offset + half, batch.slice(half), totals)
+        _send(client, path, offset, batch.slice(0, half), shared)
+        _send(client, path, offset + half, batch.slice(half), shared)
         return
+    files = 0
     if "attribute_type" in batch.schema.names:
-        totals.file_refs += int(pc.sum(pc.is_in(batch.column("attribute_type"),
-                                                value_set=pa.array(layout_file_types()))).as_py() or 0)
+        files = int(pc.sum(pc.is_in(batch.column("attribute_type"), value_set=pa.array(layout_file_types()))).as_py()
+                    or 0)
     try:
         answer = client.import_track_rows(body)
     except NeonError as exc:
@@ -239,11 +279,15 @@ def _send(client: Any, path: Path, offset: int, batch: Any, totals: Totals) -> N
         answer = exc.details
         column = answer.get("column")
         if column and not answer.get("errors"):  # the file's shape, not a row
-            totals.errors.append(f"{path}: {exc.message}")
+            with shared.lock:
+                shared.totals.errors.append(f"{path}: {exc.message}")
             return
-    totals.add(answer)
-    for error in answer.get("errors", []):
-        totals.errors.append(f"{path}: row {offset + error['row']}, column {error['column']}: {error['message']}")
+    with shared.lock:
+        totals = shared.totals
+        totals.file_refs += files
+        totals.add(answer)
+        totals.errors += [f"{path}: row {offset + e['row']}, column {e['column']}: {e['message']}"
+                          for e in answer.get("errors", [])]
 
 
 def layout_file_types() -> tuple[str, ...]:
