@@ -165,7 +165,8 @@ def bench(size_mb: int) -> dict[str, float]:
         expected_f, expected_s = runs * METRICS * STEPS_PER_RUN, runs * LOG_LINES
         result = {"size_mib": size / 2**20, "runs": runs, "rows": rows_total, "seconds": seconds,
                   "rows_per_s": rows_total / seconds, "mib_per_s": size / 2**20 / seconds,
-                  "server_cores": cpu / seconds, "client_cores": client_cpu / seconds, "all_stored": float(floats == expected_f and strings == expected_s)}
+                  "server_cores": cpu / seconds, "client_cores": client_cpu / seconds,
+                  "all_stored": float(floats == expected_f and strings == expected_s)}
         print(f"{size_mb} MB: imported in {seconds:.1f} s = {result['rows_per_s']:,.0f} rows/s, "
               f"{result['mib_per_s']:.1f} MiB/s, server {result['server_cores']:.2f} cores, CLI "
               f"{result['client_cores']:.2f} cores; stored "
