@@ -272,7 +272,7 @@ def _send(client: Any, path: Path, offset: int, batch: Any, shared: _Shared) -> 
         files = int(pc.sum(pc.is_in(batch.column("attribute_type"), value_set=pa.array(layout_file_types()))).as_py()
                     or 0)
     try:
-        answer = client.import_track_rows(body)
+        answer = _post(client, body)
     except NeonError as exc:
         if exc.status_code != 422 or exc.details is None:
             raise
@@ -288,6 +288,21 @@ def _send(client: Any, path: Path, offset: int, batch: Any, shared: _Shared) -> 
         totals.add(answer)
         totals.errors += [f"{path}: row {offset + e['row']}, column {e['column']}: {e['message']}"
                           for e in answer.get("errors", [])]
+
+
+def _post(client: Any, body: bytes, attempts: int = 8) -> dict[str, Any]:
+    """One request, again while the server is busy (429) or unavailable (503): importing twice changes nothing."""
+    from neon.client import NeonError
+
+    for attempt in range(attempts):
+        try:
+            answer: dict[str, Any] = client.import_track_rows(body)
+            return answer
+        except NeonError as exc:
+            if exc.status_code not in (429, 503) or attempt == attempts - 1:
+                raise
+            time.sleep(min(0.5 * 2**attempt, 10.0))
+    raise AssertionError("unreachable")
 
 
 def layout_file_types() -> tuple[str, ...]:

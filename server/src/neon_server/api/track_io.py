@@ -17,16 +17,17 @@ from typing import Annotated, Any
 
 import pyarrow as pa
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from neon_server.api.bodies import read_body
 from neon_server.api.deps import PrincipalDep, ServicesDep
-from neon_server.api.errors import errors
+from neon_server.api.errors import error_response, errors
 from neon_server.api.ingest_schemas import BINARY
 from neon_server.api.schemas import ok
 from neon_server.domain.track import RUN_ID_PATTERN
+from neon_server.ingest.writer import Overloaded, WriterStopped
 from neon_server.services.errors import BadBody, InvalidInput, UnsupportedMediaType
 from neon_server.services.track_transfer import TrackTransfer
 from neon_server.track.exporter_format import EXPORT_SCHEMA, FormatError
@@ -57,12 +58,15 @@ class ImportAnswer(BaseModel):
 
 
 @router.post("/api/track/import", summary="Import neptune-exporter rows (Arrow IPC stream) into the project",
-             responses={**ok(ImportAnswer), **errors(413, 415, (422, "Some rows could not be used: the message "
-                                                                 "and `errors` name each; the others are written"))},
+             responses={**ok(ImportAnswer), **errors(
+                 (400, "The body is not an Arrow IPC stream, or gzip that does not decompress"), 413, 415,
+                 (422, "Some rows could not be used: the message and `errors` name each; the others are written"),
+                 429, (503, "The server is shutting down or cannot write; retry after Retry-After seconds"))},
              response_model=None,
              openapi_extra={"requestBody": {"required": True, "description": ROWS_DOC,
                                             "content": {ARROW_STREAM: {"schema": BINARY}}}})
-async def import_rows(request: Request, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+async def import_rows(request: Request, services: ServicesDep,
+                      principal: PrincipalDep) -> dict[str, Any] | JSONResponse:
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media != ARROW_STREAM:
         raise UnsupportedMediaType(f"unsupported Content-Type {media or '(none)'!r}: send {ARROW_STREAM}")
@@ -73,6 +77,10 @@ async def import_rows(request: Request, services: ServicesDep, principal: Princi
         report = await TrackTransfer(services.track).import_rows(principal.project_id, table)
     except FormatError as exc:
         raise InvalidInput(exc.message, column=exc.column) from None
+    except Overloaded as exc:  # what was written stays; the retry writes it again, changing nothing
+        return error_response(429, "too_many_requests", str(exc), {"Retry-After": str(int(exc.retry_after))})
+    except WriterStopped as exc:
+        return error_response(503, "unavailable", str(exc), {"Retry-After": "5"})
     answer = report.to_dict()
     if report.problems:
         first = report.problems[0]
