@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import pyarrow as pa
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from neon_server.api.bodies import read_body
@@ -122,16 +122,15 @@ class _Chunks:
             responses={200: {"description": "the runs' rows, run after run", "content": {ARROW_STREAM: {
                 "schema": BINARY}}}, **errors(404)})
 async def export_runs(services: ServicesDep, principal: PrincipalDep,
-                      run_id: Annotated[list[str] | None, Query(description="runs to export (repeat the "
-                                                                "parameter); none: every run of the project")] = None,
+                      run_id: Annotated[list[Annotated[str, StringConstraints(pattern=RUN_ID_PATTERN.pattern)]] | None,
+                                        Query(description="runs to export (repeat the parameter); none: every run "
+                                                          "of the project")] = None,
                       ) -> StreamingResponse:
     def prepare() -> tuple[str, list[str]]:
         project = services.projects.get(principal.project_id).name
         if not run_id:
             return project, [r.run_id for r in services.track.runs(principal.project_id)]
         for given in run_id:
-            if not RUN_ID_PATTERN.match(given):
-                raise InvalidInput(f"run_id {given!r} is not a run id", parameter="run_id")
             services.track.run(principal.project_id, given)  # 404 before anything is streamed
         return project, list(dict.fromkeys(run_id))
 
