@@ -6,6 +6,7 @@ import asyncio
 import math
 import statistics
 from datetime import UTC, datetime
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -22,7 +23,7 @@ from neon_server.domain.track import (
 from neon_server.runtime import Services
 
 
-def run(coro):
+def run(coro: Any) -> Any:
     return asyncio.run(coro)
 
 

@@ -59,10 +59,15 @@ def _attribute(kind: str, value: Any) -> dict[str, Any]:
     return {"type": kind, "value": value}
 
 
-@router.get("/api/track/runs", summary="The project's training runs, oldest first",
-            responses=ok(out.TrackRunList), response_model=None)
-async def list_runs(services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
-    runs = await run_in_threadpool(services.track.runs, principal.project_id)
+@router.get("/api/track/runs", summary="The project's training runs, oldest first; an NQL query filters them",
+            responses={**ok(out.TrackRunList), **errors((422, "the query does not parse, or a value does not fit "
+                                                                "its attribute's type: `position` says where"))},
+            response_model=None)
+async def list_runs(services: ServicesDep, principal: PrincipalDep,
+                    query: Annotated[str | None, Query(max_length=100_000, description=(
+                        "NQL, e.g. `` `config/lr`:float > \"0.001\" AND `sys/tags`:stringSet CONTAINS \"best\" `` "
+                        "or ``max(`val/acc`) >= \"0.9\"`` (docs/track.md#nql)"))] = None) -> dict[str, Any]:
+    runs = await run_in_threadpool(services.track.runs, principal.project_id, query)
     return {"runs": [run_dict(r) for r in runs]}
 
 

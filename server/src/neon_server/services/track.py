@@ -32,9 +32,10 @@ from neon_server.domain.track import (
     TrackCode,
     TrackRun,
 )
-from neon_server.services.errors import NotFound
+from neon_server.services.errors import InvalidInput, NotFound
 from neon_server.storage.analytics.track import POINT_TABLES, TrackStore
 from neon_server.storage.metadata.track_runs import TrackRunRepository
+from neon_server.track import nql
 from neon_server.track.columns import TIMESTAMP, PreparedRun, attribute_table, prepare
 from neon_server.track.writer import TrackWriter
 
@@ -82,7 +83,8 @@ class TrackService:
         if not added and await asyncio.to_thread(self._store.has_run, project_id, run.run_id):
             return Outcome(TrackCode.RUN_DUPLICATE, f"run {create.run_id!r} exists"), run
         extra = {"track_runs": [_run_row(run)],
-                 "track_attributes": [attribute_table(project_id, run.run_id, _sys_rows(run, sys_attributes or {}))]}
+                 "track_attributes": [attribute_table(project_id, run.run_id,
+                                                     _sys_rows(run, sys_attributes or {}, with_tags=added))]}
         await asyncio.wrap_future(self._writer.submit([], extra))
         if not added:
             return Outcome(TrackCode.RUN_DUPLICATE, f"run {create.run_id!r} exists"), run
@@ -157,8 +159,17 @@ class TrackService:
             raise NotFound(f"no run {run_id!r} in this project")
         return run
 
-    def runs(self, project_id: str) -> list[TrackRun]:
-        return self._runs.list(project_id)
+    def runs(self, project_id: str, query: str | None = None) -> list[TrackRun]:
+        """The project's runs, oldest first; with an NQL query, those it matches (InvalidInput says where a
+        query is wrong)."""
+        runs = self._runs.list(project_id)
+        if not query:
+            return runs
+        try:
+            matching = self._store.matching_runs(project_id, nql.parse(query))
+        except nql.NQLError as exc:
+            raise InvalidInput(str(exc), position=exc.position, reason=exc.reason) from None
+        return [r for r in runs if r.run_id in matching]
 
     def attributes(self, project_id: str, run_id: str) -> dict[str, tuple[str, Any]]:
         """A run's attributes: path → (type, value); datetimes as aware datetimes, string sets as sorted lists,
@@ -214,7 +225,9 @@ def _run_row(run: TrackRun) -> pa.Table:
                      "fork_step": pa.array([run.fork_step], pa.float64())})
 
 
-def _sys_rows(run: TrackRun, given: dict[str, AttributeValue]) -> list[dict[str, object]]:
+def _sys_rows(run: TrackRun, given: dict[str, AttributeValue], *, with_tags: bool) -> list[dict[str, object]]:
+    """The server's sys/* attributes of a run; `with_tags` adds its (empty) tag sets, as at its creation: every
+    run has them, so `NOT CONTAINS` matches a run without tags."""
     created = _ms(run.created_at)
     values: dict[str, tuple[str, str, object]] = {
         "sys/id": (STRING, "string_value", run.short_id),
@@ -230,6 +243,9 @@ def _sys_rows(run: TrackRun, given: dict[str, AttributeValue]) -> list[dict[str,
     if run.fork_parent_run_id:
         values["sys/forking/parent"] = (STRING, "string_value", run.fork_parent_run_id)
         values["sys/forking/step"] = (FLOAT, "float_value", run.fork_step)
+    if with_tags:
+        values["sys/tags"] = (STRING_SET, "string_set", [])
+        values["sys/group_tags"] = (STRING_SET, "string_set", [])
     for path, value in given.items():  # what an importer knows of the run (its owner, name, …)
         if isinstance(value, datetime):
             values[path] = (DATETIME, "datetime_value", _ms(value))

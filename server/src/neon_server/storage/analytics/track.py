@@ -13,6 +13,8 @@ import pyarrow as pa
 
 from neon_server.domain.track import SeriesSummary
 from neon_server.storage.analytics.executor import AnalyticsDB
+from neon_server.storage.analytics.track_query import compile_filter
+from neon_server.track.nql import Node
 
 POINT_TABLES = {"float": "track_float_points", "string": "track_string_points",
                 "histogram": "track_histogram_points", "file": "track_file_points"}
@@ -101,6 +103,13 @@ class TrackStore:
                               "AND run_id = {run:String}", tag="track.has_run",
                               params={"project": project_id, "run": run_id})
         return bool(rows[0]["n"])
+
+    def matching_runs(self, project_id: str, query: Node) -> set[str]:
+        """The ids of the project's runs an NQL query matches (NQLError for a value that does not fit)."""
+        where, params = compile_filter(query)
+        rows = self._db.query(f"SELECT run_id FROM track_runs FINAL WHERE project_id = {{project:String}} AND {where}",
+                              tag="track.nql", params={**params, "project": project_id})
+        return {r["run_id"] for r in rows}
 
     # -- reads ------------------------------------------------------------------------------------------------
     def attributes(self, project_id: str, run_id: str) -> list[dict[str, Any]]:
