@@ -112,7 +112,7 @@ class TrackService:
         if run is None:
             raise NotFound(f"no run {run_id!r} in this project")
         self._known[project_id, run_id] = run
-        lineage = [row for row in _sys_rows(run, {}) if str(row["path"]).startswith("sys/forking/")]
+        lineage = [row for row in _sys_rows(run, {}, with_tags=False) if str(row["path"]).startswith("sys/forking/")]
         await asyncio.wrap_future(self._writer.submit([], {
             "track_runs": [_run_row(run)], "track_attributes": [attribute_table(project_id, run_id, lineage)]}))
         return run
