@@ -155,13 +155,14 @@ def test_bad_rows_are_named_and_the_good_ones_written(services: Services, live_s
            {**point("r", "train/loss", "float_series", "9", 1.0), "step": None},
            point("r", "weights/hist", "histogram_series", "9", {"type": "COUNTING", "edges": [1.0, 0.0],
                                                                  "values": [1.0]}),
-           {**point("r", "train/acc", "float_series", "9", None)}]
+           {**point("r", "train/acc", "float_series", "9", None)},
+           {**param("r", "config/x", "string", "v"), "run_id": None}]
     answer = post(live_server, key, table(good + bad))
     assert answer.status_code == 422
     error = answer.json()["error"]
     n = len(good)
     assert [(e["row"], e["column"]) for e in error["errors"]] == [
-        (n, "attribute_type"), (n + 1, "step"), (n + 2, "histogram_value"), (n + 3, "float_value")]
+        (n, "attribute_type"), (n + 1, "step"), (n + 2, "histogram_value"), (n + 3, "float_value"), (n + 4, "run_id")]
     assert f"row {n}, column attribute_type: unknown attribute type 'complex_number'" in error["message"]
     assert "do not increase" in error["errors"][2]["message"]
     assert error["runs_created"] == ["r"]
