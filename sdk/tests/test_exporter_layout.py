@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -71,3 +73,13 @@ def test_the_project_folder_is_found_or_must_be_chosen(tmp_path: Path) -> None:
     assert choose_project(dirs, "ws/b") == [data / sanitize("ws/b")]
     with pytest.raises(ValueError, match="no project 'ws/c'"):
         choose_project(dirs, "ws/c")
+
+
+def test_without_pyarrow_the_commands_say_what_to_install(tmp_path: Path) -> None:
+    code = ("import sys; sys.modules['pyarrow'] = None; sys.modules['neon_server'] = None\n"
+            "from neon.cli.main import main\n"
+            f"sys.exit(main(['import', 'neptune', {str(tmp_path)!r}]) * 10 + main(['export', {str(tmp_path)!r}]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 22
+    assert "`neon import neptune` reads and writes Parquet and needs pyarrow: pip install pyarrow" in done.stderr
+    assert "`neon export` reads and writes Parquet and needs pyarrow" in done.stderr
