@@ -10,7 +10,7 @@ import pytest
 from neon.cli.main import main
 from neon_server.runtime import Services
 from server.tests.conftest import LiveServer
-from server.tests.neptune_export import PROJECT, SCHEMA, T0, param, run_rows, sanitize, write_run
+from server.tests.neptune_export import PROJECT, SCHEMA, T0, param, run_rows, sanitize, table, write_run
 from server.tests.test_track_import import snapshot
 
 
@@ -66,6 +66,12 @@ def test_a_bad_file_is_named_with_its_row(services: Services, live_server: LiveS
     out = capsys.readouterr().out
     assert f"{path}: row 3, column attribute_type: unknown attribute type 'tensor'" in out
     assert services.track.series(project, "r")["train/loss"].count == 7  # the good rows are in
+
+    other_shape = tmp_path / "other" / f"{sanitize('t')}_part_0.parquet"
+    other_shape.parent.mkdir()
+    pq.write_table(table(run_rows("t")).drop_columns(["step"]), other_shape)
+    assert neon(live_server, key, "import", "neptune", str(other_shape.parent)) == 1
+    assert f"{other_shape}: column 'step' is missing" in capsys.readouterr().out
 
     broken = data / sanitize(PROJECT) / f"{sanitize('s')}_part_0.parquet"
     broken.write_bytes(b"PAR1 not really")

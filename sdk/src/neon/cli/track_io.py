@@ -76,7 +76,7 @@ class ImportProgress:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self._tenth = -1
-        self._started = time.perf_counter()
+        self.started = time.perf_counter()
 
     def advance(self, rows: int = 0, runs: int = 0) -> None:
         self.rows_done += rows
@@ -85,7 +85,7 @@ class ImportProgress:
         if not self.tty and tenth == self._tenth and self.runs_done != self.runs:
             return
         self._tenth = tenth
-        elapsed = time.perf_counter() - self._started
+        elapsed = time.perf_counter() - self.started
         rate = self.rows_done / elapsed if elapsed > 0 else 0.0
         line = (f"importing: {self.runs_done}/{self.runs} runs, {self.rows_done:,}/{self.rows:,} rows "
                 f"({rate:,.0f} rows/s)")
@@ -135,7 +135,7 @@ def cmd_import_neptune(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one 
         progress.close()
         return _fail(f"cannot reach the server: {exc}", EXIT_ERROR)
     progress.close()
-    print(totals.report(len(ordered), progress.rows_done, time.perf_counter() - progress._started))
+    print(totals.report(len(ordered), progress.rows_done, time.perf_counter() - progress.started))
     return EXIT_ERROR if totals.errors else 0
 
 
@@ -259,6 +259,7 @@ def _send(client: Any, path: Path, offset: int, batch: Any, shared: _Shared) -> 
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    from neon.cli.exporter_layout import FILE_TYPES, ImportFileError
     from neon.client import NeonError
 
     body = _ipc(batch)
@@ -269,8 +270,7 @@ def _send(client: Any, path: Path, offset: int, batch: Any, shared: _Shared) -> 
         return
     files = 0
     if "attribute_type" in batch.schema.names:
-        files = int(pc.sum(pc.is_in(batch.column("attribute_type"), value_set=pa.array(layout_file_types()))).as_py()
-                    or 0)
+        files = int(pc.sum(pc.is_in(batch.column("attribute_type"), value_set=pa.array(FILE_TYPES))).as_py() or 0)
     try:
         answer = _post(client, body)
     except NeonError as exc:
@@ -278,10 +278,8 @@ def _send(client: Any, path: Path, offset: int, batch: Any, shared: _Shared) -> 
             raise
         answer = exc.details
         column = answer.get("column")
-        if column and not answer.get("errors"):  # the file's shape, not a row
-            with shared.lock:
-                shared.totals.errors.append(f"{path}: {exc.message}")
-            return
+        if column and not answer.get("errors"):  # the file's shape, not a row: the rest of it is no better
+            raise ImportFileError(path, exc.message) from None
     with shared.lock:
         totals = shared.totals
         totals.file_refs += files
@@ -303,12 +301,6 @@ def _post(client: Any, body: bytes, attempts: int = 8) -> dict[str, Any]:
                 raise
             time.sleep(min(0.5 * 2**attempt, 10.0))
     raise AssertionError("unreachable")
-
-
-def layout_file_types() -> tuple[str, ...]:
-    from neon.cli.exporter_layout import FILE_TYPES
-
-    return FILE_TYPES
 
 
 def _ipc(batch: Any) -> bytes:
