@@ -9,6 +9,7 @@ Bounded (`max-examples` per operation) and derandomized, so a run is quick and t
 
 from __future__ import annotations
 
+import io
 import secrets
 import time
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 import schemathesis
 from hypothesis import strategies as st
@@ -29,6 +31,7 @@ from neon_server.services.errors import Unauthorized
 from neon_server.storage.analytics import open_analytics
 from neon_server.storage.metadata import open_metadata
 from server.tests.conftest import LiveServer, make_services
+from server.tests.neptune_export import SCHEMA as EXPORTER_SCHEMA
 
 pytestmark = pytest.mark.slow
 
@@ -123,6 +126,20 @@ def native_track_body(draw: st.DrawFn) -> bytes:
 
 
 schemathesis.openapi.media_type("application/vnd.neon.track", native_track_body())
+
+
+def exporter_rows(draw: st.DrawFn) -> bytes:
+    """neptune-exporter rows as an Arrow IPC stream (the body of POST /api/track/import)."""
+    rows = [{"project_id": "ws/proj", "run_id": draw(st.sampled_from(["run-1", "run-2"])),
+             "attribute_path": draw(st.text(alphabet="abc/_", min_size=1, max_size=12)),
+             "attribute_type": "float", "float_value": draw(st.floats())} for _ in range(draw(st.integers(0, 3)))]
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, EXPORTER_SCHEMA) as writer:
+        writer.write_table(pa.Table.from_pylist(rows, schema=EXPORTER_SCHEMA))
+    return sink.getvalue()
+
+
+schemathesis.openapi.media_type("application/vnd.apache.arrow.stream", exporter_rows())
 
 # Some cases are made at collection, before the fixture made the key: they carry this, and the test swaps it.
 KEY_PLACEHOLDER = "contract-test-key"

@@ -16,10 +16,11 @@ DEFAULT_BASE_URL = "http://127.0.0.1:3000"
 class NeonError(RuntimeError):
     """The server refused a request; the message is the server's."""
 
-    def __init__(self, status_code: int, message: str) -> None:
+    def __init__(self, status_code: int, message: str, details: dict[str, Any] | None = None) -> None:
         super().__init__(f"{status_code}: {message}")
         self.status_code = status_code
         self.message = message
+        self.details = details  # the whole error body (`code`, `message` and what the route adds), when JSON
 
 
 class NeonClient:
@@ -46,11 +47,13 @@ class NeonClient:
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self._http.request(method, path, **kwargs)
         if response.status_code >= 400:
+            details = None
             try:
-                message = response.json()["error"]["message"]
+                details = response.json()["error"]
+                message = details["message"]
             except (ValueError, KeyError, TypeError):
                 message = response.text
-            raise NeonError(response.status_code, message)
+            raise NeonError(response.status_code, message, details if isinstance(details, dict) else None)
         return response.json() if response.content else None
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -60,6 +63,18 @@ class NeonClient:
     def stream(self, method: str, path: str, **kwargs: Any) -> Any:
         """A streaming call (server-sent events), as `httpx.Client.stream`: use it in a `with`."""
         return self._http.stream(method, path, timeout=httpx.Timeout(10.0, read=None), **kwargs)
+
+    def import_track_rows(self, arrow_stream: bytes) -> dict[str, Any]:
+        """Send neptune-exporter rows (an Arrow IPC stream) to `POST /api/track/import`; a 422 (some rows left out,
+        the rest written) raises NeonError whose `details` hold the answer with its `errors`."""
+        result: dict[str, Any] = self._request("POST", "/api/track/import", content=arrow_stream,
+                                               headers={"Content-Type": "application/vnd.apache.arrow.stream"})
+        return result
+
+    def export_track(self, run_ids: list[str] | None = None) -> Any:
+        """`GET /api/track/export` streamed (an Arrow IPC stream of exporter rows): use it in a `with`."""
+        return self._http.stream("GET", "/api/track/export", params={"run_id": run_ids or []},
+                                 timeout=httpx.Timeout(60.0, read=None))
 
     def health(self) -> dict[str, Any]:
         result: dict[str, Any] = self._request("GET", "/api/health")

@@ -27,6 +27,7 @@ from neon_server.api import (
     traces,
     track,
     track_ingest,
+    track_io,
 )
 from neon_server.api.errors import LiteralPathsFirst, document_common_errors, install_error_handlers
 from neon_server.api.neptune import ROUTERS as NEPTUNE_ROUTERS
@@ -67,6 +68,7 @@ def create_app(services: Services | None, *, ui_dist: Path = DIST) -> FastAPI:
         app.include_router(router)
     app.include_router(track.router)
     app.include_router(track_ingest.router)
+    app.include_router(track_io.router)
     mount_ui(app, ui_dist)
     describe = app.openapi
 

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 import neon
-from neon.cli import agents, evals, neptune, score, track
+from neon.cli import agents, evals, neptune, score, track, track_io
 
 SERVER_COMMANDS = ("up", "worker", "projects", "keys")
 Handler = Callable[[argparse.Namespace], int]
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     agents.register(commands)
     neptune.register(commands)
     track.register(commands)
+    track_io.register(commands)
     try:
         server_cli = importlib.import_module("neon_server.cli")
     except ModuleNotFoundError as exc:

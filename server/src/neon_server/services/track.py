@@ -26,6 +26,7 @@ from neon_server.domain.track import (
     STRING_SET,
     AttributeValue,
     BucketQuery,
+    ForkPoint,
     Outcome,
     RunCreate,
     RunWrites,
@@ -100,19 +101,34 @@ class TrackService:
             return Outcome(TrackCode.RUN_DUPLICATE, f"run {create.run_id!r} exists"), run
         return Outcome(accepted=1), run
 
-    async def write(self, project_id: str, writes: RunWrites, *, allow_sys: bool = False) -> Outcome:
+    async def write(self, project_id: str, writes: RunWrites, *, allow_sys: bool = False,
+                    touch: bool = True) -> Outcome:
         """Write one run's attributes, tag changes and points; answered once they are durable. What fails a
-        check is left out and reported in `rejections`; the rest is written."""
+        check is left out and reported in `rejections`; the rest is written. `touch=False` leaves
+        sys/modification_time as it is (an import brings the run's own)."""
         run = await asyncio.to_thread(self._find, project_id, writes.run_id)
         if run is None:
             return Outcome(TrackCode.RUN_NOT_FOUND, f"run {writes.run_id!r} not found: create it first")
         prepared = await asyncio.get_running_loop().run_in_executor(
-            self._prepare, self._prepared, project_id, writes, allow_sys)
+            self._prepare, self._prepared, project_id, writes, allow_sys, touch)
         if prepared.accepted:
             await asyncio.wrap_future(self._writer.submit([prepared]))
         return Outcome(accepted=prepared.accepted, rejections=prepared.rejections())
 
-    def _prepared(self, project_id: str, writes: RunWrites, allow_sys: bool) -> PreparedRun:
+    async def relink(self, project_id: str, run_id: str, fork: ForkPoint) -> TrackRun:
+        """Give a run created without its fork (imported before its parent) its lineage, once the parent exists."""
+        if await asyncio.to_thread(self._find, project_id, fork.parent_run_id) is None:
+            raise NotFound(f"fork parent {fork.parent_run_id!r} not found")
+        run = await asyncio.to_thread(self._runs.set_fork, project_id, run_id, fork.parent_run_id, fork.step)
+        if run is None:
+            raise NotFound(f"no run {run_id!r} in this project")
+        self._known[project_id, run_id] = run
+        lineage = [row for row in _sys_rows(run, {}, with_tags=False) if str(row["path"]).startswith("sys/forking/")]
+        await asyncio.wrap_future(self._writer.submit([], {
+            "track_runs": [_run_row(run)], "track_attributes": [attribute_table(project_id, run_id, lineage)]}))
+        return run
+
+    def _prepared(self, project_id: str, writes: RunWrites, allow_sys: bool, touch: bool) -> PreparedRun:
         refused = 0
         if not allow_sys:
             servers = [p for p in writes.assign if _servers(p)]
@@ -126,7 +142,7 @@ class TrackService:
             prepared.rejected[TrackCode.FIELD_PATH_NON_WRITABLE,
                               "sys/* attributes are the server's, except " + ", ".join(sorted(WRITABLE_SYS))] \
                 += refused
-        if prepared.accepted:
+        if prepared.accepted and touch:
             now = int(time.time() * 1000)
             touched = attribute_table(project_id, writes.run_id, [
                 {"path": "sys/modification_time", "type": DATETIME, "datetime_value": now, "updated_at": now}])
@@ -206,6 +222,13 @@ class TrackService:
     def series(self, project_id: str, run_id: str) -> dict[str, SeriesSummary]:
         self.run(project_id, run_id)
         return self._store.series(project_id, run_id)
+
+    def run_points(self, kind: str, project_id: str, run_id: str) -> pa.Table:
+        """All series of one kind of a run, by path then step (kind: float, string, histogram or file)."""
+        if kind not in POINT_TABLES:
+            raise NotFound(f"no series kind {kind!r}")
+        self.run(project_id, run_id)
+        return self._store.run_points(kind, project_id, run_id)
 
     def points(self, kind: str, project_id: str, run_id: str, path: str) -> pa.Table:
         """A series' points in step order (kind: float, string, histogram or file)."""

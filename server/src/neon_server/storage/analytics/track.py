@@ -18,6 +18,8 @@ from neon_server.track.nql import Node
 
 POINT_TABLES = {"float": "track_float_points", "string": "track_string_points",
                 "histogram": "track_histogram_points", "file": "track_file_points"}
+_VALUE_COLUMNS = {"float": "value", "string": "value", "histogram": "kind, bin_edges, bin_values",
+                  "file": "file_path, file_size, file_mime"}
 _SERIES_COLUMNS = ("type, count, finite_count, nan_count, posinf_count, neginf_count, first_step, last_step, "
                    "last_value, min_value, max_value, mean_value, sum_sq_dev, toFloat64(last_time) * 1000 AS last_ms, "
                    "toFloat64(first_time) * 1000 AS first_ms, rewritten")
@@ -129,10 +131,18 @@ class TrackStore:
             tag="track.series", params={"project": project_id, "run": run_id})
         return {r["path"]: _summary(r) for r in rows}
 
+    def run_points(self, kind: str, project_id: str, run_id: str) -> pa.Table:
+        """Every series of one kind of a run in one read, by path then step: path, step, time (epoch ms),
+        preview, ratio and the kind's value columns (what an export streams)."""
+        return self._db.query_arrow(
+            f"SELECT path, step, toUnixTimestamp64Milli(time) AS time_ms, {_VALUE_COLUMNS[kind]}, preview, ratio "
+            f"FROM {POINT_TABLES[kind]} FINAL WHERE project_id = {{project:String}} AND run_id = {{run:String}} "
+            "ORDER BY path, step",
+            tag=f"track.run_points.{kind}", params={"project": project_id, "run": run_id})
+
     def points(self, kind: str, project_id: str, run_id: str, path: str) -> pa.Table:
         """A series' points in step order: step, time (epoch ms), preview, ratio and the kind's value columns."""
-        value = {"float": "value", "string": "value", "histogram": "kind, bin_edges, bin_values",
-                 "file": "file_path, file_size, file_mime"}[kind]
+        value = _VALUE_COLUMNS[kind]
         return self._db.query_arrow(
             f"SELECT step, toUnixTimestamp64Milli(time) AS time_ms, {value}, preview, ratio "
             f"FROM {POINT_TABLES[kind]} FINAL WHERE project_id = {{project:String}} AND run_id = {{run:String}} "

@@ -52,6 +52,17 @@ class TrackRunRepository:
                 continue  # the id or the number was taken meanwhile: look again
         raise RuntimeError(f"could not number run {create.run_id!r}: too many concurrent creations")
 
+    def set_fork(self, project_id: str, run_id: str, parent_run_id: str, step: float) -> TrackRun | None:
+        """Give a stored run its fork lineage (an import that met the run before its parent)."""
+        with self._sessions.begin() as session:
+            row = session.scalar(select(TrackRunRow).where(TrackRunRow.project_id == project_id,
+                                                           TrackRunRow.run_id == run_id))
+            if row is None:
+                return None
+            row.fork_parent_run_id, row.fork_step = parent_run_id, step
+            session.flush()
+            return _run(row)
+
     def get(self, project_id: str, run_id: str) -> TrackRun | None:
         with self._sessions() as session:
             row = session.scalar(select(TrackRunRow).where(TrackRunRow.project_id == project_id,
