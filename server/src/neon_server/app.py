@@ -28,6 +28,7 @@ from neon_server.api import (
     track,
 )
 from neon_server.api.errors import LiteralPathsFirst, document_common_errors, install_error_handlers
+from neon_server.api.neptune_read import ROUTERS as NEPTUNE_READ_ROUTERS
 from neon_server.runtime import Services
 from neon_server.ui import DIST, mount_ui
 
@@ -62,6 +63,8 @@ def create_app(services: Services | None, *, ui_dist: Path = DIST) -> FastAPI:
     app.include_router(agents.router)
     app.include_router(agent_runs.router)
     app.include_router(track.router)
+    for router in NEPTUNE_READ_ROUTERS:
+        app.include_router(router)
     mount_ui(app, ui_dist)
     describe = app.openapi
 

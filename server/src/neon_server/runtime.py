@@ -22,6 +22,7 @@ from neon_server.services.evals import EvalRunService
 from neon_server.services.ingest import IngestService
 from neon_server.services.keys import KeyService
 from neon_server.services.live import LiveHub
+from neon_server.services.neptune_read import NeptuneRead
 from neon_server.services.online_rules import OnlineRuleService
 from neon_server.services.online_scorer import OnlineScorer
 from neon_server.services.pricing import PricingService
@@ -43,6 +44,7 @@ from neon_server.storage.analytics.stats import StatsStore
 from neon_server.storage.analytics.trace_list import TraceListStore
 from neon_server.storage.analytics.traces import TraceStore
 from neon_server.storage.analytics.track import TrackStore
+from neon_server.storage.analytics.track_read import TrackReadStore
 from neon_server.storage.blobs import FilesystemBlobStore
 from neon_server.storage.metadata import MetadataStore, open_metadata
 from neon_server.track.writer import TrackWriter
@@ -86,6 +88,7 @@ class Services:
     agent_runs: AgentRunService = field(init=False)
     track_writer: TrackWriter = field(init=False)
     track: TrackService = field(init=False)
+    neptune_read: NeptuneRead = field(init=False)
 
     def __post_init__(self) -> None:
         # The server's own LLM calls (judges) make SDK spans; they must not configure the SDK on first use
@@ -143,6 +146,7 @@ class Services:
         self.track_writer = TrackWriter(track_store)
         self.track = TrackService(self.metadata.track_runs, track_store, self.track_writer)
         self.track_writer.start()
+        self.neptune_read = NeptuneRead(TrackReadStore(self.analytics), lambda p: self.projects.get(p).name)
 
     def start_temporal(self, neon_url: str, worker_factory: WorkerFactory | None = None) -> TemporalRuntime:
         """Start Temporal (the embedded dev server, or a client of the cluster) and the in-process worker, in
