@@ -23,6 +23,10 @@ import pytest
 from neptune_api.proto.neptune_pb.api.v1.model.leaderboard_entries_pb2 import (
     ProtoLeaderboardEntriesSearchResultDTO,
 )
+from neptune_api.proto.neptune_pb.api.v1.model.series_values_pb2 import (
+    ProtoFloatSeriesValuesResponseDTO,
+    ProtoSeriesValuesResponseDTO,
+)
 from neptune_query.exceptions import NeptuneProjectInaccessible, NeptuneUnexpectedResponseError
 from neptune_query.filters import Attribute, AttributeFilter, Filter
 from neptune_query.internal import client as nq_client
@@ -224,6 +228,53 @@ def test_series_string_histogram_and_files(setup: Setup) -> None:
     assert forked[-1]["logs"] == "fork line"
 
 
+PAGED_CLIENT = r"""
+import json, math, sys
+import neptune_query as nq, neptune_query.runs as nq_runs
+from neptune_query.internal.retrieval import metrics
+metrics.TOTAL_POINT_LIMIT = 3  # the client's own page size for float series: 3 points a page
+def points(df, column):
+    return [[r["step"], "NaN" if math.isnan(r[column]) else r[column]] for r in df.reset_index().to_dict("records")]
+table = nq_runs.fetch_runs_table(attributes=r"^config/lr$", sort_by="config/lr")
+print(json.dumps({
+    "runs": nq_runs.list_runs(),
+    "attributes": sorted(nq_runs.list_attributes(runs=["base-1"])),
+    "table": [[i, v] for i, v in zip(table.index, table["config/lr"])],
+    "loss": points(nq_runs.fetch_metrics(runs=["base-1"], attributes=["loss"]), "loss"),
+    "fork": points(nq.fetch_metrics(experiments=["exp-c"], attributes=r"^loss$"), "loss"),
+    "logs": [[r["step"], r["logs"]] for r in nq_runs.fetch_series(runs=["base-1"], attributes=["logs"])
+             .reset_index().to_dict("records")],
+}))
+"""
+
+
+@pytest.mark.slow
+def test_a_client_process_pages_through_everything(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    """neptune-query in its own process, with pages of 2 runs, 2 definitions, 2 values and 3 points, and
+    the server sending 2 points of a string series per answer: every page boundary is crossed."""
+    import os
+    import subprocess
+    import sys
+
+    from neon_server.services import neptune_series
+
+    monkeypatch.setattr(neptune_series, "PAGE", 2)
+    env = {**os.environ, "NEPTUNE_QUERY_EXPERIMENT_SYS_ATTRS_BATCH_SIZE": "2",
+           "NEPTUNE_QUERY_ATTRIBUTE_DEFINITIONS_BATCH_SIZE": "2", "NEPTUNE_QUERY_ATTRIBUTE_VALUES_BATCH_SIZE": "2"}
+    done = subprocess.run([sys.executable, "-c", PAGED_CLIENT], env=env, capture_output=True, text=True,
+                          timeout=240, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert sorted(got["runs"]) == ["base-1", "base-2", "fork-1", "loner", "other-1"]
+    assert {"config/lr", "loss", "acc", "logs", "hist", "samples", "sys/id"} <= set(got["attributes"])
+    assert got["table"] == [["loner", 0.2], ["other-1", 0.1], ["base-2", 0.01], ["base-1", 0.001],
+                            ["fork-1", 0.0005]]
+    assert got["loss"] == [[s, "NaN" if s == 1.5 else loss("base-1", s)] for s in LOSS_STEPS]
+    assert got["fork"] == [[s, "NaN" if s == 1.5 else loss("base-1", s)] for s in LOSS_STEPS if s <= 2.0] + [
+        [s, loss("fork-1", s)] for s in FORK_STEPS]
+    assert got["logs"] == [[s, f'line {s} ✓ "quoted"'] for s in LOSS_STEPS]
+
+
 def post(setup: Setup, path: str, body: dict[str, Any], **params: str) -> httpx.Response:
     return httpx.post(setup.url + path, json=body, params=params,
                       headers={"Authorization": f"Bearer {setup.key}"}, timeout=30)
@@ -292,6 +343,71 @@ def test_sorts_by_a_series_aggregate_and_pages_by_offset(setup: Setup) -> None:
     assert by("min", "ascending") == ["base-1", "base-2", "other-1", "fork-1", "loner"]
     assert by("max", offset=1, limit=2) == ["fork-1", "base-2"]
     assert by("max", offset=9) == []
+
+
+def test_float_pages_follow_after_step_and_series_pages_their_token(setup: Setup,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    def floats(after: float | None) -> list[float]:
+        request: dict[str, Any] = {"requestId": "0", "series": {
+            "holder": {"identifier": f"{setup.project}/NEON-4", "type": "experiment"}, "attribute": "loss",
+            "lineage": "FULL"}}
+        if after is not None:
+            request["afterStep"] = after
+        answer = post(setup, "/api/leaderboard/v1/proto/attributes/series/float",
+                      {"requests": [request], "order": "descending", "perSeriesPointsLimit": 3})
+        assert answer.status_code == 200, answer.text
+        series = ProtoFloatSeriesValuesResponseDTO.FromString(answer.content).series
+        return [v.step for v in series[0].series.values]
+
+    # NEON-4 is fork-1: its own points, then base-1's up to the fork step
+    assert floats(None) == [3.5, 3.0, 2.5]
+    assert floats(2.5) == [2.0, 1.5, 1.0]
+    assert floats(1.0) == [0.5, 0.0]
+
+    from neon_server.services import neptune_series
+
+    monkeypatch.setattr(neptune_series, "PAGE", 2)
+    search_after: dict[str, Any] | None = None
+    pages = []
+    while True:
+        request: dict[str, Any] = {"requestId": "7", "series": {
+            "holder": {"identifier": f"CUSTOM/{setup.project}/base-1", "type": "experiment"}, "attribute": "logs",
+            "lineage": "NONE"}}
+        if search_after is not None:
+            request["searchAfter"] = search_after
+        answer = post(setup, "/api/leaderboard/v1/proto/attributes/series",
+                      {"requests": [request], "order": "descending", "perSeriesPointsLimit": 5},
+                      useDeprecatedStringFields="false")
+        assert answer.status_code == 200, answer.text
+        (series,) = ProtoSeriesValuesResponseDTO.FromString(answer.content).series
+        pages.append([v.step for v in series.seriesValues.values])
+        if series.searchAfter.finished:
+            break
+        search_after = {"finished": False, "token": series.searchAfter.token}
+    assert pages == [[3.0, 2.5], [2.0, 1.5], [1.0]]  # 5 points at most, 2 an answer
+
+
+def test_attribute_definitions_page_by_token(setup: Setup) -> None:
+    names: list[str] = []
+    page: dict[str, Any] = {"limit": 2}
+    while True:
+        answer = post(setup, "/api/leaderboard/v1/leaderboard/attributes/definitions/query", {
+            "projectIdentifiers": [setup.project], "experimentIdsFilter": [f"{setup.project}/NEON-1"],
+            "attributeNameFilter": {"mustMatchAny": [{"mustMatchRegexes": ["^config/"],
+                                                      "mustNotMatchRegexes": ["lr"]}]},
+            "nextPage": page})
+        assert answer.status_code == 200, answer.text
+        names += [e["name"] for e in answer.json()["entries"]]
+        token = answer.json()["nextPage"].get("nextPageToken")
+        if not token:
+            break
+        page = {"limit": 2, "nextPageToken": token}
+    assert names == ["config/amp", "config/epochs", "config/labels", "config/name", "config/start",
+                     "config/weights"]
+    bad = post(setup, "/api/leaderboard/v1/leaderboard/attributes/definitions/query",
+               {"nextPage": {"limit": 2, "nextPageToken": "not-a-token"}})
+    assert bad.status_code == 400
+    assert "nextPageToken" in bad.json()["message"]
 
 
 def test_reads_need_a_credential(setup: Setup) -> None:
