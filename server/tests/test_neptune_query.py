@@ -23,9 +23,11 @@ import pytest
 from neptune_api.proto.neptune_pb.api.v1.model.leaderboard_entries_pb2 import (
     ProtoLeaderboardEntriesSearchResultDTO,
 )
+from neptune_api.proto.neptune_pb.api.v1.model.requests_pb2 import ProtoGetTimeseriesBucketsRequest, ProtoView
 from neptune_api.proto.neptune_pb.api.v1.model.series_values_pb2 import (
     ProtoFloatSeriesValuesResponseDTO,
     ProtoSeriesValuesResponseDTO,
+    ProtoTimeseriesBucketsDTO,
 )
 from neptune_query.exceptions import NeptuneProjectInaccessible, NeptuneUnexpectedResponseError
 from neptune_query.filters import Attribute, AttributeFilter, Filter
@@ -273,6 +275,65 @@ def test_a_client_process_pages_through_everything(setup: Setup, monkeypatch: py
     assert got["fork"] == [[s, "NaN" if s == 1.5 else loss("base-1", s)] for s in LOSS_STEPS if s <= 2.0] + [
         [s, loss("fork-1", s)] for s in FORK_STEPS]
     assert got["logs"] == [[s, f'line {s} ✓ "quoted"'] for s in LOSS_STEPS]
+
+
+def python_buckets(points: list[tuple[float, float]], n: int) -> dict[int, dict[str, Any]]:
+    """The same bucketing in plain Python: bucket 0 = (-inf, a], then n - 1 equal buckets up to b."""
+    a, b = min(s for s, _ in points), max(s for s, _ in points)
+    width = (b - a) / (n - 1)
+    out: dict[int, dict[str, Any]] = {}
+    for step, value in sorted(points):
+        index = 0 if step <= a else min(n - 1, math.ceil((step - a) / width))
+        bucket = out.setdefault(index, {"finite": [], "nan": 0, "pos": 0, "neg": 0})
+        if math.isnan(value):
+            bucket["nan"] += 1
+        elif math.isinf(value):
+            bucket["pos" if value > 0 else "neg"] += 1
+        else:
+            bucket["finite"].append((step, value))
+    return out
+
+
+@pytest.mark.slow
+def test_metric_buckets_match_the_same_computation_in_python(setup: Setup) -> None:
+    head = python_buckets([(s, loss("base-2", s)) for s in LOSS_STEPS], 4)  # exp-a's head run
+    frame = nq.fetch_metric_buckets(experiments=["exp-a"], y=["loss"], limit=3)
+    got = [(x, y) for x, y in zip(frame[("exp-a", "loss", "x")], frame[("exp-a", "loss", "y")], strict=True)
+           if not math.isnan(x)]
+    # the client merges bucket 0 (its first point) into bucket 1, then shows each bucket's last point
+    assert got == [head[0]["finite"][0]] + [head[i]["finite"][-1] for i in (2, 3)]
+
+    forked = nq.fetch_metric_buckets(experiments=["exp-c"], y=["loss"], limit=1000)
+    xs = [x for x in forked[("exp-c", "loss", "x")] if not math.isnan(x)]
+    assert xs == [s for s in LOSS_STEPS if s <= 2.0 and s != 1.5] + FORK_STEPS  # lineage, NaN has no point
+
+    expected = python_buckets([(s, loss("base-1", s)) for s in LOSS_STEPS], 4)  # with a NaN at 1.5
+    request = ProtoGetTimeseriesBucketsRequest(view=ProtoView(maxBuckets=4))
+    request.expressions.add(requestId="r", runId=f"{setup.project}/NEON-1", customYFormula="${loss}")
+    answer = httpx.post(setup.url + "/api/leaderboard/v1/proto/attributes/timeseries/buckets",
+                        content=request.SerializeToString(), timeout=30,
+                        headers={"Authorization": f"Bearer {setup.key}", "Content-Type": "application/x-protobuf"})
+    assert answer.status_code == 200, answer.text
+    (entry,) = ProtoTimeseriesBucketsDTO.FromString(answer.content).entries
+    assert [b.index for b in entry.bucket] == sorted(expected)
+    for bucket in entry.bucket:
+        want = expected[bucket.index]
+        finite = want["finite"]
+        assert (bucket.finitePointCount, bucket.nanCount, bucket.positiveInfCount, bucket.negativeInfCount) == (
+            len(finite), want["nan"], want["pos"], want["neg"])
+        assert (bucket.first.x, bucket.first.y) == finite[0]
+        assert (bucket.last.x, bucket.last.y) == finite[-1]
+        assert bucket.localMin == min(v for _, v in finite)
+        assert bucket.localMax == max(v for _, v in finite)
+        assert bucket.localSum == pytest.approx(sum(v for _, v in finite))
+    assert (entry.bucket[0].fromX, entry.bucket[0].toX, entry.bucket[-1].toX) == (-math.inf, 0.0, 3.0)
+
+    request.expressions[0].customYFormula = "${loss} * 2"
+    refused = httpx.post(setup.url + "/api/leaderboard/v1/proto/attributes/timeseries/buckets",
+                         content=request.SerializeToString(), timeout=30,
+                         headers={"Authorization": f"Bearer {setup.key}"})
+    assert refused.status_code == 422
+    assert "only '${attribute path}'" in refused.json()["message"]
 
 
 def post(setup: Setup, path: str, body: dict[str, Any], **params: str) -> httpx.Response:

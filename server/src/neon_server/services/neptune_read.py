@@ -30,6 +30,7 @@ from neptune_api.proto.neptune_pb.api.v1.model.leaderboard_entries_pb2 import (
 from neon_server.domain import neptune_read as body
 from neon_server.domain.neptune_read import RunRef
 from neon_server.services.errors import BadBody, Forbidden, InvalidInput, ServiceError
+from neon_server.services.neptune_buckets import Buckets
 from neon_server.services.neptune_series import SeriesReader
 from neon_server.storage.analytics.track_query import compile_filter
 from neon_server.storage.analytics.track_read import SORTABLE_TYPES, NameFilter, Sort, TrackReadStore
@@ -61,6 +62,7 @@ class NeptuneRead:
         self._names: dict[str, str] = {}
         self._slots = threading.BoundedSemaphore(max_concurrent) if max_concurrent > 0 else None
         self.series = SeriesReader(store, self.resolve)
+        self.buckets = Buckets(store, self.series)
 
     @contextmanager
     def slot(self) -> Iterator[None]:

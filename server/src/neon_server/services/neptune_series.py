@@ -41,42 +41,46 @@ class SeriesReader:
         self._store = store
         self._resolve = resolve
 
-    def _lineages(self, project_id: str, request: body.PointsBody) -> dict[str, list[tuple[RunRef, float, float]]]:
-        """request id → [(run, lo, hi)]: the runs whose points make up the series, each with steps lo < s <= hi."""
-        found = self._resolve(project_id, sorted({r.series.holder.identifier for r in request.requests}))
+    def lineages(self, project_id: str, wanted: list[tuple[str, str, bool]]
+                  ) -> dict[str, list[tuple[RunRef, float, float]]]:
+        """(request id, run identifier, full lineage?) → [(run, lo, hi)]: the runs whose points make up each
+        requested series, each with its steps lo < s <= hi. Runs that do not exist have no entry."""
+        found = self._resolve(project_id, sorted({identifier for _, identifier, _ in wanted}))
         known = {ref.run_id: ref for ref in found.values()}
-        wanted = {ref.fork_parent_run_id for ref in known.values() if ref.fork_parent_run_id}
+        parents = {ref.fork_parent_run_id for ref in known.values() if ref.fork_parent_run_id}
         for _ in range(MAX_DEPTH):  # load ancestors, a generation at a time
-            missing = sorted(wanted - known.keys())
+            missing = sorted(parents - known.keys())
             if not missing:
                 break
             for row in self._store.runs(project_id, run_ids=missing):
                 known[row["run_id"]] = RunRef.of(row)
-            wanted = {known[m].fork_parent_run_id for m in missing if m in known and known[m].fork_parent_run_id}
+            parents = {known[m].fork_parent_run_id for m in missing if m in known and known[m].fork_parent_run_id}
         out: dict[str, list[tuple[RunRef, float, float]]] = {}
-        for r in request.requests:
-            ref = found.get(r.series.holder.identifier)
-            if ref is None:
+        for request_id, identifier, full in wanted:
+            current = found.get(identifier)
+            if current is None:
                 continue
             chain: list[tuple[RunRef, float, float]] = []
             hi = NO_HIGH
-            full = r.series.lineage == "FULL"
-            current: RunRef | None = ref
             while current is not None and len(chain) < MAX_DEPTH:
                 parent = known.get(current.fork_parent_run_id) if full and current.fork_parent_run_id else None
                 lo = current.fork_step if parent is not None and current.fork_step is not None else NO_LOW
                 if lo < hi:
                     chain.append((current, lo, hi))
-                hi = min(hi, lo) if parent is not None else hi
+                hi = min(hi, lo)
                 current = parent
-            out[r.request_id] = chain
+            out[request_id] = chain
         return out
+
+    def _lineages_of(self, project_id: str, request: body.PointsBody) -> dict[str, list[tuple[RunRef, float, float]]]:
+        return self.lineages(project_id, [(r.request_id, r.series.holder.identifier, r.series.lineage == "FULL")
+                                           for r in request.requests])
 
     def floats(self, project_id: str, request: body.PointsBody) -> ProtoFloatSeriesValuesResponseDTO:
         descending = request.order == "descending"
         limit = request.per_series_points_limit or body.MAX_POINTS
         segments = []
-        lineages = self._lineages(project_id, request)
+        lineages = self._lineages_of(project_id, request)
         for r in request.requests:
             for run, lo, hi in lineages.get(r.request_id, []):
                 segments.append(_segment(r, run.run_id, lo, hi, after=r.after_step, descending=descending,
@@ -97,7 +101,7 @@ class SeriesReader:
     def objects(self, project_id: str, request: body.PointsBody) -> ProtoSeriesValuesResponseDTO:
         descending = request.order == "descending"
         total_limit = request.per_series_points_limit
-        lineages = self._lineages(project_id, request)
+        lineages = self._lineages_of(project_id, request)
         runs = sorted({run.run_id for chain in lineages.values() for run, _, _ in chain})
         types = self._store.series_types(project_id, runs, sorted({r.series.attribute for r in request.requests}))
         by_kind: dict[str, list[Segment]] = {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from google.protobuf.message import Message
 from starlette.concurrency import run_in_threadpool
@@ -101,3 +101,11 @@ async def float_series(request: body.PointsBody, services: ServicesDep, principa
 async def series(request: body.PointsBody, services: ServicesDep, principal: ReadPrincipal) -> Response:
     read = services.neptune_read
     return await _answer(read, lambda: read.series.objects(principal.project_id, request))
+
+
+@router.post("/api/leaderboard/v1/proto/attributes/timeseries/buckets")
+async def buckets(http: Request, services: ServicesDep, principal: ReadPrincipal) -> Response:
+    """The body is protobuf (`ProtoGetTimeseriesBucketsRequest`), not JSON."""
+    read = services.neptune_read
+    payload = await http.body()
+    return await _answer(read, lambda: read.buckets.buckets(principal.project_id, payload))

@@ -226,31 +226,76 @@ class TrackReadStore:
                  "histogram": "p.kind AS kind, p.bin_edges AS bin_edges, p.bin_values AS bin_values",
                  "file": "p.file_path AS file_path, p.file_size AS file_size, p.file_mime AS file_mime"}[kind]
         params = _Params({"project": project_id})
-        columns = ", ".join(params.add(values, kind) for values, kind in (
-            ([s.request for s in segments], "Array(String)"), ([s.run_id for s in segments], "Array(String)"),
-            ([s.path for s in segments], "Array(String)"), ([s.lo for s in segments], "Array(Float64)"),
-            ([s.hi for s in segments], "Array(Float64)"), ([s.before for s in segments], "Array(Float64)"),
-            ([s.after for s in segments], "Array(Float64)"), ([int(s.preview) for s in segments], "Array(UInt8)"),
-            ([s.limit for s in segments], "Array(UInt64)")))
-        names = ("request", "run_id", "path", "lo", "hi", "before", "after", "with_preview", "lim")
-        unpacked = ", ".join(f"t.{i + 1} AS {name}" for i, name in enumerate(names))
+        join = _segment_join(kind, segments, params)
         bounds = ""
         if step_from is not None:
             bounds += f" AND p.step >= {params.add(step_from, 'Float64')}"
         if step_to is not None:
             bounds += f" AND p.step <= {params.add(step_to, 'Float64')}"
         direction = "DESC" if descending else "ASC"
-        runs = params.add(sorted({s.run_id for s in segments}), "Array(String)")
-        paths = params.add(sorted({s.path for s in segments}), "Array(String)")
         return self._db.query_arrow(
             f"SELECT request, step, time_ms, preview, ratio, * EXCEPT (request, step, time_ms, preview, ratio, "
             f"lim, rn) FROM (SELECT seg.request AS request, p.step AS step, toUnixTimestamp64Milli(p.time) AS "
             f"time_ms, p.preview AS preview, p.ratio AS ratio, {value}, seg.lim AS lim, row_number() OVER "
             f"(PARTITION BY seg.request ORDER BY p.step {direction}) AS rn "
-            f"FROM {POINT_TABLES[kind]} AS p FINAL INNER JOIN (SELECT {unpacked} FROM (SELECT arrayJoin("
+            f"{join}{bounds}) WHERE rn <= lim "
+            f"ORDER BY request, step {direction}",
+            tag=f"track.read.points_{kind}", params=params.values)
+
+    def buckets(self, project_id: str, segments: Sequence[Segment], *, x_from: float | None, x_to: float | None,
+                buckets: int) -> tuple[float, float, list[dict[str, Any]]]:
+        """Float points of the segments in `buckets` buckets over steps [a, b] (given, else the points' own
+        range over every segment): bucket 0 is (-inf, a], bucket i is (a + (i-1)w, a + iw] with
+        w = (b - a) / (buckets - 1). Per (request, bucket): the first and last finite points, min, max, sum
+        and count of finite values, and counts of NaN, +Inf and -Inf. Answers (a, b, rows)."""
+        if not segments:
+            return 0.0, 0.0, []
+        params = _Params({"project": project_id})
+        join = _segment_join("float", segments, params)
+        bounds = ""
+        if x_from is not None:
+            bounds += f" AND p.step >= {params.add(x_from, 'Float64')}"
+        if x_to is not None:
+            bounds += f" AND p.step <= {params.add(x_to, 'Float64')}"
+        found = self._db.query(f"SELECT count() AS n, min(p.step) AS lo, max(p.step) AS hi {join}{bounds}",
+                               tag="track.read.bucket_range", params=params.values)[0]
+        if not found["n"]:
+            return x_from or 0.0, x_to or 0.0, []
+        a = x_from if x_from is not None else found["lo"]
+        b = x_to if x_to is not None else found["hi"]
+        width = (b - a) / (buckets - 1) if buckets > 1 and b > a else 0.0
+        a_param, w_param = params.add(a, "Float64"), params.add(width, "Float64")
+        last = params.add(max(buckets - 1, 0), "UInt64")
+        index = (f"if(p.step <= {a_param} OR {w_param} = 0, 0, "
+                 f"least({last}, toUInt64(ceil((p.step - {a_param}) / {w_param}))))")
+        finite = "isFinite(p.value)"
+        rows = self._db.query(
+            f"SELECT seg.request AS request, {index} AS bucket, countIf({finite}) AS finite_count, "
+            f"minIf(p.step, {finite}) AS first_x, argMinIf(p.value, p.step, {finite}) AS first_y, "
+            f"maxIf(p.step, {finite}) AS last_x, argMaxIf(p.value, p.step, {finite}) AS last_y, "
+            f"minIf(p.value, {finite}) AS local_min, maxIf(p.value, {finite}) AS local_max, "
+            f"sumIf(p.value, {finite}) AS local_sum, countIf(isNaN(p.value)) AS nan_count, "
+            f"countIf(p.value = inf) AS posinf_count, countIf(p.value = -inf) AS neginf_count "
+            f"{join}{bounds} GROUP BY request, bucket ORDER BY request, bucket",
+            tag="track.read.buckets", params=params.values)
+        return a, b, rows
+
+
+def _segment_join(kind: str, segments: Sequence[Segment], params: _Params) -> str:
+    """`FROM <points> AS p FINAL INNER JOIN <segments> AS seg … WHERE …`: the points of every segment
+    (its run and path, lo < step <= hi, the page bounds, previews only when asked)."""
+    columns = ", ".join(params.add(values, sql_type) for values, sql_type in (
+        ([s.request for s in segments], "Array(String)"), ([s.run_id for s in segments], "Array(String)"),
+        ([s.path for s in segments], "Array(String)"), ([s.lo for s in segments], "Array(Float64)"),
+        ([s.hi for s in segments], "Array(Float64)"), ([s.before for s in segments], "Array(Float64)"),
+        ([s.after for s in segments], "Array(Float64)"), ([int(s.preview) for s in segments], "Array(UInt8)"),
+        ([s.limit for s in segments], "Array(UInt64)")))
+    names = ("request", "run_id", "path", "lo", "hi", "before", "after", "with_preview", "lim")
+    unpacked = ", ".join(f"t.{i + 1} AS {name}" for i, name in enumerate(names))
+    runs = params.add(sorted({s.run_id for s in segments}), "Array(String)")
+    paths = params.add(sorted({s.path for s in segments}), "Array(String)")
+    return (f"FROM {POINT_TABLES[kind]} AS p FINAL INNER JOIN (SELECT {unpacked} FROM (SELECT arrayJoin("
             f"arrayZip({columns})) AS t)) AS seg ON p.run_id = seg.run_id AND p.path = seg.path "
             f"WHERE p.project_id = {{project:String}} AND p.run_id IN {runs} AND p.path IN {paths} "
             f"AND p.step > seg.lo AND p.step <= seg.hi AND p.step < seg.before AND p.step > seg.after "
-            f"AND (NOT p.preview OR seg.with_preview = 1){bounds}) WHERE rn <= lim "
-            f"ORDER BY request, step {direction}",
-            tag=f"track.read.points_{kind}", params=params.values)
+            f"AND (NOT p.preview OR seg.with_preview = 1)")
