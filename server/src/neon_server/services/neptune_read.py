@@ -12,13 +12,13 @@ is its ancestors' points up to each fork step followed by its own points; NONE g
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
 import re
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from neptune_api.proto.neptune_pb.api.v1.model.attributes_pb2 import ProtoQueryAttributesResultDTO
@@ -56,19 +56,30 @@ class TooBusy(ServiceError):
 
 
 class NeptuneRead:
-    def __init__(self, store: TrackReadStore, project_name: Callable[[str], str], *, max_concurrent: int = 8) -> None:
+    def __init__(self, store: TrackReadStore, project_name: Callable[[str], str], *, max_concurrent: int = 8,
+                 queue_seconds: float = 10.0) -> None:
         self._store = store
         self._project_name = project_name
         self._names: dict[str, str] = {}
-        self._slots = threading.BoundedSemaphore(max_concurrent) if max_concurrent > 0 else None
+        # Reads beyond `max_concurrent` wait (without holding a thread) up to `queue_seconds` for a slot,
+        # then are answered 429: neptune-query runs up to 32 requests at once and waits as told.
+        self._max_concurrent = max_concurrent
+        self._queue_seconds = queue_seconds
+        self._slots: asyncio.Semaphore | None = None
         self.series = SeriesReader(store, self.resolve)
         self.buckets = Buckets(store, self.series)
 
-    @contextmanager
-    def slot(self) -> Iterator[None]:
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
         """Hold one of the concurrent-read slots, or raise TooBusy (answered 429 with Retry-After)."""
-        if self._slots is None or not self._slots.acquire(blocking=False):
-            raise TooBusy("too many reads in progress: retry after 1 second")
+        if self._max_concurrent <= 0:
+            raise TooBusy("reads are switched off on this server: retry later")
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self._max_concurrent)
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self._queue_seconds)
+        except TimeoutError:
+            raise TooBusy(f"too many reads in progress for {self._queue_seconds:g} s: retry after 1 second") from None
         try:
             yield
         finally:

@@ -40,12 +40,9 @@ def neptune_error(exc: ServiceError) -> JSONResponse:
 
 
 async def _answer(read: NeptuneRead, work: Callable[[], Any]) -> Response:
-    def run() -> Any:
-        with read.slot():
-            return work()
-
     try:
-        result = await run_in_threadpool(run)
+        async with read.slot():
+            result = await run_in_threadpool(work)
     except ServiceError as exc:
         return neptune_error(exc)
     if isinstance(result, Message):
