@@ -99,6 +99,7 @@ def write_runs(services: Services, project_id: str) -> None:
             for step in LOSS_STEPS:
                 writes.add_float("acc", step, ms(step), step / 10)
                 writes.add_string("logs", step, ms(step), f"line {step} ✓ \"quoted\"")
+            writes.add_float("acc", 3.5, ms(3.5), 0.99, preview=True, ratio=0.5)  # not committed yet
             writes.add_histogram("hist", 1, ms(1), Histogram((0.0, 1.0, 2.0), (3.0, 4.0)))
             writes.add_histogram("hist", 2, ms(2), Histogram((0.0, 0.5, 1.0), (0.25, 0.75), "densities"))
             writes.add_file("samples", 1, ms(1), FileRef("s/1.png", 10, "image/png"))
@@ -197,6 +198,13 @@ def test_metrics_with_limits_ranges_and_lineage(setup: Setup) -> None:
     assert all(same(r["loss"], loss("base-1", r["step"])) for r in own)
     assert math.isnan(own[3]["loss"])  # NaN comes back as NaN
     assert [r["acc"] for r in own] == [s / 10 for s in LOSS_STEPS]
+
+    previews = nq_runs.fetch_metrics(runs=["base-1"], attributes=["acc"], include_point_previews=True)
+    assert list(previews.reset_index()["step"]) == [*LOSS_STEPS, 3.5]
+    assert previews[("acc", "value")].iloc[-1] == 0.99
+    assert bool(previews[("acc", "is_preview")].iloc[-1]) is True
+    assert previews[("acc", "preview_completion")].iloc[-1] == 0.5
+    assert not previews[("acc", "is_preview")].iloc[:-1].any()
 
     tail = rows(nq_runs.fetch_metrics(runs=["base-1"], attributes=["loss"], tail_limit=2))
     assert [r["step"] for r in tail] == [2.5, 3.0]
@@ -334,6 +342,16 @@ def test_metric_buckets_match_the_same_computation_in_python(setup: Setup) -> No
                          headers={"Authorization": f"Bearer {setup.key}"})
     assert refused.status_code == 422
     assert "only '${attribute path}'" in refused.json()["message"]
+
+
+@pytest.mark.slow
+def test_global_search_reads_the_callers_project(setup: Setup) -> None:
+    import neptune_query.experimental as nq_experimental
+
+    table = nq_experimental.fetch_runs_table_global(
+        runs=Filter.matches(Attribute("sys/custom_run_id", type="string"), "^base"), attributes=["config/lr"],
+        sort_by=Attribute("config/lr", type="float"), sort_direction="asc")
+    assert list(table["config/lr"]) == [0.001, 0.01]
 
 
 def post(setup: Setup, path: str, body: dict[str, Any], **params: str) -> httpx.Response:

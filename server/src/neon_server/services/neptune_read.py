@@ -38,6 +38,7 @@ from neon_server.track import nql
 from neon_server.track.neptune_attributes import attribute_dto, series_dto
 
 MAX_REGEX_CHARS = 1_000
+IDENTITY = {"sys/id", "sys/name", "sys/custom_run_id"}
 OBJECT_SERIES = {"stringSeries": "string", "histogramSeries": "histogram", "fileRefSeries": "file"}
 
 
@@ -124,8 +125,10 @@ class NeptuneRead:
         return found
 
     # -- #1 runs search ------------------------------------------------------------------------------------------
-    def search(self, project_id: str, workspace: str, request: body.SearchBody
+    def search(self, project_id: str, workspace: str, request: body.SearchBody, *, identity: bool = False
                ) -> ProtoLeaderboardEntriesSearchResultDTO:
+        """A page of runs (or experiment heads) with the projected attributes; `identity` adds sys/id, sys/name
+        and sys/custom_run_id (the global search answers them without being asked)."""
         where: str | None = None
         params: dict[str, Any] = {}
         if request.query is not None and request.query.query.strip():
@@ -138,7 +141,7 @@ class NeptuneRead:
                                          offset=request.pagination.offset, limit=request.pagination.limit)
         result = ProtoLeaderboardEntriesSearchResultDTO(matching_item_count=total)
         runs = [r["run_id"] for r in rows]
-        paths = sorted({f.path for f in request.attribute_filters})
+        paths = sorted({f.path for f in request.attribute_filters} | (IDENTITY if identity else set()))
         values = self._values(project_id, runs, NameFilter(exact=tuple(paths))) if paths else {}
         project_name = self.project_name(project_id)
         for row in rows:

@@ -66,7 +66,7 @@ async def search_entries(request: body.SearchBody, services: ServicesDep, princi
 async def search_global(request: body.SearchBody, services: ServicesDep, principal: ReadPrincipal) -> Response:
     """Search across the projects the caller can read: with a Neon API key, its project."""
     read = services.neptune_read
-    return await _answer(read, lambda: read.search(principal.project_id, "neon", request))
+    return await _answer(read, lambda: read.search(principal.project_id, "neon", request, identity=True))
 
 
 @router.post("/api/leaderboard/v1/leaderboard/attributes/definitions/query")
