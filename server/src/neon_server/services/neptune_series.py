@@ -30,6 +30,7 @@ from neon_server.domain.neptune_read import RunRef
 from neon_server.services.errors import BadBody
 from neon_server.storage.analytics.track_read import NO_HIGH, NO_LOW, Segment, TrackReadStore
 from neon_server.track.neptune_attributes import HISTOGRAM_TYPES
+from neon_server.track.neptune_wire import float_points, runs_of
 
 MAX_DEPTH = 100  # fork ancestors followed
 PAGE = 10_000  # points of a string, histogram or file series per answer
@@ -87,13 +88,20 @@ class SeriesReader:
                                          limit=limit, preview=r.series.include_preview))
         table = self._store.points("float", project_id, segments, step_from=request.step_range.from_,
                                    step_to=request.step_range.to, descending=descending)
-        grouped = _group(table)
+        slices = {request_id: table.slice(start, length) for request_id, start, length
+                  in runs_of(table.column("request"))} if table.num_rows else {}
         result = ProtoFloatSeriesValuesResponseDTO()
         for r in request.requests:
             series = result.series.add(requestId=r.request_id)
-            rows = grouped.get(r.request_id, [])
-            series.series.total_item_count = len(rows)
-            for row in rows:
+            points = slices.get(r.request_id)
+            if points is None:
+                continue
+            series.series.total_item_count = points.num_rows
+            encoded = float_points(points)
+            if encoded is not None:  # parsed back by the C protobuf runtime: fast, and checks the encoding
+                series.series.MergeFromString(encoded)
+                continue
+            for row in points.to_pylist():
                 series.series.values.add(timestamp_millis=int(row["time_ms"]), step=row["step"], value=row["value"],
                                          is_preview=bool(row["preview"]), completion_ratio=row["ratio"])
         return result

@@ -39,6 +39,10 @@ _SORT_ATTRIBUTE = {
 _SORT_SERIES = {"last": "last_value", "min": "min_value", "max": "max_value", "average": "mean_value",
                 "variance": "if(finite_count > 0, sum_sq_dev / finite_count, nan)"}
 SORTABLE_TYPES = frozenset(_SORT_ATTRIBUTE) | {"floatSeries"}
+FEW_SEGMENTS = 8  # up to this many series segments are read one query each (in key order, stopping at the limit)
+_VALUES = {"float": "p.value AS value", "string": "p.value AS value",
+           "histogram": "p.kind AS kind, p.bin_edges AS bin_edges, p.bin_values AS bin_values",
+           "file": "p.file_path AS file_path, p.file_size AS file_size, p.file_mime AS file_mime"}
 
 
 @dataclass(frozen=True)
@@ -219,12 +223,51 @@ class TrackReadStore:
     def points(self, kind: str, project_id: str, segments: Sequence[Segment], *, step_from: float | None,
                step_to: float | None, descending: bool) -> pa.Table:
         """Points of every segment, as columns `request, step, time_ms, preview, ratio` and the kind's value
-        columns, ordered by request then step (descending or not), at most `segment.limit` per request."""
+        columns, ordered by request then step (descending or not), at most `segment.limit` per request (the
+        segments of one request share the limit and come in lineage order: the run's own first)."""
         if not segments:
             return pa.table({})
-        value = {"float": "p.value AS value", "string": "p.value AS value",
-                 "histogram": "p.kind AS kind, p.bin_edges AS bin_edges, p.bin_values AS bin_values",
-                 "file": "p.file_path AS file_path, p.file_size AS file_size, p.file_mime AS file_mime"}[kind]
+        if len(segments) > FEW_SEGMENTS:
+            return self._many_points(kind, project_id, segments, step_from=step_from, step_to=step_to,
+                                     descending=descending)
+        # Few series: one query each, which reads in the sort key's order and stops at the limit.
+        by_request: dict[str, list[Segment]] = {}
+        for segment in segments:
+            by_request.setdefault(segment.request, []).append(segment)
+        parts = []
+        for chain in by_request.values():
+            remaining = chain[0].limit
+            for segment in (chain if descending else chain[::-1]):
+                if remaining <= 0:
+                    break
+                part = self._segment_points(kind, project_id, segment, remaining, step_from=step_from,
+                                            step_to=step_to, descending=descending)
+                parts.append(part)
+                remaining -= part.num_rows
+        return pa.concat_tables(parts)
+
+    def _segment_points(self, kind: str, project_id: str, segment: Segment, limit: int, *,
+                        step_from: float | None, step_to: float | None, descending: bool) -> pa.Table:
+        params = _Params({"project": project_id})
+        conditions = [f"run_id = {params.add(segment.run_id, 'String')}",
+                      f"path = {params.add(segment.path, 'String')}"]
+        for op, bound in ((">", segment.lo), ("<=", segment.hi), ("<", segment.before), (">", segment.after),
+                          (">=", step_from), ("<=", step_to)):
+            if bound is not None and NO_LOW < bound < NO_HIGH:
+                conditions.append(f"step {op} {params.add(bound, 'Float64')}")
+        if not segment.preview:
+            conditions.append("NOT preview")
+        return self._db.query_arrow(
+            f"SELECT {params.add(segment.request, 'String')} AS request, p.step AS step, "
+            f"toUnixTimestamp64Milli(p.time) AS time_ms, p.preview AS preview, p.ratio AS ratio, {_VALUES[kind]} "
+            f"FROM {POINT_TABLES[kind]} AS p FINAL WHERE project_id = {{project:String}} AND "
+            + " AND ".join(conditions)
+            + f" ORDER BY step {'DESC' if descending else 'ASC'} LIMIT {params.add(limit, 'UInt64')}",
+            tag=f"track.read.points_{kind}", params=params.values)
+
+    def _many_points(self, kind: str, project_id: str, segments: Sequence[Segment], *, step_from: float | None,
+                     step_to: float | None, descending: bool) -> pa.Table:
+        """Many series in one query: the segments joined as an array, `limit` per request by a window."""
         params = _Params({"project": project_id})
         join = _segment_join(kind, segments, params)
         bounds = ""
@@ -236,11 +279,10 @@ class TrackReadStore:
         return self._db.query_arrow(
             f"SELECT request, step, time_ms, preview, ratio, * EXCEPT (request, step, time_ms, preview, ratio, "
             f"lim, rn) FROM (SELECT seg.request AS request, p.step AS step, toUnixTimestamp64Milli(p.time) AS "
-            f"time_ms, p.preview AS preview, p.ratio AS ratio, {value}, seg.lim AS lim, row_number() OVER "
-            f"(PARTITION BY seg.request ORDER BY p.step {direction}) AS rn "
-            f"{join}{bounds}) WHERE rn <= lim "
-            f"ORDER BY request, step {direction}",
-            tag=f"track.read.points_{kind}", params=params.values)
+            f"time_ms, p.preview AS preview, p.ratio AS ratio, {_VALUES[kind]}, seg.lim AS lim, row_number() "
+            f"OVER (PARTITION BY seg.request ORDER BY p.step {direction}) AS rn "
+            f"{join}{bounds}) WHERE rn <= lim ORDER BY request, step {direction}",
+            tag=f"track.read.many_points_{kind}", params=params.values)
 
     def buckets(self, project_id: str, segments: Sequence[Segment], *, x_from: float | None, x_to: float | None,
                 buckets: int) -> tuple[float, float, list[dict[str, Any]]]:
