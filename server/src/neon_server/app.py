@@ -31,6 +31,7 @@ from neon_server.api import (
 )
 from neon_server.api.errors import LiteralPathsFirst, document_common_errors, install_error_handlers
 from neon_server.api.neptune import ROUTERS as NEPTUNE_ROUTERS
+from neon_server.api.neptune_read import ROUTERS as NEPTUNE_READ_ROUTERS
 from neon_server.runtime import Services
 from neon_server.ui import DIST, mount_ui
 
@@ -69,6 +70,8 @@ def create_app(services: Services | None, *, ui_dist: Path = DIST) -> FastAPI:
     app.include_router(track.router)
     app.include_router(track_ingest.router)
     app.include_router(track_io.router)
+    for router in NEPTUNE_READ_ROUTERS:
+        app.include_router(router)
     mount_ui(app, ui_dist)
     describe = app.openapi
 

@@ -24,6 +24,7 @@ from neon_server.services.keys import KeyService
 from neon_server.services.live import LiveHub
 from neon_server.services.neptune_files import NeptuneFiles
 from neon_server.services.neptune_ingest import NeptuneIngest, RequestIds
+from neon_server.services.neptune_read import NeptuneRead
 from neon_server.services.neptune_tokens import NeptuneTokens
 from neon_server.services.online_rules import OnlineRuleService
 from neon_server.services.online_scorer import OnlineScorer
@@ -47,6 +48,7 @@ from neon_server.storage.analytics.trace_list import TraceListStore
 from neon_server.storage.analytics.traces import TraceStore
 from neon_server.storage.analytics.track import TrackStore
 from neon_server.storage.analytics.track_buckets import TrackBucketStore
+from neon_server.storage.analytics.track_read import TrackReadStore
 from neon_server.storage.blobs import FilesystemBlobStore
 from neon_server.storage.metadata import MetadataStore, open_metadata
 from neon_server.storage.track_files import TrackFileStore
@@ -94,6 +96,7 @@ class Services:
     neptune_tokens: NeptuneTokens = field(init=False)
     neptune_ingest: NeptuneIngest = field(init=False)
     neptune_files: NeptuneFiles = field(init=False)
+    neptune_read: NeptuneRead = field(init=False)
 
     def __post_init__(self) -> None:
         # The server's own LLM calls (judges) make SDK spans; they must not configure the SDK on first use
@@ -159,6 +162,7 @@ class Services:
                                             RequestIds(secret))
         self.neptune_files = NeptuneFiles(TrackFileStore(s.home / "track-files"), secret,
                                           part_bytes=s.neptune_file_part_bytes)
+        self.neptune_read = NeptuneRead(TrackReadStore(self.analytics), lambda p: self.projects.get(p).name)
 
     def start_temporal(self, neon_url: str, worker_factory: WorkerFactory | None = None) -> TemporalRuntime:
         """Start Temporal (the embedded dev server, or a client of the cluster) and the in-process worker, in
