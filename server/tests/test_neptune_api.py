@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -167,6 +168,11 @@ def test_malformed_or_misaddressed_requests_stop_the_client_without_losing_anyth
     assert neptune.check(malformed) == [[(3, 1, 14)]]  # RUN_INVALID_CREATION_PARAMETERS: fatal, ops kept locally
     elsewhere = neptune.submit(neptune.batch("r1", metrics(1, m=1.0), project="ws/not-this-one"))
     assert neptune.check(elsewhere) == [[(5, 1, 8)]]  # PROJECT_NOT_FOUND
+    answer = neptune.client.post("/api/client/v1/ingest", content=neptune.create("r1").SerializeToString(),
+                                 headers={**PB, **neptune.auth, "content-encoding": "br"})
+    assert answer.status_code == 200
+    brotli = client_pb2.SubmitResponse.FromString(answer.content).request_id
+    assert neptune.check(brotli) == [[(3, 1, 14)]]
     invalid = neptune.submit(neptune.batch("r1", metrics(1, m=1.0), project="no-slash"))
     assert neptune.check(invalid) == [[(3, 1, 9)]]  # PROJECT_INVALID_NAME
     assert neptune.services.track.runs(neptune.project_id) == []
@@ -319,3 +325,18 @@ def test_a_big_file_is_uploaded_in_parts(small_parts: Neptune) -> None:
         "parts": [{"part_number": n, "etag": e} for n, e in enumerate(etags, start=1)]})
     assert again.status_code == 400
     assert "no multipart upload" in again.json()["error"]["message"]
+
+
+def test_unfinished_uploads_are_forgotten_after_a_day(small_parts: Neptune) -> None:
+    neptune = small_parts
+    multipart = sign(neptune, "run/left/none/a.bin", 4000)["multipart"]
+    assert isinstance(multipart, dict)
+    assert neptune.client.put(multipart["part_urls"][0], content=b"x" * 1024).status_code == 200
+    uploads = neptune.services.settings.home / "track-files" / ".uploads" / neptune.project_id
+    (left,) = uploads.iterdir()
+    sign(neptune, "run/other/none/b.bin", 4000)  # a new upload looks for old ones
+    assert left.exists()
+    old = time.time() - 86_401
+    os.utime(left, (old, old))
+    sign(neptune, "run/other/none/b.bin", 4000)
+    assert not left.exists()

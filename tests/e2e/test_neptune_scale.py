@@ -136,7 +136,10 @@ def server(spawn: type[NeonProcess], neon_home: Path) -> NeonProcess:
     return process
 
 
-def test_what_neptune_scale_logs_is_stored(server: NeonProcess, tmp_path: Path) -> None:
+def test_what_neptune_scale_logs_is_stored(spawn: type[NeonProcess], neon_home: Path, tmp_path: Path) -> None:
+    # parts of 4 KiB: the 10 KiB file goes up in three parts, the small one in one PUT
+    server = spawn(neon_home, free_port(), env={"NEON_NEPTUNE_FILE_PART_BYTES": "4096"})
+    server.wait_healthy()
     out = finish(client(tmp_path, neptune_env(server.home), "full", str(tmp_path)))
     assert "Traceback" not in out, out
     read = Reader(server)
@@ -172,6 +175,8 @@ def test_what_neptune_scale_logs_is_stored(server: NeonProcess, tmp_path: Path) 
     stored = list(files.glob(f"*/{weights['path']}"))
     assert len(stored) == 1
     assert stored[0].read_bytes() == bytes(range(256)) * 40
+    assert list(files.glob(".uploads/*"))  # it went up in parts …
+    assert not list(files.glob(".uploads/*/*"))  # … and the upload was completed
     (sample,) = read.points("parent", "samples", "file")
     assert next(files.glob(f"*/{sample['value']['path']}")).read_bytes() == b"sample bytes"
 

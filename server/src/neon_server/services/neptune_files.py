@@ -63,7 +63,7 @@ class NeptuneFiles:
         expires = int(self._clock()) + URL_SECONDS
         url = self._url(base_url, FileGrant(project_id, path, permission), expires)
         if permission == "write" and size is not None and size > self._part_bytes:
-            upload_id = self.store.new_upload()
+            upload_id = self.store.new_upload(project_id)
             parts = math.ceil(size / self._part_bytes)
             urls = tuple(self._url(base_url, FileGrant(project_id, path, "write", upload_id, n), expires)
                          for n in range(1, parts + 1))

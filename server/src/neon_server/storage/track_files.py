@@ -3,7 +3,7 @@
 A file lives at `<root>/<project_id>/<key>`, the key being the path the client chose (neptune-scale:
 `<run>/<attribute>/<step>/<name>`). Keys are untrusted: one that is absolute, has an empty, `.` or `..` part, a
 NUL or a backslash is refused, so a key never leaves its project's folder. Multipart uploads keep their parts in
-`<root>/.uploads/<project_id>/<upload_id>/<n>` until completed.
+`<root>/.uploads/<project_id>/<upload_id>/<n>` until completed (or for a day).
 
 Every write goes to a temporary file that is fsynced, renamed into place, and its folder fsynced: a file that was
 answered survives a crash, and a reader never sees half of one.
@@ -16,6 +16,7 @@ import os
 import re
 import secrets
 import shutil
+import time
 from pathlib import Path
 
 from neon_server.storage.blobs import fsync_dir
@@ -95,7 +96,14 @@ class TrackFileStore:
         path = self.path(project_id, key)
         return path if path.is_file() else None
 
-    def new_upload(self) -> str:
+    def new_upload(self, project_id: str, *, forget_after_seconds: float = 86_400) -> str:
+        """A new multipart upload id; uploads of the project left unfinished for a day are deleted."""
+        folder = self.root / UPLOADS / project_id
+        if PROJECT_ID.match(project_id) and folder.is_dir():
+            cutoff = time.time() - forget_after_seconds
+            for upload in folder.iterdir():
+                if upload.stat().st_mtime < cutoff:
+                    shutil.rmtree(upload, ignore_errors=True)
         return secrets.token_hex(16)
 
     def begin_part(self, project_id: str, upload_id: str, part_number: int) -> PendingFile:

@@ -21,7 +21,7 @@ from neon_server.api.deps import ServicesDep
 from neon_server.api.errors import error_response
 from neon_server.api.ingest_errors import ingest_failure
 from neon_server.api.neptune.deps import NeptunePrincipal
-from neon_server.services.errors import BadBody, BodyTooLarge
+from neon_server.services.errors import BadBody, BodyTooLarge, UnsupportedMediaType
 from neon_server.services.neptune_ingest import UNREADABLE
 
 router = APIRouter(include_in_schema=False)
@@ -36,7 +36,7 @@ async def submit(request: Request, services: ServicesDep, principal: NeptunePrin
     ingest = services.neptune_ingest
     try:
         body = await read_body(request, settings.ingest_max_body_bytes, settings.ingest_max_decompressed_bytes)
-    except (BodyTooLarge, BadBody) as exc:
+    except (BodyTooLarge, BadBody, UnsupportedMediaType) as exc:
         answer = ingest.refuse(principal.project_id, UNREADABLE, exc.message)
     else:
         try:
