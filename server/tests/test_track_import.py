@@ -58,8 +58,9 @@ def snapshot(services: Services, project: str) -> dict[str, Any]:
                     run.fork_step),
             "attributes": plain(dict(attributes.items())),
             # summaries of a series logged again are recomputed by the store: the same up to float rounding
+            # (`rewritten` only tells readers the series had a step logged again)
             "series": {p: plain({k: round(v, 9) if isinstance(v, float) and math.isfinite(v) else v
-                                 for k, v in vars(s).items()}) for p, s in series.items()},
+                                 for k, v in vars(s).items() if k != "rewritten"}) for p, s in series.items()},
             "points": {p: plain(services.track.points(SERIES[s.type], project, run.run_id, p).to_pylist())
                        for p, s in series.items()}}
     return out
