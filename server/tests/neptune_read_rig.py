@@ -94,6 +94,9 @@ def write_runs(services: Services, project_id: str) -> None:
             writes.add_histogram("hist", 2, ms(2), Histogram((0.0, 0.5, 1.0), (0.25, 0.75), "densities"))
             writes.add_file("samples", 1, ms(1), FileRef("s/1.png", 10, "image/png"))
             writes.add_file("samples", 2, ms(2), FileRef("s/2.png", 20, "image/png"))
+        if run_id == "base-2":
+            for step, value in zip((1, 2, 3, 4), (math.inf, -math.inf, math.nan, 0.5), strict=True):
+                writes.add_float("grad", step, ms(step), value)
         if run_id == "fork-1":
             writes.add_string("logs", 3.0, ms(3.0), "fork line")
         outcome = run(track.write(project_id, writes))

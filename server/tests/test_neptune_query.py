@@ -94,6 +94,16 @@ def test_tables_read_back_every_type_with_filters_and_sorts(setup: Setup) -> Non
     assert dict(zip(experiments.index, experiments["config/name"], strict=True)) == {
         "exp-a": "vit", "exp-b": "resnet-big"}
 
+    # every operator the client's Filter has, datetimes with an offset, OR and NOT
+    later = (Filter.gt("sys/creation_time", T0 + timedelta(seconds=30)) & Filter.ne("config/name", "vit")
+             & Filter.contains_none("sys/tags", ["tag-c"]) & Filter.ge("config/lr", 0.1)
+             & Filter.lt("config/lr", 0.15))
+    assert list(nq_runs.fetch_runs_table(runs=later, attributes=["config/lr"]).index) == ["other-1"]
+    either = Filter.eq("config/epochs", 10) | Filter.matches("sys/custom_run_id", "^fork") | ~Filter.exists("loss")
+    assert sorted(nq_runs.list_runs(runs=either)) == ["base-1", "fork-1", "loner"]
+    assert sorted(nq_runs.list_runs(runs=Filter.contains_all("sys/tags", ["tag-a", "best"]))) == ["base-1"]
+    assert nq_runs.list_runs(runs=Filter.eq("config/start", START)) == ["base-1"]
+
 
 @pytest.mark.slow
 def test_metrics_with_limits_ranges_and_lineage(setup: Setup) -> None:
@@ -102,6 +112,12 @@ def test_metrics_with_limits_ranges_and_lineage(setup: Setup) -> None:
     assert all(same(r["loss"], loss("base-1", r["step"])) for r in own)
     assert math.isnan(own[3]["loss"])  # NaN comes back as NaN
     assert [r["acc"] for r in own] == [s / 10 for s in LOSS_STEPS]
+    special = rows(nq_runs.fetch_metrics(runs=["base-2"], attributes=["grad"]))
+    assert [r["step"] for r in special] == [1, 2, 3, 4]
+    assert special[0]["grad"] == math.inf
+    assert special[1]["grad"] == -math.inf
+    assert math.isnan(special[2]["grad"])
+    assert special[3]["grad"] == 0.5
 
     previews = nq_runs.fetch_metrics(runs=["base-1"], attributes=["acc"], include_point_previews=True)
     assert list(previews.reset_index()["step"]) == [*LOSS_STEPS, 3.5]
