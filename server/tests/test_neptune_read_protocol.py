@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from neptune_api.proto.neptune_pb.api.v1.model.series_values_pb2 import (
     ProtoFloatSeriesValuesResponseDTO,
@@ -22,6 +23,7 @@ from server.tests.neptune_read_rig import (
     post,
     reading,
     search_ids,
+    token_for,
 )
 
 
@@ -152,3 +154,28 @@ def test_reads_need_a_credential(setup: Setup) -> None:
     answer = httpx.post(setup.url + SEARCH, json={}, params={"projectIdentifier": setup.project}, timeout=30)
     assert answer.status_code == 401
 
+
+
+def test_access_tokens_are_neons_and_checked_on_every_read(setup: Setup) -> None:
+    exchange = "/api/backend/v1/authorization/oauth-token"
+    refused = httpx.get(setup.url + exchange, headers={"X-Neptune-Api-Token": token_for(setup.url, "neon_sk_nope")})
+    assert refused.status_code == 401
+    garbled = httpx.get(setup.url + exchange, headers={"X-Neptune-Api-Token": "not base64 json"})
+    assert garbled.status_code == 401
+    assert "NEPTUNE_API_TOKEN" in garbled.json()["error"]["message"]
+    tokens = httpx.get(setup.url + exchange, headers={"X-Neptune-Api-Token": token_for(setup.url, setup.key)}).json()
+    access = tokens["accessToken"]
+    claims = jwt.decode(access, options={"verify_signature": False})
+    assert {"exp", "iss", "azp"} <= claims.keys()  # what neptune-query reads
+
+    def read(token: str) -> int:
+        return httpx.post(setup.url + SEARCH, json={}, params={"projectIdentifier": setup.project},
+                          headers={"Authorization": f"Bearer {token}"}, timeout=30).status_code
+
+    assert read(access) == 200
+    forged = jwt.encode({**claims, "sub": "prj_someone_else"}, "not-the-secret", algorithm="HS256")
+    assert read(forged) == 401
+    expired = jwt.encode({**claims, "exp": 1}, "not-the-secret", algorithm="HS256")
+    assert read(expired) == 401
+    header, payload, signature = access.split(".")
+    assert read(f"{header}.{payload}.{signature[::-1]}") == 401
