@@ -39,6 +39,7 @@ from neon_server.track.neptune_attributes import attribute_dto, series_dto
 
 MAX_REGEX_CHARS = 1_000
 IDENTITY = {"sys/id", "sys/name", "sys/custom_run_id"}
+NOT_RE2 = re.compile(r"\(\?(?:=|!|<=|<!|P=|>)|\\[1-9]")  # Python regex features RE2 refuses
 OBJECT_SERIES = {"stringSeries": "string", "histogramSeries": "histogram", "fileRefSeries": "file"}
 
 
@@ -227,7 +228,9 @@ def _number(short_id: str) -> int:
 def _sort(sorting: body.Sorting) -> Sort:
     field = sorting.sort_by
     aggregation = (field.aggregation_mode or sorting.aggregation_mode or "last").lower()
-    kind = field.type or ("floatSeries" if field.aggregation_mode or sorting.aggregation_mode else "string")
+    kind = field.type or ("floatSeries" if field.aggregation_mode or sorting.aggregation_mode
+                          else "datetime" if field.name in ("sys/creation_time", "sys/modification_time")
+                          else "string")
     if kind not in SORTABLE_TYPES:
         raise InvalidInput(f"sorting by a {kind} attribute is not supported: sort by one of "
                            f"{', '.join(sorted(SORTABLE_TYPES))}")
@@ -246,6 +249,9 @@ def _regexes(patterns: list[str]) -> tuple[str, ...]:
             re.compile(pattern)
         except re.error as exc:
             raise InvalidInput(f"invalid attribute name regex {pattern[:80]!r}: {exc}") from None
+        if NOT_RE2.search(pattern):
+            raise InvalidInput(f"attribute name regex {pattern[:80]!r} uses lookaround or a backreference, which "
+                               "RE2 (the syntax regexes run in) does not have")
     return tuple(patterns)
 
 

@@ -9,6 +9,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from neon_server.api.neptune_read import interim_token, routes
+from neon_server.api.neptune_read import routes
 
-ROUTERS: tuple[APIRouter, ...] = (routes.router, interim_token.router)
+ROUTERS: tuple[APIRouter, ...] = (routes.router,)

@@ -1,7 +1,7 @@
 """Who is reading: the one dependency every read route takes for the caller's project.
 
 Accepted credentials: `Authorization: Bearer <Neon API key>`, or a Neptune access token (a JWT Neon signed,
-from `GET /api/backend/v1/authorization/oauth-token`), which is what neptune-query sends.
+from `GET /api/backend/v1/authorization/oauth-token`, served by `api/neptune/`), which is what neptune-query sends.
 """
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from neon_server.api.deps import api_key_from, require_principal
-from neon_server.api.neptune_read.interim_token import looks_like_jwt, verify_access_token
+from neon_server.api.deps import api_key_from, get_services, require_principal
 from neon_server.domain.projects import Principal
 from neon_server.services.errors import Unauthorized
 
@@ -24,8 +23,8 @@ async def read_principal(request: Request) -> Principal:
     raw = api_key_from(request.headers)
     if not raw:
         raise Unauthorized(MISSING)
-    if looks_like_jwt(raw):
-        return verify_access_token(request, raw)
+    if raw.count(".") == 2:  # a JWT: Neon's Neptune access token (services/neptune_tokens.py)
+        return get_services(request).neptune_tokens.verify(raw)
     return await require_principal(request, raw)
 
 

@@ -20,11 +20,12 @@ from starlette.concurrency import run_in_threadpool
 from neon_server.api.deps import ServicesDep
 from neon_server.api.neptune_read.read_auth import ReadPrincipal
 from neon_server.domain import neptune_read as body
-from neon_server.services.errors import ServiceError
+from neon_server.services.errors import BodyTooLarge, ServiceError
 from neon_server.services.neptune_read import NeptuneRead, ProjectInaccessible, TooBusy
 
 router = APIRouter(include_in_schema=False)
 PROTOBUF = "application/x-protobuf"
+MAX_BUCKETS_BODY = 4 * 2**20  # 1,000 series with their formulas take a few hundred kilobytes
 ProjectIdentifier = Annotated[str, Query(alias="projectIdentifier", max_length=512)]
 _ERROR_TYPES = {400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
                 422: "VALIDATION_ERROR", 429: "TOO_MANY_REQUESTS", 503: "SERVICE_UNAVAILABLE"}
@@ -105,4 +106,6 @@ async def buckets(http: Request, services: ServicesDep, principal: ReadPrincipal
     """The body is protobuf (`ProtoGetTimeseriesBucketsRequest`), not JSON."""
     read = services.neptune_read
     payload = await http.body()
+    if len(payload) > MAX_BUCKETS_BODY:
+        return neptune_error(BodyTooLarge(f"the body is over {MAX_BUCKETS_BODY} bytes"))
     return await _answer(read, lambda: read.buckets.buckets(principal.project_id, payload))

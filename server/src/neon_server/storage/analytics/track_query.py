@@ -21,6 +21,7 @@ from typing import Any
 from neon_server.track.nql import BoolOp, Node, Not, NQLError, Predicate
 
 MAX_REGEX_CHARS = 1_000
+_NOT_RE2 = re.compile(r"\(\?(?:=|!|<=|<!|P=|>)|\\[1-9]")  # Python regex features RE2 refuses
 _COMPARE = {"==": "=", "!=": "!=", ">": ">", ">=": ">=", "<": "<", "<=": "<="}
 _SERIES_COLUMN = {None: "last_value", "last": "last_value", "min": "min_value", "max": "max_value",
                   "average": "mean_value", "variance": "if(finite_count > 0, sum_sq_dev / finite_count, nan)"}
@@ -163,6 +164,8 @@ def _regex(p: Predicate, params: _Params) -> str:
         re.compile(p.value)
     except re.error as exc:
         raise NQLError(f"invalid regular expression: {exc}", p.position) from None
+    if _NOT_RE2.search(p.value):
+        raise NQLError("regular expressions are RE2: no lookaround or backreferences", p.position)
     return params.add(p.value, "String")
 
 

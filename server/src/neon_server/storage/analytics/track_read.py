@@ -249,14 +249,7 @@ class TrackReadStore:
     def _segment_points(self, kind: str, project_id: str, segment: Segment, limit: int, *,
                         step_from: float | None, step_to: float | None, descending: bool) -> pa.Table:
         params = _Params({"project": project_id})
-        conditions = [f"run_id = {params.add(segment.run_id, 'String')}",
-                      f"path = {params.add(segment.path, 'String')}"]
-        for op, bound in ((">", segment.lo), ("<=", segment.hi), ("<", segment.before), (">", segment.after),
-                          (">=", step_from), ("<=", step_to)):
-            if bound is not None and NO_LOW < bound < NO_HIGH:
-                conditions.append(f"step {op} {params.add(bound, 'Float64')}")
-        if not segment.preview:
-            conditions.append("NOT preview")
+        conditions = _segment_conditions(segment, params, step_from, step_to)
         return self._db.query_arrow(
             f"SELECT {params.add(segment.request, 'String')} AS request, p.step AS step, "
             f"toUnixTimestamp64Milli(p.time) AS time_ms, p.preview AS preview, p.ratio AS ratio, {_VALUES[kind]} "
@@ -293,13 +286,8 @@ class TrackReadStore:
         if not segments:
             return 0.0, 0.0, []
         params = _Params({"project": project_id})
-        join = _segment_join("float", segments, params)
-        bounds = ""
-        if x_from is not None:
-            bounds += f" AND p.step >= {params.add(x_from, 'Float64')}"
-        if x_to is not None:
-            bounds += f" AND p.step <= {params.add(x_to, 'Float64')}"
-        found = self._db.query(f"SELECT count() AS n, min(p.step) AS lo, max(p.step) AS hi {join}{bounds}",
+        source = _float_source(segments, params, x_from, x_to)
+        found = self._db.query(f"SELECT count() AS n, min(step) AS lo, max(step) AS hi FROM {source}",
                                tag="track.read.bucket_range", params=params.values)[0]
         if not found["n"]:
             return x_from or 0.0, x_to or 0.0, []
@@ -308,19 +296,49 @@ class TrackReadStore:
         width = (b - a) / (buckets - 1) if buckets > 1 and b > a else 0.0
         a_param, w_param = params.add(a, "Float64"), params.add(width, "Float64")
         last = params.add(max(buckets - 1, 0), "UInt64")
-        index = (f"if(p.step <= {a_param} OR {w_param} = 0, 0, "
-                 f"least({last}, toUInt64(ceil((p.step - {a_param}) / {w_param}))))")
-        finite = "isFinite(p.value)"
+        index = (f"if(step <= {a_param} OR {w_param} = 0, 0, "
+                 f"least({last}, toUInt64(ceil((step - {a_param}) / {w_param}))))")
+        finite = "isFinite(value)"
         rows = self._db.query(
-            f"SELECT seg.request AS request, {index} AS bucket, countIf({finite}) AS finite_count, "
-            f"minIf(p.step, {finite}) AS first_x, argMinIf(p.value, p.step, {finite}) AS first_y, "
-            f"maxIf(p.step, {finite}) AS last_x, argMaxIf(p.value, p.step, {finite}) AS last_y, "
-            f"minIf(p.value, {finite}) AS local_min, maxIf(p.value, {finite}) AS local_max, "
-            f"sumIf(p.value, {finite}) AS local_sum, countIf(isNaN(p.value)) AS nan_count, "
-            f"countIf(p.value = inf) AS posinf_count, countIf(p.value = -inf) AS neginf_count "
-            f"{join}{bounds} GROUP BY request, bucket ORDER BY request, bucket",
+            f"SELECT request, {index} AS bucket, countIf({finite}) AS finite_count, "
+            f"minIf(step, {finite}) AS first_x, argMinIf(value, step, {finite}) AS first_y, "
+            f"maxIf(step, {finite}) AS last_x, argMaxIf(value, step, {finite}) AS last_y, "
+            f"minIf(value, {finite}) AS local_min, maxIf(value, {finite}) AS local_max, "
+            f"sumIf(value, {finite}) AS local_sum, countIf(isNaN(value)) AS nan_count, "
+            f"countIf(value = inf) AS posinf_count, countIf(value = -inf) AS neginf_count "
+            f"FROM {source} GROUP BY request, bucket ORDER BY request, bucket",
             tag="track.read.buckets", params=params.values)
         return a, b, rows
+
+
+def _segment_conditions(segment: Segment, params: _Params, step_from: float | None,
+                        step_to: float | None) -> list[str]:
+    """WHERE conditions (besides the project) of one segment's points: its run and path, its step bounds and
+    page bounds, the step range, previews only when asked."""
+    conditions = [f"run_id = {params.add(segment.run_id, 'String')}", f"path = {params.add(segment.path, 'String')}"]
+    for op, bound in ((">", segment.lo), ("<=", segment.hi), ("<", segment.before), (">", segment.after),
+                      (">=", step_from), ("<=", step_to)):
+        if bound is not None and NO_LOW < bound < NO_HIGH:
+            conditions.append(f"step {op} {params.add(bound, 'Float64')}")
+    if not segment.preview:
+        conditions.append("NOT preview")
+    return conditions
+
+
+def _float_source(segments: Sequence[Segment], params: _Params, x_from: float | None, x_to: float | None) -> str:
+    """A subquery of the segments' float points as (request, step, value): few segments as a UNION ALL of one
+    key-range read each, many as one join with the segments."""
+    bounds = [("step", ">=", x_from), ("step", "<=", x_to)]
+    if len(segments) > FEW_SEGMENTS:
+        where = "".join(f" AND p.{c} {op} {params.add(v, 'Float64')}" for c, op, v in bounds if v is not None)
+        return (f"(SELECT seg.request AS request, p.step AS step, p.value AS value "
+                f"{_segment_join('float', segments, params)}{where})")
+    parts = []
+    for segment in segments:
+        conditions = _segment_conditions(segment, params, x_from, x_to)
+        parts.append(f"SELECT {params.add(segment.request, 'String')} AS request, step, value FROM "
+                     f"track_float_points FINAL WHERE project_id = {{project:String}} AND " + " AND ".join(conditions))
+    return "(" + " UNION ALL ".join(parts) + ")"
 
 
 def _segment_join(kind: str, segments: Sequence[Segment], params: _Params) -> str:
