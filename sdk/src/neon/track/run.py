@@ -216,8 +216,9 @@ class Run:
     def _file(self, path: str, source: FileSource, step: float | None) -> dict[str, Any]:
         spec = source if isinstance(source, File) else File(source)
         ref, data = file_ref(self.run_id, path, step, spec)
+        staged = self._session.stage_file(data)  # the copy, outside the lock: logging goes on meanwhile
         with self._lock:
-            self._session.write_file(self._session.next_seq(), data, ref["path"], ref["mime"])
+            self._session.commit_file(self._session.next_seq(), staged, ref["path"], ref["mime"])
         return ref
 
     def _add(self, key: str, rows: list[list[Any]]) -> None:
