@@ -297,3 +297,14 @@ def test_bad_requests_get_a_clear_4xx(services: Services, live_server: LiveServe
     assert answer.status_code == 422
     assert "key" in answer.json()["error"]["message"]
     assert httpx.post(f"{live_server.url}/api/track/ingest", content=b"", headers=native).status_code == 401
+
+
+def test_terminate_keeps_what_was_not_sent_for_a_sync(services: Services, live_server: LiveServer,
+                                                      project_key: tuple[str, str], buffer: Path) -> None:
+    project, key = project_key
+    run = Run("t", base_url=live_server.url, api_key=key, buffer_dir=buffer, flush_interval=3600)
+    run.log_metrics({"loss": 1.0}, step=1)
+    run.terminate()  # the point was never taken by the sender: it is in the buffer now
+    assert len(left_in(buffer, "t")) == 1
+    assert sync(buffer, api_key=key).sent == 1
+    assert [p["value"] for p in points(services, project, "t", "loss")] == [1.0]

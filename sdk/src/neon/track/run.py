@@ -259,6 +259,23 @@ class Run:
             self._transport.close()
         return done
 
+    def wait_for_processing(self, timeout: float | None = None) -> bool:
+        """neptune-scale's name for it: here an acknowledged batch is a stored one, so it is the same wait."""
+        return self.wait_for_submission(timeout)
+
+    def terminate(self) -> None:
+        """Stop now without waiting for the server: what was logged and not yet acknowledged is written to the
+        buffer, for the next `Run` of this run or `neon track sync`."""
+        if self._closed:
+            return
+        self._closing = True
+        self._wake.set()
+        self._thread.join(5)
+        self._take()
+        self._closed = True
+        self._session.close()
+        self._transport.close()
+
     def __enter__(self) -> Run:
         return self
 
