@@ -150,3 +150,24 @@ def test_a_damaged_valid_body_decodes_or_raises_a_format_error(data: st.DataObje
     cut = data.draw(st.integers(0, len(body)))
     with contextlib.suppress(FormatError):
         decode(bytes(body[:cut]))
+
+
+def test_decoded_points_and_appended_points_are_prepared_together_grouped_by_path() -> None:
+    from neon_server.domain.track import TrackCode
+    from neon_server.track.columns import prepare
+
+    (body,) = encode("r", batch_of([(1, 10, {"b": 1.0, "a": 2.0, "": 3.0}), (2, 20, {"b": 4.0, "a": 5.0})]))
+    writes = decode(body)
+    writes.add_float("c", 1, 10, 6.0)
+    writes.add_float("a", 3, 30, 7.0)
+    prepared = prepare("p", writes)
+    rows = prepared.points["float"].table.to_pylist()
+    got = [(r["path"], r["step"], r["value"]) for r in rows]
+    assert sorted(got) == [("a", 1.0, 2.0), ("a", 2.0, 5.0), ("a", 3.0, 7.0), ("b", 1.0, 1.0), ("b", 2.0, 4.0),
+                           ("c", 1.0, 6.0)]
+    paths = [path for path, _s, _v in got]
+    assert paths == sorted(paths, key=paths.index)  # each path's points together, in the order they came
+    assert [s for path, s, _v in got if path == "b"] == [1.0, 2.0]  # in the order logged
+    assert {r["project_id"] for r in rows} == {"p"}
+    assert {r["run_id"] for r in rows} == {"r"}
+    assert [(r.code, r.count) for r in prepared.rejections()] == [(TrackCode.FIELD_PATH_EMPTY, 1)]
