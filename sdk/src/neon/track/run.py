@@ -74,7 +74,7 @@ class Run:
                  fork_run_id: str | None = None, fork_step: float | int | None = None, resume: bool = False,
                  project: str | None = None, api_key: str | None = None, base_url: str | None = None,
                  creation_time: datetime | None = None, buffer_dir: str | os.PathLike[str] | None = None,
-                 flush_interval: float = 0.2, max_body_bytes: int = 8 * 2**20, compress: bool = False,
+                 flush_interval: float = 0.2, max_body_bytes: int = 16 * 2**20, compress: bool = False,
                  max_backoff: float = 5.0) -> None:
         saved = load_credentials()
         self.base_url = (base_url or os.environ.get("NEON_BASE_URL") or (saved.base_url if saved else None)
