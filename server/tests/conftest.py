@@ -129,9 +129,7 @@ def services(tmp_path: Path, analytics: AnalyticsDB, metadata: MetadataStore) ->
     made = make_services(tmp_path, analytics, metadata)
     yield made
     made.stop_scoring()
-    made.writer.stop()
-    made.track.close()
-    made.track_writer.stop()
+    made.stop_writers()
 
 
 @pytest.fixture
@@ -183,4 +181,4 @@ def project_key(services: Services) -> tuple[str, str]:
 def live_server(services: Services) -> Iterator[LiveServer]:
     with LiveServer(services) as server:
         yield server
-    services.writer.stop()
+    services.stop_writers()

@@ -34,7 +34,7 @@ def services(tmp_path: Path, analytics: AnalyticsDB, metadata: MetadataStore) ->
                          agent_blob_max_batch_bytes=BATCH_LIMIT)
     yield made
     made.stop_scoring()
-    made.writer.stop()
+    made.stop_writers()
 
 
 def new_project(services: Services) -> dict[str, Any]:

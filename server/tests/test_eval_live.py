@@ -186,7 +186,7 @@ def launching_server(tmp_path: Path, analytics: AnalyticsDB, metadata: MetadataS
     with LiveServer(services) as server:
         yield server
     services.eval_launcher.close()
-    services.writer.stop()
+    services.stop_writers()
 
 
 def test_runs_started_through_the_api(launching_server: LiveServer) -> None:
@@ -237,7 +237,7 @@ def test_a_run_past_its_time_limit_is_stopped_and_marked_failed(tmp_path: Path, 
 
         failed = wait_for(closed, timeout=30)
     services.eval_launcher.close()
-    services.writer.stop()
+    services.stop_writers()
     assert failed["error"].startswith("stopped after 3 s (eval_run_timeout_seconds)")
     assert failed["version"] == "-v"
     assert (tmp_path / "eval-runs" / f"{run['id']}.log").exists()

@@ -121,7 +121,7 @@ def test_full_buffer_answers_429_with_retry_after(tmp_path: Path, analytics: Ana
             assert second.headers["retry-after"] == "1"
             assert services.writer.stats.rejected_overload == 1
     finally:
-        services.writer.stop()
+        services.stop_writers()
 
 
 def test_written_spans_are_announced_live(services: Services, project_key: tuple[str, str]) -> None:

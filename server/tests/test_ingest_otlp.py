@@ -285,5 +285,5 @@ def test_retried_export_is_not_counted_twice(live_server: LiveServer, project_ke
         with LiveServer(again) as restarted:
             assert post(restarted, secret, body).status_code == 200
     finally:
-        again.writer.stop()
+        again.stop_writers()
     assert totals() == first

@@ -36,7 +36,7 @@ def services(tmp_path: Path, analytics: AnalyticsDB, metadata: MetadataStore) ->
                          agent_blob_max_batch_bytes=2 * BLOB_LIMIT)
     yield made
     made.stop_scoring()
-    made.writer.stop()
+    made.stop_writers()
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ def services(tmp_path: Path, analytics: AnalyticsDB, metadata: MetadataStore) ->
     made = make_services(tmp_path, analytics, metadata, online_settle_seconds=SETTLE)
     yield made
     made.stop_scoring()
-    made.writer.stop()
+    made.stop_writers()
 
 
 def wait_for(predicate: Any, timeout: float = 15) -> Any:
@@ -167,7 +167,7 @@ def test_overload_drops_and_counts_without_blocking_ingest(tmp_path: Path, analy
             assert len(online_scores(server, key)) <= 3
     finally:
         made.stop_scoring()
-        made.writer.stop()
+        made.stop_writers()
 
 
 BAD_RULES = [

@@ -175,7 +175,7 @@ def contract_api(chdb_folder: Path, tmp_path_factory: pytest.TempPathFactory) ->
         if services.temporal is not None:
             services.temporal.stop()
         services.stop_scoring()
-        services.writer.stop()
+        services.stop_writers()
         metadata.close()
         analytics.command(f"DROP DATABASE IF EXISTS {database}", tag="tests.drop")
         analytics.close()

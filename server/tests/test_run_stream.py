@@ -36,7 +36,7 @@ def services(tmp_path: Path, analytics: AnalyticsDB, metadata: MetadataStore) ->
     made = make_services(tmp_path, analytics, metadata, run_stream_queue_size=QUEUE_SIZE)
     yield made
     made.stop_scoring()
-    made.writer.stop()
+    made.stop_writers()
 
 
 def new_project(services: Services) -> dict[str, Any]:

@@ -60,7 +60,7 @@ def test_secret_is_created_once_and_reused(tmp_path: Path, analytics: AnalyticsD
         token = first.run_tokens.issue("prj_aaaa0000")
     finally:
         first.stop_scoring()
-        first.writer.stop()
+        first.stop_writers()
     secret = tmp_path / "secret"
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
     assert len(secret.read_text().strip()) == 64
@@ -70,7 +70,7 @@ def test_secret_is_created_once_and_reused(tmp_path: Path, analytics: AnalyticsD
         assert second.run_tokens.verify(token) == "prj_aaaa0000"
     finally:
         second.stop_scoring()
-        second.writer.stop()
+        second.stop_writers()
 
 
 def test_secret_created_by_racing_processes_is_one(tmp_path: Path) -> None:
@@ -102,7 +102,7 @@ def test_neon_secret_key_signs_instead_of_the_file(tmp_path: Path, analytics: An
     finally:
         for made in (one, two):
             made.stop_scoring()
-            made.writer.stop()
+            made.stop_writers()
 
 
 def test_a_short_secret_key_is_refused_without_showing_it() -> None:

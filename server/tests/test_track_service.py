@@ -6,6 +6,7 @@ import asyncio
 import math
 import statistics
 from datetime import UTC, datetime
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -22,7 +23,7 @@ from neon_server.domain.track import (
 from neon_server.runtime import Services
 
 
-def run(coro):
+def run(coro: Any) -> Any:
     return asyncio.run(coro)
 
 
@@ -180,3 +181,24 @@ def test_columns_in_arrow_and_other_series_kinds(services: Services, project: st
     hist = services.track.points("histogram", project, "r", "h").to_pylist()[0]
     assert hist["bin_edges"] == [0.0, 1.0, 2.0]
     assert hist["bin_values"] == [3.0, 4.0]
+
+
+def test_the_read_api_answers_what_is_stored(services: Services, client, project_key) -> None:
+    project_id, key = project_key
+    headers = {"Authorization": f"Bearer {key}"}
+    run(services.track.create_run(project_id, RunCreate("exp-1", experiment_name="baseline")))
+    writes = RunWrites("exp-1")
+    writes.set_attribute("config/lr", 0.1, 0)
+    writes.add_float("loss", 1, 1_700_000_000_000, math.nan)
+    writes.add_float("loss", 2, 1_700_000_000_000, 0.5)
+    run(services.track.write(project_id, writes))
+    runs = client.get("/api/track/runs", headers=headers).json()["runs"]
+    assert [(r["run_id"], r["short_id"]) for r in runs] == [("exp-1", "NEON-1")]
+    detail = client.get("/api/track/runs/exp-1", headers=headers).json()
+    assert detail["attributes"]["config/lr"] == {"type": "float", "value": 0.1}
+    assert detail["series"]["loss"]["count"] == 2
+    assert detail["series"]["loss"]["nan_count"] == 1
+    assert detail["series"]["loss"]["last"] == 0.5
+    points = client.get("/api/track/runs/exp-1/points", params={"path": "loss"}, headers=headers).json()
+    assert [p["value"] for p in points["points"]] == ["NaN", 0.5]
+    assert client.get("/api/track/runs/nope", headers=headers).status_code == 404

@@ -25,6 +25,7 @@ from neon_server.api import (
     run_stream,
     scores,
     traces,
+    track,
     track_ingest,
 )
 from neon_server.api.errors import LiteralPathsFirst, document_common_errors, install_error_handlers
@@ -61,6 +62,7 @@ def create_app(services: Services | None, *, ui_dist: Path = DIST) -> FastAPI:
     app.include_router(run_stream.router)
     app.include_router(agents.router)
     app.include_router(agent_runs.router)
+    app.include_router(track.router)
     app.include_router(track_ingest.router)
     mount_ui(app, ui_dist)
     describe = app.openapi

@@ -43,6 +43,7 @@ from neon_server.storage.analytics.stats import StatsStore
 from neon_server.storage.analytics.trace_list import TraceListStore
 from neon_server.storage.analytics.traces import TraceStore
 from neon_server.storage.analytics.track import TrackStore
+from neon_server.storage.analytics.track_buckets import TrackBucketStore
 from neon_server.storage.blobs import FilesystemBlobStore
 from neon_server.storage.metadata import MetadataStore, open_metadata
 from neon_server.track.writer import TrackWriter
@@ -141,7 +142,8 @@ class Services:
         self.writer.start()
         track_store = TrackStore(self.analytics)
         self.track_writer = TrackWriter(track_store)
-        self.track = TrackService(self.metadata.track_runs, track_store, self.track_writer)
+        self.track = TrackService(self.metadata.track_runs, track_store, self.track_writer,
+                                  TrackBucketStore(self.analytics))
         self.track_writer.start()
 
     def start_temporal(self, neon_url: str, worker_factory: WorkerFactory | None = None) -> TemporalRuntime:
@@ -189,9 +191,13 @@ class Services:
         ingest = {"pending_spans": self.writer.pending_rows, "written_spans": stats.spans,
                   "batches": stats.batches, "failed_batches": stats.failures,
                   "rejected_overloaded": stats.rejected_overload}
+        written = self.track_writer.stats
+        track = {"pending_rows": self.track_writer.pending_rows, "written_points": written.points,
+                 "batches": written.batches, "failed_batches": written.failures,
+                 "rejected_overloaded": written.rejected_overload}
         online = self.online_scorer.stats() if self.online_scorer else {"enabled": False}
         workers = self.temporal.workers_health() if self.temporal is not None else {"status": "off"}
-        return {"status": "ok" if ok else "degraded", "dependencies": dependencies, "ingest": ingest,
+        return {"status": "ok" if ok else "degraded", "dependencies": dependencies, "ingest": ingest, "track": track,
                 "online_scoring": online, "workers": workers}
 
     def stop_scoring(self) -> None:
@@ -200,6 +206,13 @@ class Services:
             self.live.unlisten(self.online_scorer.on_written)
             self.online_scorer.stop(timeout=self.settings.shutdown_timeout_seconds)
         self.score_jobs.close()
+
+    def stop_writers(self) -> None:
+        """Write what the span and Track writers hold, then stop them."""
+        timeout = self.settings.shutdown_timeout_seconds
+        self.writer.stop(timeout=timeout)
+        self.track.close()
+        self.track_writer.stop(timeout=timeout)
 
     def close(self) -> None:
         """Stop Temporal (worker, client, dev server), eval runs and scoring started here, write what is
@@ -210,9 +223,7 @@ class Services:
         self.stop_scoring()
         self.ingest.close()
         self.stats.close()
-        self.writer.stop(timeout=self.settings.shutdown_timeout_seconds)
-        self.track.close()
-        self.track_writer.stop(timeout=self.settings.shutdown_timeout_seconds)
+        self.stop_writers()
         try:
             self.analytics.close()
         finally:

@@ -19,6 +19,7 @@ class Health(BaseModel):
     dependencies: dict[str, dict[str, Any]] = Field(description="analytics and metadata stores: status, backend, "
                                                                 "latency_ms or error")
     ingest: dict[str, int] = Field(description="write buffer and batch counters")
+    track: dict[str, int] = Field(description="Track's write buffer and batch counters")
     online_scoring: dict[str, Any]
 
 

@@ -20,20 +20,30 @@ import pyarrow as pa
 from neon_server.domain.track import (
     DATETIME,
     FLOAT,
+    MAX_BUCKETS,
     RUN_ID_PATTERN,
     STRING,
     STRING_SET,
     AttributeValue,
+    BucketQuery,
     Outcome,
     RunCreate,
     RunWrites,
+    Segment,
+    SeriesBuckets,
     SeriesSummary,
     TrackCode,
     TrackRun,
 )
-from neon_server.services.errors import NotFound
+from neon_server.services.errors import InvalidInput, NotFound
 from neon_server.storage.analytics.track import POINT_TABLES, TrackStore
+from neon_server.storage.analytics.track_buckets import (
+    MAX_SERIES,
+    SeriesRequest,
+    TrackBucketStore,
+)
 from neon_server.storage.metadata.track_runs import TrackRunRepository
+from neon_server.track import nql
 from neon_server.track.columns import TIMESTAMP, PreparedRun, attribute_table, prepare
 from neon_server.track.writer import TrackWriter
 
@@ -47,9 +57,11 @@ def _ms(value: datetime) -> int:
 
 
 class TrackService:
-    def __init__(self, runs: TrackRunRepository, store: TrackStore, writer: TrackWriter) -> None:
+    def __init__(self, runs: TrackRunRepository, store: TrackStore, writer: TrackWriter,
+                 buckets: TrackBucketStore) -> None:
         self._runs = runs
         self._store = store
+        self._buckets = buckets
         self._writer = writer
         self._known: dict[tuple[str, str], TrackRun] = {}
         # Preparing columns is mostly vectorised; one thread keeps it off the event loop in order.
@@ -81,7 +93,8 @@ class TrackService:
         if not added and await asyncio.to_thread(self._store.has_run, project_id, run.run_id):
             return Outcome(TrackCode.RUN_DUPLICATE, f"run {create.run_id!r} exists"), run
         extra = {"track_runs": [_run_row(run)],
-                 "track_attributes": [attribute_table(project_id, run.run_id, _sys_rows(run, sys_attributes or {}))]}
+                 "track_attributes": [attribute_table(project_id, run.run_id,
+                                                     _sys_rows(run, sys_attributes or {}, with_tags=added))]}
         await asyncio.wrap_future(self._writer.submit([], extra))
         if not added:
             return Outcome(TrackCode.RUN_DUPLICATE, f"run {create.run_id!r} exists"), run
@@ -141,8 +154,48 @@ class TrackService:
             raise NotFound(f"no run {run_id!r} in this project")
         return run
 
-    def runs(self, project_id: str) -> list[TrackRun]:
-        return self._runs.list(project_id)
+    def runs(self, project_id: str, query: str | None = None) -> list[TrackRun]:
+        """The project's runs, oldest first; with an NQL query, those it matches (InvalidInput says where a
+        query is wrong)."""
+        runs = self._runs.list(project_id)
+        if not query:
+            return runs
+        try:
+            matching = self._store.matching_runs(project_id, nql.parse(query))
+        except nql.NQLError as exc:
+            raise InvalidInput(str(exc), position=exc.position, reason=exc.reason) from None
+        return [r for r in runs if r.run_id in matching]
+
+    def lineage(self, project_id: str, run_id: str) -> tuple[Segment, ...]:
+        """The run's own points, then each ancestor's up to the step its descendant forked at."""
+        run = self.run(project_id, run_id)
+        segments = [Segment(run.run_id)]
+        limit: float | None = None
+        seen = {run.run_id}
+        while run.fork_parent_run_id and run.fork_step is not None:
+            limit = run.fork_step if limit is None else min(limit, run.fork_step)
+            parent = self._find(project_id, run.fork_parent_run_id)
+            if parent is None or parent.run_id in seen:
+                break
+            seen.add(parent.run_id)
+            segments.append(Segment(parent.run_id, limit))
+            run = parent
+        return tuple(segments)
+
+    def buckets(self, project_id: str, series: list[tuple[str, str]], query: BucketQuery, *,
+                lineage: bool = True) -> list[SeriesBuckets]:
+        """Float series (run id, path) bucketed; with `lineage`, a fork's series starts with its ancestors'."""
+        if len(series) > MAX_SERIES:
+            raise InvalidInput(f"at most {MAX_SERIES} series per request")
+        if not 1 <= query.n <= MAX_BUCKETS:
+            raise InvalidInput(f"buckets must be between 1 and {MAX_BUCKETS}")
+        if query.x == "metric" and not query.x_path:
+            raise InvalidInput("x = metric needs x_path, the metric whose values are the x axis")
+        if query.window is not None and not query.window[0] < query.window[1]:
+            raise InvalidInput("the window's from must be below its to")
+        requests = [SeriesRequest(path, self.lineage(project_id, run_id) if lineage else (Segment(run_id),))
+                    for run_id, path in series]
+        return self._buckets.float_buckets(project_id, requests, query)
 
     def attributes(self, project_id: str, run_id: str) -> dict[str, tuple[str, Any]]:
         """A run's attributes: path → (type, value); datetimes as aware datetimes, string sets as sorted lists,
@@ -191,7 +244,9 @@ def _run_row(run: TrackRun) -> pa.Table:
                      "fork_step": pa.array([run.fork_step], pa.float64())})
 
 
-def _sys_rows(run: TrackRun, given: dict[str, AttributeValue]) -> list[dict[str, object]]:
+def _sys_rows(run: TrackRun, given: dict[str, AttributeValue], *, with_tags: bool) -> list[dict[str, object]]:
+    """The server's sys/* attributes of a run; `with_tags` adds its (empty) tag sets, as at its creation: every
+    run has them, so `NOT CONTAINS` matches a run without tags."""
     created = _ms(run.created_at)
     values: dict[str, tuple[str, str, object]] = {
         "sys/id": (STRING, "string_value", run.short_id),
@@ -207,6 +262,9 @@ def _sys_rows(run: TrackRun, given: dict[str, AttributeValue]) -> list[dict[str,
     if run.fork_parent_run_id:
         values["sys/forking/parent"] = (STRING, "string_value", run.fork_parent_run_id)
         values["sys/forking/step"] = (FLOAT, "float_value", run.fork_step)
+    if with_tags:
+        values["sys/tags"] = (STRING_SET, "string_set", [])
+        values["sys/group_tags"] = (STRING_SET, "string_set", [])
     for path, value in given.items():  # what an importer knows of the run (its owner, name, …)
         if isinstance(value, datetime):
             values[path] = (DATETIME, "datetime_value", _ms(value))

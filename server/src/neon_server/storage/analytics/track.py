@@ -13,11 +13,14 @@ import pyarrow as pa
 
 from neon_server.domain.track import SeriesSummary
 from neon_server.storage.analytics.executor import AnalyticsDB
+from neon_server.storage.analytics.track_query import compile_filter
+from neon_server.track.nql import Node
 
 POINT_TABLES = {"float": "track_float_points", "string": "track_string_points",
                 "histogram": "track_histogram_points", "file": "track_file_points"}
 _SERIES_COLUMNS = ("type, count, finite_count, nan_count, posinf_count, neginf_count, first_step, last_step, "
-                   "last_value, min_value, max_value, mean_value, sum_sq_dev, toFloat64(last_time) * 1000 AS last_ms")
+                   "last_value, min_value, max_value, mean_value, sum_sq_dev, toFloat64(last_time) * 1000 AS last_ms, "
+                   "toFloat64(first_time) * 1000 AS first_ms, rewritten")
 
 
 def _summary(row: dict[str, Any]) -> SeriesSummary:
@@ -25,7 +28,8 @@ def _summary(row: dict[str, Any]) -> SeriesSummary:
                          nan_count=row["nan_count"], posinf_count=row["posinf_count"],
                          neginf_count=row["neginf_count"], first_step=row["first_step"], last_step=row["last_step"],
                          last_value=row["last_value"], min_value=row["min_value"], max_value=row["max_value"],
-                         mean_value=row["mean_value"], sum_sq_dev=row["sum_sq_dev"], last_time_ms=row["last_ms"])
+                         mean_value=row["mean_value"], sum_sq_dev=row["sum_sq_dev"], last_time_ms=row["last_ms"],
+                         first_time_ms=row["first_ms"], rewritten=bool(row["rewritten"]))
 
 
 class TrackStore:
@@ -62,7 +66,7 @@ class TrackStore:
             "if(finite_count > 0, maxIf(value, isFinite(value)), nan) AS max_value, "
             "if(finite_count > 0, avgIf(value, isFinite(value)), nan) AS mean_value, "
             "if(finite_count > 0, varPopIf(value, isFinite(value)) * finite_count, 0) AS sum_sq_dev, "
-            "toFloat64(max(time)) * 1000 AS last_ms "
+            "toFloat64(max(time)) * 1000 AS last_ms, toFloat64(min(time)) * 1000 AS first_ms, true AS rewritten "
             "FROM track_float_points FINAL "
             "WHERE project_id = {project:String} AND run_id = {run:String} AND path IN {paths:Array(String)} "
             "GROUP BY path",
@@ -76,12 +80,13 @@ class TrackStore:
         wanted = sorted(set(paths))
         rows = self._db.query(
             f"SELECT path, count() AS count, min(step) AS first_step, max(step) AS last_step, "
-            f"toFloat64(max(time)) * 1000 AS last_ms FROM {table} FINAL "
+            f"toFloat64(max(time)) * 1000 AS last_ms, toFloat64(min(time)) * 1000 AS first_ms FROM {table} FINAL "
             "WHERE project_id = {project:String} AND run_id = {run:String} AND path IN {paths:Array(String)} "
             "GROUP BY path",
             tag="track.recompute_counts", params={"project": project_id, "run": run_id, "paths": wanted})
         return {r["path"]: SeriesSummary(type=series_type, count=r["count"], first_step=r["first_step"],
-                                         last_step=r["last_step"], last_time_ms=r["last_ms"]) for r in rows}
+                                         last_step=r["last_step"], last_time_ms=r["last_ms"],
+                                         first_time_ms=r["first_ms"], rewritten=True) for r in rows}
 
     def string_sets(self, project_id: str, run_id: str, paths: Iterable[str]) -> dict[str, list[str]]:
         """The current values of these string-set attributes of one run."""
@@ -99,6 +104,13 @@ class TrackStore:
                               "AND run_id = {run:String}", tag="track.has_run",
                               params={"project": project_id, "run": run_id})
         return bool(rows[0]["n"])
+
+    def matching_runs(self, project_id: str, query: Node) -> set[str]:
+        """The ids of the project's runs an NQL query matches (NQLError for a value that does not fit)."""
+        where, params = compile_filter(query)
+        rows = self._db.query(f"SELECT run_id FROM track_runs FINAL WHERE project_id = {{project:String}} AND {where}",
+                              tag="track.nql", params={**params, "project": project_id})
+        return {r["run_id"] for r in rows}
 
     # -- reads ------------------------------------------------------------------------------------------------
     def attributes(self, project_id: str, run_id: str) -> list[dict[str, Any]]:
