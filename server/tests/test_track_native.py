@@ -183,6 +183,8 @@ def test_values_are_checked_where_they_are_logged(live_server: LiveServer, proje
         with pytest.raises(ValueError, match="increasing bin edges"):
             run.log_histograms({"h": Histogram([1, 0], counts=[1])}, step=1)
         run.log_metrics({"a": 1.0}, step=1)  # what was good before the refusals is still logged
+    with pytest.raises(TrackError, match="is closed"):
+        run.log_metrics({"a": 2.0}, step=2)
 
 
 def test_logging_with_the_server_down_arrives_once_it_is_up(services: Services, project_key: tuple[str, str],

@@ -125,6 +125,8 @@ class Run:
         values = list(data.values())
         if not values:
             return
+        if self._closing:
+            raise TrackError(f"run {self.run_id!r} is closed")
         keys = tuple(data)
         ratio = 1.0 if not preview else 0.0 if preview_completion is None else float(preview_completion)
         with self._lock:
