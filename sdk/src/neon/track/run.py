@@ -256,6 +256,7 @@ class Run:
             self._closing = True
             self._wake.set()
             self._thread.join(5)
+            self._take()  # anything logged but not yet taken goes to the buffer, not away
             self._closed = True
             self._session.close()
             self._transport.close()
