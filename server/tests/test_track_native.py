@@ -310,3 +310,16 @@ def test_terminate_keeps_what_was_not_sent_for_a_sync(services: Services, live_s
     assert len(left_in(buffer, "t")) == 1
     assert sync(buffer, api_key=key).sent == 1
     assert [p["value"] for p in points(services, project, "t", "loss")] == [1.0]
+
+
+def test_a_step_logged_twice_in_one_batch_keeps_the_last_value(services: Services, live_server: LiveServer,
+                                                               project_key: tuple[str, str], buffer: Path) -> None:
+    project, key = project_key
+    with Run("twice", base_url=live_server.url, api_key=key, buffer_dir=buffer, flush_interval=3600) as run:
+        for value in (1.0, 2.0, 3.0):  # one body: nothing is sent before close()
+            run.log_metrics({"loss": value, "acc": value / 10}, step=1)
+        run.log_metrics({"loss": 4.0}, step=2)
+    assert [(p["step"], p["value"]) for p in points(services, project, "twice", "loss")] == [(1.0, 3.0), (2.0, 4.0)]
+    assert [p["value"] for p in points(services, project, "twice", "acc")] == [0.3]
+    summary = services.track.series(project, "twice")["loss"]
+    assert (summary.count, summary.last_value, summary.max_value) == (2, 4.0, 4.0)
