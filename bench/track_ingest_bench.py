@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import shutil
 import signal
 import statistics
@@ -57,7 +58,7 @@ def one_run(metrics: int, steps: int, profile: Path | None) -> dict[str, float]:
     names = [f"train/metric_{i:03d}" for i in range(metrics)]
     run_id = "bench"
     try:
-        cpu0 = process_cpu(server.proc.pid)
+        cpu0, client0 = process_cpu(server.proc.pid), time.process_time()
         started = time.perf_counter()
         run = Run(run_id, experiment_name="bench", base_url=server.url, api_key=server.key, buffer_dir=buffer)
         for step in range(steps):
@@ -66,7 +67,7 @@ def one_run(metrics: int, steps: int, profile: Path | None) -> dict[str, float]:
         logged = time.perf_counter()
         run.close()
         closed = time.perf_counter()
-        server_cpu = process_cpu(server.proc.pid) - cpu0
+        server_cpu, client_cpu = process_cpu(server.proc.pid) - cpu0, time.process_time() - client0
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             spy.wait(30)
@@ -77,8 +78,22 @@ def one_run(metrics: int, steps: int, profile: Path | None) -> dict[str, float]:
     total = metrics * steps
     seconds = closed - started
     return {"points": total, "stored": stored, "seconds": seconds, "log_seconds": logged - started,
-            "points_per_s": stored / seconds, "server_cpu_s": server_cpu,
-            "caller_us_per_point": (logged - started) / total * 1e6}
+            "points_per_s": stored / seconds, "server_cpu_s": server_cpu, "client_cpu_s": client_cpu,
+            "loop_us_per_point": (logged - started) / total * 1e6}
+
+
+def log_metrics_cost(metrics: int, steps: int = 20_000) -> float:
+    """What `log_metrics` alone costs the caller, in ns per point (the same dict each step; no server)."""
+    buffer = Path(tempfile.mkdtemp(prefix="neon-track-buffer-"))
+    run = Run("cost", base_url="http://127.0.0.1:9", api_key="k", buffer_dir=buffer, flush_interval=3600)
+    data = {f"train/metric_{i:03d}": float(i) for i in range(metrics)}
+    started = time.perf_counter()
+    for step in range(steps):
+        run.log_metrics(data, step=step)
+    cost = (time.perf_counter() - started) / (steps * metrics) * 1e9
+    run.close(timeout=0)
+    shutil.rmtree(buffer, ignore_errors=True)
+    return cost
 
 
 def main() -> None:
@@ -89,16 +104,24 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="write py-spy raw stacks of the server (first run)")
     args = parser.parse_args()
     results = []
-    print("| run | points | stored | seconds to close() | points/s | caller µs/point (log loop) | server CPU s |")
-    print("|---|---|---|---|---|---|---|")
+    print("| run | points | stored | seconds to close() | points/s | training loop µs/point | client CPU s | "
+          "server CPU s | load average |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for i in range(args.runs):
         r = one_run(args.metrics, args.steps, args.profile if i == 0 else None)
         results.append(r)
         print(f"| {i + 1} | {r['points']:,} | {r['stored']:,} | {r['seconds']:.2f} | {r['points_per_s']:,.0f} | "
-              f"{r['caller_us_per_point']:.3f} | {r['server_cpu_s']:.1f} |", flush=True)
+              f"{r['loop_us_per_point']:.3f} | {r['client_cpu_s']:.1f} | {r['server_cpu_s']:.1f} | "
+              f"{os.getloadavg()[0]:.1f} |", flush=True)
         if r["stored"] != r["points"]:
             print(f"  !! stored {r['stored']} of {r['points']} points", flush=True)
-    print(f"\nmedian of {len(results)}: {statistics.median(r['points_per_s'] for r in results):,.0f} points/s")
+    per_point = 1e6 / args.metrics / args.steps
+    server_us = statistics.median(r["server_cpu_s"] for r in results) * per_point
+    client_us = statistics.median(r["client_cpu_s"] for r in results) * per_point
+    print(f"\nmedian of {len(results)}: {statistics.median(r['points_per_s'] for r in results):,.0f} points/s; "
+          f"server CPU {server_us:.2f} µs/point, client CPU {client_us:.2f} µs/point (the loop's own dicts included)")
+    print(f"log_metrics alone: {log_metrics_cost(args.metrics):.0f} ns/point in the caller's thread "
+          f"({args.metrics} metrics a call)")
 
 
 if __name__ == "__main__":

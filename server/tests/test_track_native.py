@@ -183,6 +183,8 @@ def test_values_are_checked_where_they_are_logged(live_server: LiveServer, proje
         with pytest.raises(ValueError, match="increasing bin edges"):
             run.log_histograms({"h": Histogram([1, 0], counts=[1])}, step=1)
         run.log_metrics({"a": 1.0}, step=1)  # what was good before the refusals is still logged
+    with pytest.raises(TrackError, match="is closed"):
+        run.log_metrics({"a": 2.0}, step=2)
 
 
 def test_logging_with_the_server_down_arrives_once_it_is_up(services: Services, project_key: tuple[str, str],
@@ -297,3 +299,27 @@ def test_bad_requests_get_a_clear_4xx(services: Services, live_server: LiveServe
     assert answer.status_code == 422
     assert "key" in answer.json()["error"]["message"]
     assert httpx.post(f"{live_server.url}/api/track/ingest", content=b"", headers=native).status_code == 401
+
+
+def test_terminate_keeps_what_was_not_sent_for_a_sync(services: Services, live_server: LiveServer,
+                                                      project_key: tuple[str, str], buffer: Path) -> None:
+    project, key = project_key
+    run = Run("t", base_url=live_server.url, api_key=key, buffer_dir=buffer, flush_interval=3600)
+    run.log_metrics({"loss": 1.0}, step=1)
+    run.terminate()  # the point was never taken by the sender: it is in the buffer now
+    assert len(left_in(buffer, "t")) == 1
+    assert sync(buffer, api_key=key).sent == 1
+    assert [p["value"] for p in points(services, project, "t", "loss")] == [1.0]
+
+
+def test_a_step_logged_twice_in_one_batch_keeps_the_last_value(services: Services, live_server: LiveServer,
+                                                               project_key: tuple[str, str], buffer: Path) -> None:
+    project, key = project_key
+    with Run("twice", base_url=live_server.url, api_key=key, buffer_dir=buffer, flush_interval=3600) as run:
+        for value in (1.0, 2.0, 3.0):  # one body: nothing is sent before close()
+            run.log_metrics({"loss": value, "acc": value / 10}, step=1)
+        run.log_metrics({"loss": 4.0}, step=2)
+    assert [(p["step"], p["value"]) for p in points(services, project, "twice", "loss")] == [(1.0, 3.0), (2.0, 4.0)]
+    assert [p["value"] for p in points(services, project, "twice", "acc")] == [0.3]
+    summary = services.track.series(project, "twice")["loss"]
+    assert (summary.count, summary.last_value, summary.max_value) == (2, 4.0, 4.0)

@@ -3,6 +3,7 @@ is refused with a message naming what is wrong (and nothing but FormatError esca
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import math
@@ -14,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neon.track._format import PREFIX, Batch, encode
-from neon_server.domain.track import FileRef, Histogram
+from neon_server.domain.track import FileRef, Histogram, RunCreate
+from neon_server.runtime import Services
 from neon_server.track.native_format import FormatError, decode
 
 
@@ -150,3 +152,52 @@ def test_a_damaged_valid_body_decodes_or_raises_a_format_error(data: st.DataObje
     cut = data.draw(st.integers(0, len(body)))
     with contextlib.suppress(FormatError):
         decode(bytes(body[:cut]))
+
+
+def test_decoded_points_and_appended_points_are_prepared_together_grouped_by_path() -> None:
+    from neon_server.domain.track import TrackCode
+    from neon_server.track.columns import prepare
+
+    (body,) = encode("r", batch_of([(1, 10, {"b": 1.0, "a": 2.0, "": 3.0}), (2, 20, {"b": 4.0, "a": 5.0})]))
+    writes = decode(body)
+    writes.add_float("c", 1, 10, 6.0)
+    writes.add_float("a", 3, 30, 7.0)
+    prepared = prepare("p", writes)
+    rows = prepared.points["float"].table.to_pylist()
+    got = [(r["path"], r["step"], r["value"]) for r in rows]
+    assert sorted(got) == [("a", 1.0, 2.0), ("a", 2.0, 5.0), ("a", 3.0, 7.0), ("b", 1.0, 1.0), ("b", 2.0, 4.0),
+                           ("c", 1.0, 6.0)]
+    paths = [path for path, _s, _v in got]
+    assert paths == sorted(paths, key=paths.index)  # each path's points together, in the order they came
+    assert [s for path, s, _v in got if path == "b"] == [1.0, 2.0]  # in the order logged
+    assert {r["project_id"] for r in rows} == {"p"}
+    assert {r["run_id"] for r in rows} == {"r"}
+    assert [(r.code, r.count) for r in prepared.rejections()] == [(TrackCode.FIELD_PATH_EMPTY, 1)]
+
+
+def test_a_step_repeated_within_one_write_keeps_its_last_value(services: Services) -> None:
+    """Many points logged two and three times at one step in one request (as a client batch holds them when a
+    step is logged again before the batch is sent): the store keeps the last of each, never an earlier one."""
+    project = services.projects.create("dups").id
+    asyncio.run(services.track.create_run(project, RunCreate("r")))
+    b = Batch()
+    for rep in range(3):
+        for step in range(20_000):
+            b.code.fromlist(list(range(10)))
+            b.value.fromlist([float(rep)] * 10)
+            b.step.append(step)
+            b.time_ms.append(1.7e12)
+            b.count.append(10)
+            b.ratio.append(1.0)
+            b.preview.append(0)
+    b.paths = [f"m{i}" for i in range(10)]
+    (body,) = encode("r", b)
+    assert asyncio.run(services.track.write(project, decode(body))).accepted == 600_000
+    assert services.track.points("float", project, "r", "m7").column("value").to_pylist() == [2.0] * 20_000
+    # A whole-table FINAL reads granules in parallel: of rows with equal versions it would keep any one
+    (stored,) = services.analytics.query(
+        "SELECT count() AS n, countIf(value != 2) AS earlier FROM track_float_points FINAL "
+        "WHERE project_id = {p:String}", tag="tests.track.final", params={"p": project})
+    assert stored == {"n": 200_000, "earlier": 0}
+    summary = services.track.series(project, "r")["m3"]
+    assert (summary.count, summary.min_value, summary.max_value) == (20_000, 2.0, 2.0)

@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -92,14 +93,17 @@ class Session:
         _write_atomic(path, body)
         return path
 
-    def write_file(self, seq: int, source: bytes | Path, key: str, mime: str) -> Path:
-        data_path = self.folder / f"{seq:012d}.bin"
+    def stage_file(self, source: bytes | Path) -> Path:
+        """A copy of a logged file's bytes in the session folder, not yet an item (see `commit_file`)."""
+        staged = self.folder / f".staged-{uuid.uuid4().hex}"
         if isinstance(source, bytes):
-            _write_atomic(data_path, source)
+            staged.write_bytes(source)
         else:
-            tmp = data_path.with_name(f".{data_path.name}.tmp")
-            shutil.copyfile(source, tmp)
-            os.replace(tmp, data_path)
+            shutil.copyfile(source, staged)
+        return staged
+
+    def commit_file(self, seq: int, staged: Path, key: str, mime: str) -> Path:
+        os.replace(staged, self.folder / f"{seq:012d}.bin")
         meta = self.folder / f"{seq:012d}.json"
         _write_atomic(meta, json.dumps({"key": key, "mime": mime}).encode())
         return meta

@@ -68,7 +68,7 @@ def _le(column: array) -> bytes:  # type: ignore[type-arg]
     return swapped.tobytes()
 
 
-def encode(run_id: str, batch: Batch, max_bytes: int = 8 * 2**20) -> list[bytes]:
+def encode(run_id: str, batch: Batch, max_bytes: int = 16 * 2**20) -> list[bytes]:
     """The batch as one or more bodies of about `max_bytes` at most (split between groups)."""
     bodies: list[bytes] = []
     groups = len(batch.step)

@@ -74,7 +74,7 @@ class Run:
                  fork_run_id: str | None = None, fork_step: float | int | None = None, resume: bool = False,
                  project: str | None = None, api_key: str | None = None, base_url: str | None = None,
                  creation_time: datetime | None = None, buffer_dir: str | os.PathLike[str] | None = None,
-                 flush_interval: float = 0.2, max_body_bytes: int = 8 * 2**20, compress: bool = False,
+                 flush_interval: float = 0.2, max_body_bytes: int = 16 * 2**20, compress: bool = False,
                  max_backoff: float = 5.0) -> None:
         saved = load_credentials()
         self.base_url = (base_url or os.environ.get("NEON_BASE_URL") or (saved.base_url if saved else None)
@@ -125,6 +125,8 @@ class Run:
         values = list(data.values())
         if not values:
             return
+        if self._closing:
+            raise TrackError(f"run {self.run_id!r} is closed")
         keys = tuple(data)
         ratio = 1.0 if not preview else 0.0 if preview_completion is None else float(preview_completion)
         with self._lock:
@@ -216,8 +218,9 @@ class Run:
     def _file(self, path: str, source: FileSource, step: float | None) -> dict[str, Any]:
         spec = source if isinstance(source, File) else File(source)
         ref, data = file_ref(self.run_id, path, step, spec)
+        staged = self._session.stage_file(data)  # the copy, outside the lock: logging goes on meanwhile
         with self._lock:
-            self._session.write_file(self._session.next_seq(), data, ref["path"], ref["mime"])
+            self._session.commit_file(self._session.next_seq(), staged, ref["path"], ref["mime"])
         return ref
 
     def _add(self, key: str, rows: list[list[Any]]) -> None:
@@ -253,10 +256,28 @@ class Run:
             self._closing = True
             self._wake.set()
             self._thread.join(5)
+            self._take()  # anything logged but not yet taken goes to the buffer, not away
             self._closed = True
             self._session.close()
             self._transport.close()
         return done
+
+    def wait_for_processing(self, timeout: float | None = None) -> bool:
+        """neptune-scale's name for it: here an acknowledged batch is a stored one, so it is the same wait."""
+        return self.wait_for_submission(timeout)
+
+    def terminate(self) -> None:
+        """Stop now without waiting for the server: what was logged and not yet acknowledged is written to the
+        buffer, for the next `Run` of this run or `neon track sync`."""
+        if self._closed:
+            return
+        self._closing = True
+        self._wake.set()
+        self._thread.join(5)
+        self._take()
+        self._closed = True
+        self._session.close()
+        self._transport.close()
 
     def __enter__(self) -> Run:
         return self

@@ -272,8 +272,9 @@ def _float_input(writes: RunWrites) -> pa.Table:
 
 
 def _float_points(out: PreparedRun, writes: RunWrites) -> None:
-    """Float points checked, then ordered by path (stable, so steps keep their order): the store sorts each insert
-    by (path, step) and the summaries group by path, both cheaper on data already in that order."""
+    """Float points checked, then grouped by path (a stable sort on the path codes, so steps keep their order):
+    the store sorts each insert by (path, step) and the summaries group by path, both cheaper on data in that
+    order."""
     table = _float_input(writes)
     path = table.column("path").chunk(0) if table.num_rows else pa.array([], PATH_DICT)
     steps = table.column("step").to_numpy()

@@ -152,12 +152,15 @@ class TrackWriter:
             for item in taken:
                 item.future.set_result(None)
 
-    def _next_version(self) -> int:
-        self._version = max(self._version + 1, time.time_ns())
-        return self._version
+    def _next_version(self, rows: int) -> int:
+        """The first of `rows` versions above every version handed out before. A batch's rows get increasing
+        versions in the order they came, so of two rows with one key in one batch (a step logged twice in a
+        request, or by two requests written together) the later one wins, as it does across batches."""
+        start = max(self._version + 1, time.time_ns())
+        self._version = start + rows
+        return start
 
     def _write(self, taken: list[Pending]) -> int:
-        version = self._next_version()
         tables: dict[str, list[pa.Table]] = defaultdict(list)
         for item in taken:
             for name, parts in item.extra.items():
@@ -173,6 +176,8 @@ class TrackWriter:
             for kind, prepared in run.points.items():
                 tables[POINT_TABLES[kind]].append(prepared.table)
                 points += prepared.table.num_rows
+        # one range of versions for every table (each table's keys are its own); the summaries are fewer rows
+        version = self._next_version(sum(part.num_rows for parts in tables.values() for part in parts) + 1)
         for name in ("track_runs", "track_attributes", *POINT_TABLES.values()):
             if tables.get(name):
                 self._store.insert(name, _versioned(tables[name], version))
@@ -257,7 +262,7 @@ class TrackWriter:
 
 def _versioned(parts: list[pa.Table], version: int) -> pa.Table:
     table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
-    return table.append_column("version", pa.repeat(pa.scalar(version, pa.uint64()), table.num_rows))
+    return table.append_column("version", pa.array(np.arange(version, version + table.num_rows, dtype=np.uint64)))
 
 
 def _series_table(summaries: dict[SeriesKey, SeriesSummary]) -> pa.Table:

@@ -148,10 +148,12 @@ class ChdbBackend:
         table: pa.Table = self._conn().query(tagged(sql, tag), "ArrowTable", **_params(params))
         return table
 
-    def insert_arrow(self, table: str, data: pa.Table, tag: str) -> None:
+    def insert_arrow(self, table: str, data: pa.Table, tag: str, settings: dict[str, int] | None = None) -> None:
         columns = ", ".join(data.column_names)
         neon_batch = data  # chDB's Python() table function reads this local variable by name
-        sql = f"INSERT INTO {check_identifier(table)} ({columns}) SELECT {columns} FROM Python(neon_batch)"
+        given = ", ".join(f"{check_identifier(k)} = {int(v)}" for k, v in (settings or {}).items())
+        sql = (f"INSERT INTO {check_identifier(table)} ({columns}){f' SETTINGS {given}' if given else ''} "
+               f"SELECT {columns} FROM Python(neon_batch)")
         self._conn().query(tagged(sql, tag))
         del neon_batch
 

@@ -73,8 +73,8 @@ class ClickHouseBackend:
                                                    settings={"log_comment": tag})
         return table
 
-    def insert_arrow(self, table: str, data: pa.Table, tag: str) -> None:
-        self._client.insert_arrow(check_identifier(table), data, settings={"log_comment": tag})
+    def insert_arrow(self, table: str, data: pa.Table, tag: str, settings: dict[str, int] | None = None) -> None:
+        self._client.insert_arrow(check_identifier(table), data, settings={"log_comment": tag, **(settings or {})})
 
     def close(self) -> None:
         self._client.close()

@@ -42,7 +42,7 @@ class QueryBackend(Protocol):
 
     def query_arrow(self, sql: str, params: Params, tag: str) -> pa.Table: ...
 
-    def insert_arrow(self, table: str, data: pa.Table, tag: str) -> None: ...
+    def insert_arrow(self, table: str, data: pa.Table, tag: str, settings: dict[str, int] | None = None) -> None: ...
 
     def close(self) -> None: ...
 
@@ -92,14 +92,15 @@ class AnalyticsDB:
         table: pa.Table = self._run(self._backend.query_arrow, sql, params, tag)
         return table
 
-    def insert_arrow(self, table: str, data: pa.Table, *, tag: str) -> None:
-        """Insert columnar data; the Arrow schema's column names must be columns of `table`."""
+    def insert_arrow(self, table: str, data: pa.Table, *, tag: str, settings: dict[str, int] | None = None) -> None:
+        """Insert columnar data; the Arrow schema's column names must be columns of `table`. `settings` are
+        ClickHouse settings for this insert (names checked as identifiers, values integers)."""
         check_identifier(table)
-        for name in data.column_names:
+        for name in [*data.column_names, *(settings or {})]:
             check_identifier(name)
         started = time.perf_counter()
         try:
-            self._backend.insert_arrow(table, data, check_tag(tag))
+            self._backend.insert_arrow(table, data, check_tag(tag), {k: int(v) for k, v in (settings or {}).items()})
         except AnalyticsError:
             raise
         except Exception as exc:
