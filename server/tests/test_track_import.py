@@ -216,3 +216,16 @@ def test_datetimes_stay_utc_milliseconds(services: Services, live_server: LiveSe
     moment = datetime(2024, 2, 29, 23, 59, 59, 123000, tzinfo=UTC)
     assert post(live_server, key, table([param("d", "when", "datetime", moment)])).status_code == 200
     assert services.track.attributes(project, "d")["when"] == ("datetime", moment)
+
+
+def test_columns_of_a_narrower_or_finer_type_are_read(services: Services, live_server: LiveServer,
+                                                      project_key: tuple[str, str]) -> None:
+    project, key = project_key
+    rows = table(run_rows("w"))
+    rows = rows.set_column(rows.schema.get_field_index("timestamp"), "timestamp",
+                           rows.column("timestamp").cast(pa.timestamp("us", tz="UTC")))
+    rows = rows.set_column(rows.schema.get_field_index("int_value"), "int_value", rows.column("int_value").cast(
+        pa.int32()))
+    assert post(live_server, key, rows).status_code == 200
+    assert services.track.attributes(project, "w")["config/epochs"] == ("int", 12)
+    assert services.track.series(project, "w")["train/loss"].count == 7
