@@ -16,6 +16,7 @@ import pyarrow as pa
 import pytest
 
 from neon_server.runtime import Services
+from neon_server.services import track_transfer
 from server.tests.conftest import LiveServer
 from server.tests.neptune_export import SCHEMA, T0, param, point, run_rows, table
 
@@ -188,7 +189,9 @@ def test_a_table_of_another_shape_is_refused_naming_the_column(live_server: Live
     assert unauthenticated.status_code == 401
 
 
-def test_export_streams_the_rows_back_in_the_exporters_shape(live_server: LiveServer, key: str) -> None:
+def test_export_streams_the_rows_back_in_the_exporters_shape(live_server: LiveServer, key: str,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(track_transfer, "MAX_EXPORT_POINTS", 4)  # a run read a few series at a time
     rows = table(run_rows("a", experiment="e"))
     assert post(live_server, key, rows).status_code == 200
     with httpx.stream("GET", f"{live_server.url}/api/track/export", params={"run_id": "a"}, timeout=60,
@@ -203,6 +206,9 @@ def test_export_streams_the_rows_back_in_the_exporters_shape(live_server: LiveSe
     assert {r["attribute_type"] for r in exported.to_pylist()} == {
         "string", "datetime", "string_set", "bool", "float", "int", "file", "float_series", "string_series",
         "histogram_series", "file_series"}
+    series = exported.filter(exported["step"].is_valid()).group_by("attribute_path").aggregate([([], "count_all")])
+    assert dict(zip(*series.to_pydict().values(), strict=True)) == {
+        "train/loss": 7, "train/acc": 5, "logs/stdout": 3, "weights/hist": 3, "samples/image": 2}
     hist = exported.filter(pa.compute.equal(exported["attribute_type"], "histogram_series")).to_pylist()
     assert hist[0]["histogram_value"] == {"type": "COUNTING", "edges": [0.0, 0.5, 1.0], "values": [0.0, 3.0]}
     missing = httpx.get(f"{live_server.url}/api/track/export", params={"run_id": "nope"},
