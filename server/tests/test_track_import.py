@@ -58,9 +58,10 @@ def snapshot(services: Services, project: str) -> dict[str, Any]:
             "run": (run.experiment_name, run.family, run.owner, run.created_at, run.fork_parent_run_id,
                     run.fork_step),
             "attributes": plain(dict(attributes.items())),
-            # summaries of a series logged again are recomputed by the store: the same up to float rounding
+            # summaries of a series logged again are recomputed by the store: the same up to float rounding;
+            # `rewritten` says how the points are stored (replaced rows not merged yet), not what they are
             "series": {p: plain({k: round(v, 9) if isinstance(v, float) and math.isfinite(v) else v
-                                 for k, v in vars(s).items()}) for p, s in series.items()},
+                                 for k, v in vars(s).items() if k != "rewritten"}) for p, s in series.items()},
             "points": {p: plain(services.track.points(SERIES[s.type], project, run.run_id, p).to_pylist())
                        for p, s in series.items()}}
     return out

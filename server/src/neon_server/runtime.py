@@ -43,6 +43,7 @@ from neon_server.storage.analytics.stats import StatsStore
 from neon_server.storage.analytics.trace_list import TraceListStore
 from neon_server.storage.analytics.traces import TraceStore
 from neon_server.storage.analytics.track import TrackStore
+from neon_server.storage.analytics.track_buckets import TrackBucketStore
 from neon_server.storage.blobs import FilesystemBlobStore
 from neon_server.storage.metadata import MetadataStore, open_metadata
 from neon_server.track.writer import TrackWriter
@@ -141,7 +142,8 @@ class Services:
         self.writer.start()
         track_store = TrackStore(self.analytics)
         self.track_writer = TrackWriter(track_store)
-        self.track = TrackService(self.metadata.track_runs, track_store, self.track_writer)
+        self.track = TrackService(self.metadata.track_runs, track_store, self.track_writer,
+                                  TrackBucketStore(self.analytics))
         self.track_writer.start()
 
     def start_temporal(self, neon_url: str, worker_factory: WorkerFactory | None = None) -> TemporalRuntime:

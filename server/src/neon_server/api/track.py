@@ -10,14 +10,16 @@ import math
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+import orjson
+from fastapi import APIRouter, Path, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from neon_server.api import track_schemas as out
 from neon_server.api.deps import PrincipalDep, ServicesDep
 from neon_server.api.errors import errors
 from neon_server.api.schemas import ok
-from neon_server.domain.track import RUN_ID_PATTERN, SeriesSummary, TrackRun
+from neon_server.domain.track import BUCKET_COLUMNS, RUN_ID_PATTERN, BucketQuery, SeriesBuckets, SeriesSummary, TrackRun
+from neon_server.services.errors import InvalidInput
 
 router = APIRouter(tags=["track"])
 RunId = Annotated[str, Path(pattern=RUN_ID_PATTERN.pattern, description="the run's id")]
@@ -105,3 +107,26 @@ async def get_points(run_id: RunId, services: ServicesDep, principal: PrincipalD
         points.append({"step": row["step"], "time": _iso(row["time_ms"]), "preview": row["preview"],
                        "completion_ratio": row["ratio"], "value": value})
     return {"run_id": run_id, "path": path, "kind": kind, "points": points}
+
+
+@router.post("/api/track/buckets", summary="Float series bucketed for charts (Neptune's bucket semantics)",
+             responses={**ok(out.BucketsResponse), **errors(404, (422, "a bad range, x axis or series list"))},
+             response_model=None)
+async def buckets(body: out.BucketsRequest, services: ServicesDep, principal: PrincipalDep) -> Response:
+    if (body.from_x is None) != (body.to_x is None):
+        raise InvalidInput("a window needs both from_x and to_x")
+    window = (body.from_x, body.to_x) if body.from_x is not None and body.to_x is not None else None
+    query = BucketQuery(n=body.buckets, x=body.x, x_path=body.x_path, window=window, log_x=body.log_x,
+                        shared_range=body.shared_range, include_preview=body.include_preview)
+    pairs = [(s.run_id, s.path) for s in body.series]
+    found = await run_in_threadpool(services.track.buckets, principal.project_id, pairs, query, lineage=body.lineage)
+    # Thousands of buckets: serialise once, here, instead of through FastAPI's per-value encoder.
+    payload = {"series": [{"run_id": run_id, "path": path, **buckets_dict(result)}
+                          for (run_id, path), result in zip(pairs, found, strict=True)]}
+    return Response(orjson.dumps(payload), media_type="application/json")
+
+
+def buckets_dict(result: SeriesBuckets) -> dict[str, Any]:
+    return {"from_x": result.from_x, "to_x": result.to_x, "exact": result.exact,
+            "points": [[x, special(y)] for x, y in result.points],
+            "buckets": result.columns or {name: [] for name in BUCKET_COLUMNS}}

@@ -5,7 +5,7 @@ JSON has no NaN or infinities: such floats travel as the strings "NaN", "Infinit
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -71,3 +71,56 @@ class PointList(BaseModel):
     path: str
     kind: str
     points: list[Point] = Field(description="in step order")
+
+
+class SeriesRef(BaseModel):
+    run_id: str = Field(min_length=1, max_length=730, pattern=r"^[^\x00-\x1f/]+$")
+    path: str = Field(min_length=1, max_length=1024)
+
+
+class BucketsRequest(BaseModel):
+    series: list[SeriesRef] = Field(min_length=1, max_length=1000, description="float series to bucket")
+    buckets: int = Field(1000, ge=1, le=1000, description="how many equal-width buckets to cut the x range into")
+    x: Literal["step", "time", "relative", "metric"] = Field(
+        "step", description="step; time (epoch ms); relative (ms since the series' first point); metric (x_path's "
+                            "value at the same step)")
+    x_path: str = Field("", max_length=1024, description="for x = metric: the metric on the x axis")
+    from_x: float | None = Field(None, description="a window's start (zoom); with to_x")
+    to_x: float | None = Field(None, description="a window's end (zoom); with from_x")
+    log_x: bool = Field(False, description="cut buckets on log10(x); points with x ≤ 0 are left out")
+    shared_range: bool = Field(False, description="one x range for every series (default: each its own)")
+    lineage: bool = Field(True, description="a fork's series starts with its ancestors' points up to the fork")
+    include_preview: bool = Field(True, description="include points logged as previews")
+
+
+class BucketColumns(BaseModel):
+    """One entry per bucket that holds points, by index (columns, as charts draw them)."""
+
+    index: list[int]
+    from_x: list[float] = Field(description="exclusive, except in bucket 0 of a series")
+    to_x: list[float] = Field(description="inclusive")
+    first_x: list[float | None] = Field(description="the first finite point by x; null without finite values")
+    first_y: list[float | None]
+    last_x: list[float | None] = Field(description="the last finite point by x")
+    last_y: list[float | None]
+    min: list[float | None] = Field(description="over finite values")
+    max: list[float | None]
+    sum: list[float | None]
+    finite_count: list[int]
+    nan_count: list[int]
+    posinf_count: list[int]
+    neginf_count: list[int]
+
+
+class SeriesBucketsOut(BaseModel):
+    run_id: str
+    path: str
+    from_x: float | None = Field(description="the x range bucketed; null when the series has no points in range")
+    to_x: float | None
+    exact: bool = Field(description="true: no more points than buckets, so `points` holds them all")
+    points: list[list[FloatOrSpecial]] = Field(description="[x, y] pairs when exact; y: " + SPECIAL)
+    buckets: BucketColumns = Field(description="the buckets holding points, when not exact")
+
+
+class BucketsResponse(BaseModel):
+    series: list[SeriesBucketsOut] = Field(description="in request order")

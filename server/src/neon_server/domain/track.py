@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum
+from typing import Any, Literal
 
 import pyarrow as pa
 
@@ -281,7 +282,82 @@ class SeriesSummary:
     mean_value: float = math.nan
     sum_sq_dev: float = 0.0
     last_time_ms: float = 0.0
+    first_time_ms: float = 0.0
+    rewritten: bool = False  # a step was logged again: the points table may hold replaced rows until merged
 
     @property
     def variance(self) -> float:
         return self.sum_sq_dev / self.finite_count if self.finite_count else math.nan
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Points of one run's series that belong to a stitched series: a fork's ancestors contribute their points up
+    to the step the lineage forked at (`max_step`); the run itself contributes all of its own (None)."""
+
+    run_id: str
+    max_step: float | None = None
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """Neptune's bucket: the points with from_x < x <= to_x (the first bucket also holds x == from_x).
+    first/last are the first and last finite points by x; min, max and sum are over finite values."""
+
+    index: int
+    from_x: float
+    to_x: float
+    first: tuple[float, float] | None
+    last: tuple[float, float] | None
+    min: float | None
+    max: float | None
+    finite_count: int
+    nan_count: int
+    posinf_count: int
+    neginf_count: int
+    sum: float | None
+
+
+BUCKET_COLUMNS = ("index", "from_x", "to_x", "first_x", "first_y", "last_x", "last_y", "min", "max", "sum",
+                  "finite_count", "nan_count", "posinf_count", "neginf_count")
+
+
+@dataclass(frozen=True)
+class SeriesBuckets:
+    """One series bucketed: `columns` (BUCKET_COLUMNS, one entry per bucket holding points, by index; first/last,
+    min, max and sum are None in a bucket without finite values), or — when the range holds no more points than
+    buckets were asked for — the points themselves, exactly (`exact`, `points` as (x, y))."""
+
+    from_x: float | None
+    to_x: float | None
+    columns: dict[str, list[Any]] = field(default_factory=dict)
+    exact: bool = False
+    points: tuple[tuple[float, float], ...] = ()
+
+    @property
+    def buckets(self) -> tuple[Bucket, ...]:
+        c = self.columns
+        if not c:
+            return ()
+        return tuple(Bucket(
+            index=c["index"][i], from_x=c["from_x"][i], to_x=c["to_x"][i],
+            first=(c["first_x"][i], c["first_y"][i]) if c["first_x"][i] is not None else None,
+            last=(c["last_x"][i], c["last_y"][i]) if c["last_x"][i] is not None else None,
+            min=c["min"][i], max=c["max"][i], finite_count=c["finite_count"][i], nan_count=c["nan_count"][i],
+            posinf_count=c["posinf_count"][i], neginf_count=c["neginf_count"][i], sum=c["sum"][i])
+            for i in range(len(c["index"])))
+
+XAxis = Literal["step", "time", "relative", "metric"]
+MAX_BUCKETS = 1_000  # per series, as Neptune
+
+
+@dataclass(frozen=True)
+class BucketQuery:
+    n: int = MAX_BUCKETS
+    x: XAxis = "step"
+    x_path: str = ""  # the metric whose value is x (x = "metric")
+    window: tuple[float, float] | None = None  # in x units
+    log_x: bool = False
+    shared_range: bool = False
+    first_alone: bool = False
+    include_preview: bool = True

@@ -20,20 +20,29 @@ import pyarrow as pa
 from neon_server.domain.track import (
     DATETIME,
     FLOAT,
+    MAX_BUCKETS,
     RUN_ID_PATTERN,
     STRING,
     STRING_SET,
     AttributeValue,
+    BucketQuery,
     ForkPoint,
     Outcome,
     RunCreate,
     RunWrites,
+    Segment,
+    SeriesBuckets,
     SeriesSummary,
     TrackCode,
     TrackRun,
 )
 from neon_server.services.errors import InvalidInput, NotFound
 from neon_server.storage.analytics.track import POINT_TABLES, TrackStore
+from neon_server.storage.analytics.track_buckets import (
+    MAX_SERIES,
+    SeriesRequest,
+    TrackBucketStore,
+)
 from neon_server.storage.metadata.track_runs import TrackRunRepository
 from neon_server.track import nql
 from neon_server.track.columns import TIMESTAMP, PreparedRun, attribute_table, prepare
@@ -49,9 +58,11 @@ def _ms(value: datetime) -> int:
 
 
 class TrackService:
-    def __init__(self, runs: TrackRunRepository, store: TrackStore, writer: TrackWriter) -> None:
+    def __init__(self, runs: TrackRunRepository, store: TrackStore, writer: TrackWriter,
+                 buckets: TrackBucketStore) -> None:
         self._runs = runs
         self._store = store
+        self._buckets = buckets
         self._writer = writer
         self._known: dict[tuple[str, str], TrackRun] = {}
         # Preparing columns is mostly vectorised; one thread keeps it off the event loop in order.
@@ -170,6 +181,37 @@ class TrackService:
         except nql.NQLError as exc:
             raise InvalidInput(str(exc), position=exc.position, reason=exc.reason) from None
         return [r for r in runs if r.run_id in matching]
+
+    def lineage(self, project_id: str, run_id: str) -> tuple[Segment, ...]:
+        """The run's own points, then each ancestor's up to the step its descendant forked at."""
+        run = self.run(project_id, run_id)
+        segments = [Segment(run.run_id)]
+        limit: float | None = None
+        seen = {run.run_id}
+        while run.fork_parent_run_id and run.fork_step is not None:
+            limit = run.fork_step if limit is None else min(limit, run.fork_step)
+            parent = self._find(project_id, run.fork_parent_run_id)
+            if parent is None or parent.run_id in seen:
+                break
+            seen.add(parent.run_id)
+            segments.append(Segment(parent.run_id, limit))
+            run = parent
+        return tuple(segments)
+
+    def buckets(self, project_id: str, series: list[tuple[str, str]], query: BucketQuery, *,
+                lineage: bool = True) -> list[SeriesBuckets]:
+        """Float series (run id, path) bucketed; with `lineage`, a fork's series starts with its ancestors'."""
+        if len(series) > MAX_SERIES:
+            raise InvalidInput(f"at most {MAX_SERIES} series per request")
+        if not 1 <= query.n <= MAX_BUCKETS:
+            raise InvalidInput(f"buckets must be between 1 and {MAX_BUCKETS}")
+        if query.x == "metric" and not query.x_path:
+            raise InvalidInput("x = metric needs x_path, the metric whose values are the x axis")
+        if query.window is not None and not query.window[0] < query.window[1]:
+            raise InvalidInput("the window's from must be below its to")
+        requests = [SeriesRequest(path, self.lineage(project_id, run_id) if lineage else (Segment(run_id),))
+                    for run_id, path in series]
+        return self._buckets.float_buckets(project_id, requests, query)
 
     def attributes(self, project_id: str, run_id: str) -> dict[str, tuple[str, Any]]:
         """A run's attributes: path → (type, value); datetimes as aware datetimes, string sets as sorted lists,

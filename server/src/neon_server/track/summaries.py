@@ -51,13 +51,14 @@ def summarise(codes: npt.NDArray[np.int32], steps: F64, times_ms: F64, values: F
         group_of = np.repeat(np.arange(len(starts)), counts)
         repeat_groups[np.unique(group_of[1:][repeats])] = True
     last_time = np.maximum.reduceat(tm, starts)
+    first_time = np.minimum.reduceat(tm, starts)
     out: dict[int, BatchSummary] = {}
     if values is None:
         for g, start in enumerate(starts):
             end = ends[g]
             out[int(c[start])] = BatchSummary(SeriesSummary(
                 type=series_type, count=int(counts[g]), first_step=float(st[start]), last_step=float(st[end - 1]),
-                last_time_ms=float(last_time[g])), bool(repeat_groups[g]))
+                last_time_ms=float(last_time[g]), first_time_ms=float(first_time[g])), bool(repeat_groups[g]))
         return out
     v = values[order]
     finite = np.isfinite(v)
@@ -81,7 +82,7 @@ def summarise(codes: npt.NDArray[np.int32], steps: F64, times_ms: F64, values: F
             last_step=float(st[end - 1]), last_value=float(v[end - 1]),
             min_value=float(mins[g]) if fc else math.nan, max_value=float(maxs[g]) if fc else math.nan,
             mean_value=float(means[g]) if fc else math.nan, sum_sq_dev=float(m2[g]),
-            last_time_ms=float(last_time[g])), bool(repeat_groups[g]))
+            last_time_ms=float(last_time[g]), first_time_ms=float(first_time[g])), bool(repeat_groups[g]))
     return out
 
 
@@ -97,7 +98,8 @@ def merge(stored: SeriesSummary | None, batch: SeriesSummary) -> SeriesSummary:
         return batch
     if stored.type != FLOAT_SERIES or batch.type != FLOAT_SERIES:
         return replace(stored, type=batch.type, count=stored.count + batch.count, last_step=batch.last_step,
-                       last_time_ms=max(stored.last_time_ms, batch.last_time_ms))
+                       last_time_ms=max(stored.last_time_ms, batch.last_time_ms),
+                       first_time_ms=min(stored.first_time_ms, batch.first_time_ms))
     a, b = stored, batch
     n = a.finite_count + b.finite_count
     if a.finite_count == 0:
@@ -113,4 +115,5 @@ def merge(stored: SeriesSummary | None, batch: SeriesSummary) -> SeriesSummary:
                          nan_count=a.nan_count + b.nan_count, posinf_count=a.posinf_count + b.posinf_count,
                          neginf_count=a.neginf_count + b.neginf_count, first_step=a.first_step,
                          last_step=b.last_step, last_value=b.last_value, min_value=lo, max_value=hi,
-                         mean_value=mean, sum_sq_dev=m2, last_time_ms=max(a.last_time_ms, b.last_time_ms))
+                         mean_value=mean, sum_sq_dev=m2, last_time_ms=max(a.last_time_ms, b.last_time_ms),
+                         first_time_ms=min(a.first_time_ms, b.first_time_ms), rewritten=a.rewritten)

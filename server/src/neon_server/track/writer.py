@@ -33,7 +33,8 @@ SERIES_SCHEMA = pa.schema([
     ("posinf_count", pa.uint64()), ("neginf_count", pa.uint64()), ("first_step", pa.float64()),
     ("last_step", pa.float64()), ("last_value", pa.float64()), ("min_value", pa.float64()),
     ("max_value", pa.float64()), ("mean_value", pa.float64()), ("sum_sq_dev", pa.float64()),
-    ("last_time", pa.timestamp("ms", tz="UTC"))])
+    ("first_time", pa.timestamp("ms", tz="UTC")), ("last_time", pa.timestamp("ms", tz="UTC")),
+    ("rewritten", pa.bool_())])
 
 
 @dataclass
@@ -231,6 +232,7 @@ class TrackWriter:
             else:
                 fresh = self._store.recompute_counts(kind, SERIES_TYPE[kind], project_id, run_id, paths)
             for path, recomputed in fresh.items():
+                recomputed.rewritten = True
                 result[project_id, run_id, path] = recomputed
         return result
 
@@ -272,7 +274,9 @@ def _series_table(summaries: dict[SeriesKey, SeriesSummary]) -> pa.Table:
         "first_step": col("first_step"), "last_step": col("last_step"), "last_value": col("last_value"),
         "min_value": col("min_value"), "max_value": col("max_value"), "mean_value": col("mean_value"),
         "sum_sq_dev": col("sum_sq_dev"),
+        "first_time": np.asarray(col("first_time_ms"), dtype=np.float64).astype(np.int64) if n else [],
         "last_time": np.asarray(col("last_time_ms"), dtype=np.float64).astype(np.int64) if n else [],
+        "rewritten": col("rewritten"),
     }, schema=SERIES_SCHEMA)
 
 

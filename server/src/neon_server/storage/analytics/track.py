@@ -21,7 +21,8 @@ POINT_TABLES = {"float": "track_float_points", "string": "track_string_points",
 _VALUE_COLUMNS = {"float": "value", "string": "value", "histogram": "kind, bin_edges, bin_values",
                   "file": "file_path, file_size, file_mime"}
 _SERIES_COLUMNS = ("type, count, finite_count, nan_count, posinf_count, neginf_count, first_step, last_step, "
-                   "last_value, min_value, max_value, mean_value, sum_sq_dev, toFloat64(last_time) * 1000 AS last_ms")
+                   "last_value, min_value, max_value, mean_value, sum_sq_dev, toFloat64(last_time) * 1000 AS last_ms, "
+                   "toFloat64(first_time) * 1000 AS first_ms, rewritten")
 
 
 def _summary(row: dict[str, Any]) -> SeriesSummary:
@@ -29,7 +30,8 @@ def _summary(row: dict[str, Any]) -> SeriesSummary:
                          nan_count=row["nan_count"], posinf_count=row["posinf_count"],
                          neginf_count=row["neginf_count"], first_step=row["first_step"], last_step=row["last_step"],
                          last_value=row["last_value"], min_value=row["min_value"], max_value=row["max_value"],
-                         mean_value=row["mean_value"], sum_sq_dev=row["sum_sq_dev"], last_time_ms=row["last_ms"])
+                         mean_value=row["mean_value"], sum_sq_dev=row["sum_sq_dev"], last_time_ms=row["last_ms"],
+                         first_time_ms=row["first_ms"], rewritten=bool(row["rewritten"]))
 
 
 class TrackStore:
@@ -66,7 +68,7 @@ class TrackStore:
             "if(finite_count > 0, maxIf(value, isFinite(value)), nan) AS max_value, "
             "if(finite_count > 0, avgIf(value, isFinite(value)), nan) AS mean_value, "
             "if(finite_count > 0, varPopIf(value, isFinite(value)) * finite_count, 0) AS sum_sq_dev, "
-            "toFloat64(max(time)) * 1000 AS last_ms "
+            "toFloat64(max(time)) * 1000 AS last_ms, toFloat64(min(time)) * 1000 AS first_ms, true AS rewritten "
             "FROM track_float_points FINAL "
             "WHERE project_id = {project:String} AND run_id = {run:String} AND path IN {paths:Array(String)} "
             "GROUP BY path",
@@ -80,12 +82,13 @@ class TrackStore:
         wanted = sorted(set(paths))
         rows = self._db.query(
             f"SELECT path, count() AS count, min(step) AS first_step, max(step) AS last_step, "
-            f"toFloat64(max(time)) * 1000 AS last_ms FROM {table} FINAL "
+            f"toFloat64(max(time)) * 1000 AS last_ms, toFloat64(min(time)) * 1000 AS first_ms FROM {table} FINAL "
             "WHERE project_id = {project:String} AND run_id = {run:String} AND path IN {paths:Array(String)} "
             "GROUP BY path",
             tag="track.recompute_counts", params={"project": project_id, "run": run_id, "paths": wanted})
         return {r["path"]: SeriesSummary(type=series_type, count=r["count"], first_step=r["first_step"],
-                                         last_step=r["last_step"], last_time_ms=r["last_ms"]) for r in rows}
+                                         last_step=r["last_step"], last_time_ms=r["last_ms"],
+                                         first_time_ms=r["first_ms"], rewritten=True) for r in rows}
 
     def string_sets(self, project_id: str, run_id: str, paths: Iterable[str]) -> dict[str, list[str]]:
         """The current values of these string-set attributes of one run."""

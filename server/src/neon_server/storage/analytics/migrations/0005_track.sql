@@ -55,7 +55,7 @@ CREATE TABLE IF NOT EXISTS track_float_points
     path        LowCardinality(String),
     step        Float64,
     time        DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
-    value       Float64 CODEC(Gorilla, ZSTD(1)),
+    value       Float64,
     preview     Bool DEFAULT false,
     ratio       Float32 DEFAULT 1,
     version     UInt64 CODEC(Delta, ZSTD(1))
@@ -115,7 +115,9 @@ ORDER BY (project_id, run_id, path, step);
 -- One row per series, kept at write time by the writer (never by scanning points on read): what the runs
 -- table, filters, sorts and attribute listings need. Statistics are over finite values; NaN and ±Inf are
 -- counted apart. `sum_sq_dev` is the sum of squared deviations from the mean (Welford's M2), so that
--- variance = sum_sq_dev / finite_count.
+-- variance = sum_sq_dev / finite_count. `rewritten`: some step of the series was logged again, so its points table
+-- may hold replaced rows until a merge: readers use FINAL for such series only (value is stored without
+-- Gorilla: decoding it cost twice the time of a bucket query).
 CREATE TABLE IF NOT EXISTS track_series
 (
     project_id      LowCardinality(String),
@@ -134,7 +136,9 @@ CREATE TABLE IF NOT EXISTS track_series
     max_value       Float64 DEFAULT nan,
     mean_value      Float64 DEFAULT nan,
     sum_sq_dev      Float64 DEFAULT 0,
+    first_time      DateTime64(3, 'UTC'),
     last_time       DateTime64(3, 'UTC'),
+    rewritten       Bool DEFAULT false,
     version         UInt64
 )
 ENGINE = ReplacingMergeTree(version)

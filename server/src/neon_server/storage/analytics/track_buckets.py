@@ -1,0 +1,267 @@
+"""Float series bucketed in ClickHouse, with Neptune's bucket semantics.
+
+A request names series (an id each) as lists of segments (a run's own points, and a fork's ancestors' points up
+to the fork step, stitched at read). For each series, x is the step, the wall time (epoch ms), the time since
+the series' first point (ms) or another metric's value at the same step; the x range is the series' own (or a
+window, or one range shared by all series). The range is cut into n equal buckets on the linear or log10 scale:
+bucket i holds lo + i·w < x ≤ lo + (i+1)·w, and bucket 0 also x = lo. With `first_alone` (Neptune's protocol)
+bucket 0 is (-inf, lo] and n buckets follow. Per bucket: first and last finite points by x, min, max and sum of
+finite values, and the counts of finite, NaN, +Inf and -Inf values. A series with no more points in range than
+buckets asked for is answered with its points, exactly.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from neon_server.domain.track import BUCKET_COLUMNS, BucketQuery, Segment, SeriesBuckets
+from neon_server.storage.analytics.executor import AnalyticsDB
+
+MAX_SERIES = 1_000
+
+
+@dataclass(frozen=True)
+class SeriesRequest:
+    path: str
+    segments: tuple[Segment, ...]
+
+
+class _Binder:
+    def __init__(self) -> None:
+        self.params: dict[str, Any] = {}
+
+    def __call__(self, value: Any, kind: str) -> str:
+        name = f"b{len(self.params)}"
+        self.params[name] = value
+        return f"{{{name}:{kind}}}"
+
+
+def _points_sql(series: Sequence[SeriesRequest], bind: _Binder, project: str, q: BucketQuery) -> str:
+    """(sid, run_id, step, t, value) for every point of every requested series."""
+    parts = []
+    preview = "" if q.include_preview else " AND NOT preview"
+    for sid, s in enumerate(series):
+        for seg in s.segments:
+            upto = f" AND step <= {bind(seg.max_step, 'Float64')}" if seg.max_step is not None else ""
+            parts.append(
+                f"SELECT toUInt32({sid}) AS sid, run_id, step, toFloat64(toUnixTimestamp64Milli(time)) AS t, value "
+                f"FROM track_float_points FINAL WHERE project_id = {project} AND run_id = {bind(seg.run_id, 'String')} "
+                f"AND path = {bind(s.path, 'String')}{upto}{preview}")
+    return " UNION ALL ".join(parts)
+
+
+def _xs_sql(series: Sequence[SeriesRequest], bind: _Binder, project: str, q: BucketQuery) -> str:
+    """(sid, x, value): each point's x on the scale buckets are cut on (log10 for a log axis)."""
+    pts = _points_sql(series, bind, project, q)
+    if q.x == "step":
+        inner = f"SELECT sid, step AS x, value FROM ({pts})"
+    elif q.x == "time":
+        inner = f"SELECT sid, t AS x, value FROM ({pts})"
+    elif q.x == "relative":
+        inner = (f"SELECT p.sid AS sid, p.t - s.t0 AS x, p.value AS value FROM ({pts}) AS p "
+                 f"INNER JOIN (SELECT sid, min(t) AS t0 FROM ({pts}) GROUP BY sid) AS s ON p.sid = s.sid")
+    else:
+        runs = sorted({seg.run_id for s in series for seg in s.segments})
+        inner = (f"SELECT p.sid AS sid, m.xv AS x, p.value AS value FROM ({pts}) AS p INNER JOIN "
+                 f"(SELECT run_id, step, value AS xv FROM track_float_points FINAL WHERE project_id = {project} "
+                 f"AND path = {bind(q.x_path, 'String')} AND run_id IN {bind(runs, 'Array(String)')}) AS m "
+                 "ON p.run_id = m.run_id AND p.step = m.step WHERE isFinite(m.xv)")
+    if q.log_x:
+        return f"SELECT sid, log10(x0) AS x, value FROM (SELECT sid, x AS x0, value FROM ({inner})) WHERE x0 > 0"
+    return inner
+
+
+def _scaled(value: float, log_x: bool) -> float:
+    return math.log10(value) if log_x else value
+
+
+def _unscaled(value: float, log_x: bool) -> float:
+    return 10.0**value if log_x else value
+
+
+def _step_ranges(series: Sequence[SeriesRequest], stored: dict[tuple[str, str], dict[str, Any]],
+                 q: BucketQuery) -> dict[int, tuple[float, float]]:
+    """Each series' step range from the summaries of its segments (or the window, or one shared range)."""
+    ranges: dict[int, tuple[float, float]] = {}
+    for sid, s in enumerate(series):
+        spans = []
+        for seg in s.segments:
+            summary = stored.get((seg.run_id, s.path))
+            limit = math.inf if seg.max_step is None else seg.max_step
+            if summary is not None and summary["first_step"] <= limit:
+                spans.append((summary["first_step"], min(summary["last_step"], limit)))
+        if q.window is not None:
+            ranges[sid] = q.window
+        elif spans:
+            ranges[sid] = (min(a for a, _ in spans), max(b for _, b in spans))
+    if q.shared_range and ranges:
+        shared = (min(a for a, _ in ranges.values()), max(b for _, b in ranges.values()))
+        ranges = dict.fromkeys(ranges, shared)
+    return ranges
+
+
+class TrackBucketStore:
+    def __init__(self, db: AnalyticsDB) -> None:
+        self._db = db
+
+    def float_buckets(self, project_id: str, series: Sequence[SeriesRequest],
+                      q: BucketQuery) -> list[SeriesBuckets]:
+        """Each requested series bucketed (in request order)."""
+        if not series:
+            return []
+        keys = [(seg.run_id, s.path) for s in series for seg in s.segments]
+        if q.x == "step" and not q.log_x and len(set(keys)) == len(keys):
+            return self._step_buckets(project_id, series, q)
+        bind = _Binder()
+        project = bind(project_id, "String")
+        xs = _xs_sql(series, bind, project, q)
+        window = ""
+        scaled_window = None
+        if q.window is not None:
+            scaled_window = tuple(-math.inf if q.log_x and v <= 0 else _scaled(v, q.log_x) for v in q.window)
+            window = f" WHERE x >= {bind(scaled_window[0], 'Float64')} AND x <= {bind(scaled_window[1], 'Float64')}"
+        ranges = self._db.query(f"SELECT sid, min(x) AS lo, max(x) AS hi, count() AS n FROM ({xs}){window} "
+                                "GROUP BY sid", tag="track.buckets.range", params=bind.params)
+        found = {r["sid"]: r for r in ranges}
+        if scaled_window is not None:
+            for r in found.values():
+                r["lo"], r["hi"] = max(scaled_window[0], r["lo"]) if math.isinf(scaled_window[0]) else \
+                    scaled_window[0], scaled_window[1]
+        elif q.shared_range and found:
+            lo, hi = min(r["lo"] for r in found.values()), max(r["hi"] for r in found.values())
+            for r in found.values():
+                r["lo"], r["hi"] = lo, hi
+        exact = [sid for sid, r in found.items() if r["n"] <= q.n]
+        bucketed = [sid for sid, r in found.items() if r["n"] > q.n]
+        points = self._exact(xs, window, exact, bind) if exact else {}
+        buckets = self._buckets(xs, window, bucketed, found, q, bind=bind) if bucketed else {}
+        out = []
+        for sid in range(len(series)):
+            if sid not in found:
+                out.append(SeriesBuckets(None, None))
+                continue
+            lo, hi = _unscaled(found[sid]["lo"], q.log_x), _unscaled(found[sid]["hi"], q.log_x)
+            if sid in points:
+                out.append(SeriesBuckets(lo, hi, exact=True, points=tuple(
+                    (_unscaled(x, q.log_x), y) for x, y in points[sid])))
+            else:
+                out.append(SeriesBuckets(lo, hi, columns=buckets.get(sid, {})))
+        return out
+
+    def _step_buckets(self, project_id: str, series: Sequence[SeriesRequest],
+                      q: BucketQuery) -> list[SeriesBuckets]:
+        """x = step, each point in one series: one pass over the points, ranges from the series summaries, and
+        FINAL only when some series had a step logged again."""
+        bind = _Binder()
+        project = bind(project_id, "String")
+        runs = sorted({seg.run_id for s in series for seg in s.segments})
+        paths = sorted({s.path for s in series})
+        rows = self._db.query(
+            f"SELECT run_id, path, first_step, last_step, rewritten FROM track_series FINAL "
+            f"WHERE project_id = {project} AND run_id IN {bind(runs, 'Array(String)')} "
+            f"AND path IN {bind(paths, 'Array(String)')} AND type = 'floatSeries'",
+            tag="track.buckets.summaries", params=bind.params)
+        stored = {(r["run_id"], r["path"]): r for r in rows}
+        ranges = _step_ranges(series, stored, q)
+        preview = "" if q.include_preview else " AND NOT preview"
+        window = (f" AND step >= {bind(q.window[0], 'Float64')} AND step <= {bind(q.window[1], 'Float64')}"
+                  if q.window is not None else "")
+        parts = []
+        for sid, s in enumerate(series):
+            if sid not in ranges:
+                continue
+            lo, hi = ranges[sid]
+            glo, gw = bind(lo, "Float64"), bind((hi - lo) / q.n, "Float64")
+            for seg in s.segments:
+                summary = stored.get((seg.run_id, s.path))
+                if summary is None:
+                    continue
+                final = " FINAL" if summary["rewritten"] else ""
+                upto = f" AND step <= {bind(seg.max_step, 'Float64')}" if seg.max_step is not None else ""
+                parts.append(f"SELECT toUInt32({sid}) AS sid, step AS x, value, {glo} AS glo, {gw} AS gw "
+                             f"FROM track_float_points{final} WHERE project_id = {project} "
+                             f"AND run_id = {bind(seg.run_id, 'String')} AND path = {bind(s.path, 'String')}"
+                             f"{upto}{window}{preview}")
+        if not parts:
+            return [SeriesBuckets(None, None) for _ in series]
+        inner = " UNION ALL ".join(parts)
+        buckets = self._bucket_rows(inner, q, bind)
+        small = [sid for sid in ranges if sid in buckets and sum(
+            sum(buckets[sid][c]) for c in ("finite_count", "nan_count", "posinf_count", "neginf_count")) <= q.n]
+        points = self._exact(f"SELECT sid, x, value FROM ({inner})", "", small, bind) if small else {}
+        out = []
+        for sid in range(len(series)):
+            if sid not in ranges or (sid not in buckets and sid not in points):
+                out.append(SeriesBuckets(None, None))
+            elif sid in points:
+                exact = tuple(points[sid])
+                out.append(SeriesBuckets(ranges[sid][0], ranges[sid][1], exact=True, points=exact))
+            else:
+                out.append(SeriesBuckets(ranges[sid][0], ranges[sid][1], columns=buckets[sid]))
+        return out
+
+    def _exact(self, xs: str, window: str, sids: list[int], bind: _Binder) -> dict[int, list[tuple[float, float]]]:
+        where = f"{window} {'AND' if window else 'WHERE'} sid IN {bind(sids, 'Array(UInt32)')}"
+        rows = self._db.query_arrow(f"SELECT sid, x, value FROM ({xs}){where} ORDER BY sid, x",
+                                    tag="track.buckets.exact", params=bind.params).to_pydict()
+        out: dict[int, list[tuple[float, float]]] = {}
+        for sid, x, y in zip(rows["sid"], rows["x"], rows["value"], strict=True):
+            out.setdefault(sid, []).append((x, y))
+        return out
+
+    def _buckets(self, xs: str, window: str, sids: list[int], ranges: dict[int, dict[str, Any]], q: BucketQuery, *,
+                 bind: _Binder) -> dict[int, dict[str, list[Any]]]:
+        # One row per series with its range; width 0 (one x value) puts every point in bucket 0.
+        los = [float(ranges[s]["lo"]) for s in sids]
+        widths = [(float(ranges[s]["hi"]) - float(ranges[s]["lo"])) / q.n for s in sids]
+        rng = (f"SELECT arrayJoin(arrayZip({bind(sids, 'Array(UInt32)')}, {bind(los, 'Array(Float64)')}, "
+               f"{bind(widths, 'Array(Float64)')})) AS r, r.1 AS sid, r.2 AS glo, r.3 AS gw")
+        where = f"{window} {'AND' if window else 'WHERE'} sid IN {bind(sids, 'Array(UInt32)')}"
+        joined = (f"SELECT p.sid AS sid, p.x AS x, p.value AS value, g.glo AS glo, g.gw AS gw "
+                  f"FROM (SELECT * FROM ({xs}){where}) AS p INNER JOIN ({rng}) AS g ON p.sid = g.sid")
+        return self._bucket_rows(joined, q, bind)
+
+    def _bucket_rows(self, source: str, q: BucketQuery, bind: _Binder) -> dict[int, dict[str, list[Any]]]:
+        """Buckets of `source` (sid, x, value, glo = the series' lo, gw = its bucket width) in columns
+        (BUCKET_COLUMNS), by series."""
+        n = q.n
+        if q.first_alone:
+            index = f"if(x <= glo OR gw = 0, 0, toInt64(least(ceil((x - glo) / gw), {n})))"
+            start = "if(idx = 0, -inf, lo + (idx - 1) * w)"
+            end = "if(idx = 0, lo, lo + idx * w)"
+        else:
+            index = f"if(gw = 0, 0, toInt64(greatest(least(ceil((x - glo) / gw) - 1, {n - 1}), 0)))"
+            start, end = "lo + idx * w", "lo + (idx + 1) * w"
+        if q.log_x:
+            start, end = f"if(isInfinite({start}), {start}, exp10({start}))", f"exp10({end})"
+        x = "exp10(x)" if q.log_x else "x"
+        finite = "finite_count > 0"
+        sql = (f"SELECT sid, idx AS index, {start} AS from_x, {end} AS to_x, "
+               f"if({finite}, first_x0, NULL) AS first_x, if({finite}, first_y0, NULL) AS first_y, "
+               f"if({finite}, last_x0, NULL) AS last_x, if({finite}, last_y0, NULL) AS last_y, "
+               f"if({finite}, min0, NULL) AS min, if({finite}, max0, NULL) AS max, if({finite}, sum0, NULL) AS sum, "
+               "finite_count, nan_count, posinf_count, neginf_count FROM ("
+               f"SELECT sid, {index} AS idx, any(glo) AS lo, any(gw) AS w, "
+               f"argMinIf({x}, x, isFinite(value)) AS first_x0, argMinIf(value, x, isFinite(value)) AS first_y0, "
+               f"argMaxIf({x}, x, isFinite(value)) AS last_x0, argMaxIf(value, x, isFinite(value)) AS last_y0, "
+               "minIf(value, isFinite(value)) AS min0, maxIf(value, isFinite(value)) AS max0, "
+               "sumIf(value, isFinite(value)) AS sum0, countIf(isFinite(value)) AS finite_count, "
+               "countIf(isNaN(value)) AS nan_count, countIf(value = inf) AS posinf_count, "
+               "countIf(value = -inf) AS neginf_count "
+               f"FROM ({source}) GROUP BY sid, idx) ORDER BY sid, index")
+        table = self._db.query_arrow(sql, tag="track.buckets", params=bind.params)
+        out: dict[int, dict[str, list[Any]]] = {}
+        if not table.num_rows:
+            return out
+        sids = table.column("sid").to_numpy()
+        bounds = [0, *(np.flatnonzero(np.diff(sids)) + 1).tolist(), len(sids)]
+        for start_row, end_row in itertools.pairwise(bounds):
+            part = table.slice(start_row, end_row - start_row)
+            out[int(sids[start_row])] = {name: part.column(name).to_pylist() for name in BUCKET_COLUMNS}
+        return out
