@@ -16,6 +16,7 @@ import pyarrow as pa
 import pytest
 
 from neon_server.runtime import Services
+from neon_server.services import track_transfer
 from server.tests.conftest import LiveServer
 from server.tests.neptune_export import SCHEMA, T0, param, point, run_rows, table
 
@@ -57,8 +58,8 @@ def snapshot(services: Services, project: str) -> dict[str, Any]:
             "run": (run.experiment_name, run.family, run.owner, run.created_at, run.fork_parent_run_id,
                     run.fork_step),
             "attributes": plain(dict(attributes.items())),
-            # summaries of a series logged again are recomputed by the store: the same up to float rounding
-            # (`rewritten` only tells readers the series had a step logged again)
+            # summaries of a series logged again are recomputed by the store: the same up to float rounding;
+            # `rewritten` says how the points are stored (replaced rows not merged yet), not what they are
             "series": {p: plain({k: round(v, 9) if isinstance(v, float) and math.isfinite(v) else v
                                  for k, v in vars(s).items() if k != "rewritten"}) for p, s in series.items()},
             "points": {p: plain(services.track.points(SERIES[s.type], project, run.run_id, p).to_pylist())
@@ -189,7 +190,9 @@ def test_a_table_of_another_shape_is_refused_naming_the_column(live_server: Live
     assert unauthenticated.status_code == 401
 
 
-def test_export_streams_the_rows_back_in_the_exporters_shape(live_server: LiveServer, key: str) -> None:
+def test_export_streams_the_rows_back_in_the_exporters_shape(live_server: LiveServer, key: str,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(track_transfer, "MAX_EXPORT_POINTS", 4)  # a run read a few series at a time
     rows = table(run_rows("a", experiment="e"))
     assert post(live_server, key, rows).status_code == 200
     with httpx.stream("GET", f"{live_server.url}/api/track/export", params={"run_id": "a"}, timeout=60,
@@ -204,6 +207,9 @@ def test_export_streams_the_rows_back_in_the_exporters_shape(live_server: LiveSe
     assert {r["attribute_type"] for r in exported.to_pylist()} == {
         "string", "datetime", "string_set", "bool", "float", "int", "file", "float_series", "string_series",
         "histogram_series", "file_series"}
+    series = exported.filter(exported["step"].is_valid()).group_by("attribute_path").aggregate([([], "count_all")])
+    assert dict(zip(*series.to_pydict().values(), strict=True)) == {
+        "train/loss": 7, "train/acc": 5, "logs/stdout": 3, "weights/hist": 3, "samples/image": 2}
     hist = exported.filter(pa.compute.equal(exported["attribute_type"], "histogram_series")).to_pylist()
     assert hist[0]["histogram_value"] == {"type": "COUNTING", "edges": [0.0, 0.5, 1.0], "values": [0.0, 3.0]}
     missing = httpx.get(f"{live_server.url}/api/track/export", params={"run_id": "nope"},
@@ -217,3 +223,16 @@ def test_datetimes_stay_utc_milliseconds(services: Services, live_server: LiveSe
     moment = datetime(2024, 2, 29, 23, 59, 59, 123000, tzinfo=UTC)
     assert post(live_server, key, table([param("d", "when", "datetime", moment)])).status_code == 200
     assert services.track.attributes(project, "d")["when"] == ("datetime", moment)
+
+
+def test_columns_of_a_narrower_or_finer_type_are_read(services: Services, live_server: LiveServer,
+                                                      project_key: tuple[str, str]) -> None:
+    project, key = project_key
+    rows = table(run_rows("w"))
+    rows = rows.set_column(rows.schema.get_field_index("timestamp"), "timestamp",
+                           rows.column("timestamp").cast(pa.timestamp("us", tz="UTC")))
+    rows = rows.set_column(rows.schema.get_field_index("int_value"), "int_value", rows.column("int_value").cast(
+        pa.int32()))
+    assert post(live_server, key, rows).status_code == 200
+    assert services.track.attributes(project, "w")["config/epochs"] == ("int", 12)
+    assert services.track.series(project, "w")["train/loss"].count == 7

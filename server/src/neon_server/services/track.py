@@ -223,12 +223,13 @@ class TrackService:
         self.run(project_id, run_id)
         return self._store.series(project_id, run_id)
 
-    def run_points(self, kind: str, project_id: str, run_id: str) -> pa.Table:
-        """All series of one kind of a run, by path then step (kind: float, string, histogram or file)."""
+    def run_points(self, kind: str, project_id: str, run_id: str, paths: list[str]) -> pa.Table:
+        """Several series of one kind of a run in one read, by path then step (kind: float, string, histogram or
+        file)."""
         if kind not in POINT_TABLES:
             raise NotFound(f"no series kind {kind!r}")
         self.run(project_id, run_id)
-        return self._store.run_points(kind, project_id, run_id)
+        return self._store.run_points(kind, project_id, run_id, paths)
 
     def points(self, kind: str, project_id: str, run_id: str, path: str) -> pa.Table:
         """A series' points in step order (kind: float, string, histogram or file)."""

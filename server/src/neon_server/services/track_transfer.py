@@ -16,12 +16,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from neon_server.domain.track import TrackCode
+from neon_server.domain.track import FILE_SERIES, FLOAT_SERIES, HISTOGRAM_SERIES, STRING_SERIES, TrackCode
 from neon_server.services.errors import NotFound
 from neon_server.services.track import TrackService
 from neon_server.track.exporter_format import ImportedRun, RowProblem, parameter_rows, rows_to_runs, series_rows
 
 SERIES_KINDS = ("float", "string", "histogram", "file")  # the exporter's order: metrics, then other series
+SERIES_KIND = {FLOAT_SERIES: "float", STRING_SERIES: "string", HISTOGRAM_SERIES: "histogram", FILE_SERIES: "file"}
+MAX_EXPORT_POINTS = 2_000_000  # points read at once while exporting
 
 
 @dataclass
@@ -120,7 +122,24 @@ class TrackTransfer:
         """One run's rows in the exporter's shape: parameters first, then each kind of series."""
         run = self._track.run(project_id, run_id)
         yield parameter_rows(project_name, run, self._track.attributes(project_id, run_id))
+        series = self._track.series(project_id, run_id)
         for kind in SERIES_KINDS:
-            points = self._track.run_points(kind, project_id, run_id)
-            if points.num_rows:
-                yield series_rows(project_name, run_id, kind, points)
+            paths = [(p, s.count) for p, s in series.items() if SERIES_KIND.get(s.type) == kind]
+            for chunk in _chunks(paths, MAX_EXPORT_POINTS):
+                points = self._track.run_points(kind, project_id, run_id, chunk)
+                if points.num_rows:
+                    yield series_rows(project_name, run_id, kind, points)
+
+
+def _chunks(paths: list[tuple[str, int]], limit: int) -> Iterator[list[str]]:
+    """Paths in groups of at most `limit` points (a longer series alone), so a big run is read a part at a time."""
+    chunk: list[str] = []
+    size = 0
+    for path, count in paths:
+        if chunk and size + count > limit:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(path)
+        size += count
+    if chunk:
+        yield chunk

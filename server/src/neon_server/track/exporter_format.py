@@ -113,7 +113,8 @@ def conform(table: pa.Table) -> pa.Table:
         column = table.column(spec.name)
         if column.type != spec.type:
             try:
-                column = column.cast(spec.type)
+                # a finer time unit is truncated to milliseconds; any other lossy cast is refused
+                column = column.cast(spec.type, safe=not pa.types.is_timestamp(spec.type))
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
                 raise FormatError(spec.name, f"column {spec.name!r} is {column.type}, expected {spec.type}: "
                                              f"{exc}") from None

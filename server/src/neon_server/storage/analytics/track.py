@@ -138,14 +138,14 @@ class TrackStore:
             tag="track.series", params={"project": project_id, "run": run_id})
         return {r["path"]: _summary(r) for r in rows}
 
-    def run_points(self, kind: str, project_id: str, run_id: str) -> pa.Table:
-        """Every series of one kind of a run in one read, by path then step: path, step, time (epoch ms),
+    def run_points(self, kind: str, project_id: str, run_id: str, paths: Iterable[str]) -> pa.Table:
+        """Several series of one kind of a run in one read, by path then step: path, step, time (epoch ms),
         preview, ratio and the kind's value columns (what an export streams)."""
         return self._db.query_arrow(
             f"SELECT path, step, toUnixTimestamp64Milli(time) AS time_ms, {_VALUE_COLUMNS[kind]}, preview, ratio "
             f"FROM {POINT_TABLES[kind]} FINAL WHERE project_id = {{project:String}} AND run_id = {{run:String}} "
-            "ORDER BY path, step",
-            tag=f"track.run_points.{kind}", params={"project": project_id, "run": run_id})
+            "AND path IN {paths:Array(String)} ORDER BY path, step",
+            tag=f"track.run_points.{kind}", params={"project": project_id, "run": run_id, "paths": sorted(paths)})
 
     def points(self, kind: str, project_id: str, run_id: str, path: str) -> pa.Table:
         """A series' points in step order: step, time (epoch ms), preview, ratio and the kind's value columns."""
