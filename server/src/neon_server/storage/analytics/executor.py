@@ -24,6 +24,21 @@ SLOW_QUERY_SECONDS = 1.0
 Params = Mapping[str, Any]
 
 
+class SqlParams:
+    """The bound parameters of one statement being built: `add` keeps a value and returns its placeholder
+    (`{name:Type}`), so no value is ever part of the SQL text. The prefix keeps names apart when statements
+    built by different code are combined."""
+
+    def __init__(self, values: Mapping[str, Any] | None = None, *, prefix: str = "p") -> None:
+        self.values: dict[str, Any] = dict(values or {})
+        self.prefix = prefix
+
+    def add(self, value: Any, kind: str) -> str:
+        name = f"{self.prefix}{len(self.values)}"
+        self.values[name] = value
+        return f"{{{name}:{kind}}}"
+
+
 class AnalyticsError(RuntimeError):
     """A failed analytical statement; the message carries the query tag and the engine's reason."""
 

@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from neon_server.domain.track import BUCKET_COLUMNS, BucketQuery, Segment, SeriesBuckets
-from neon_server.storage.analytics.executor import AnalyticsDB
+from neon_server.storage.analytics.executor import AnalyticsDB, SqlParams
+
+Binder = Callable[[Any, str], str]  # Params.add: keeps a value, returns its placeholder
 
 MAX_SERIES = 1_000
 
@@ -32,17 +34,7 @@ class SeriesRequest:
     segments: tuple[Segment, ...]
 
 
-class _Binder:
-    def __init__(self) -> None:
-        self.params: dict[str, Any] = {}
-
-    def __call__(self, value: Any, kind: str) -> str:
-        name = f"b{len(self.params)}"
-        self.params[name] = value
-        return f"{{{name}:{kind}}}"
-
-
-def _points_sql(series: Sequence[SeriesRequest], bind: _Binder, project: str, q: BucketQuery) -> str:
+def _points_sql(series: Sequence[SeriesRequest], bind: Binder, project: str, q: BucketQuery) -> str:
     """(sid, run_id, step, t, value) for every point of every requested series."""
     parts = []
     preview = "" if q.include_preview else " AND NOT preview"
@@ -56,7 +48,7 @@ def _points_sql(series: Sequence[SeriesRequest], bind: _Binder, project: str, q:
     return " UNION ALL ".join(parts)
 
 
-def _xs_sql(series: Sequence[SeriesRequest], bind: _Binder, project: str, q: BucketQuery) -> str:
+def _xs_sql(series: Sequence[SeriesRequest], bind: Binder, project: str, q: BucketQuery) -> str:
     """(sid, x, value): each point's x on the scale buckets are cut on (log10 for a log axis)."""
     pts = _points_sql(series, bind, project, q)
     if q.x == "step":
@@ -118,7 +110,8 @@ class TrackBucketStore:
         keys = [(seg.run_id, s.path) for s in series for seg in s.segments]
         if q.x == "step" and not q.log_x and len(set(keys)) == len(keys):
             return self._step_buckets(project_id, series, q)
-        bind = _Binder()
+        params = SqlParams(prefix="b")
+        bind = params.add
         project = bind(project_id, "String")
         xs = _xs_sql(series, bind, project, q)
         window = ""
@@ -127,7 +120,7 @@ class TrackBucketStore:
             scaled_window = tuple(-math.inf if q.log_x and v <= 0 else _scaled(v, q.log_x) for v in q.window)
             window = f" WHERE x >= {bind(scaled_window[0], 'Float64')} AND x <= {bind(scaled_window[1], 'Float64')}"
         ranges = self._db.query(f"SELECT sid, min(x) AS lo, max(x) AS hi, count() AS n FROM ({xs}){window} "
-                                "GROUP BY sid", tag="track.buckets.range", params=bind.params)
+                                "GROUP BY sid", tag="track.buckets.range", params=params.values)
         found = {r["sid"]: r for r in ranges}
         if scaled_window is not None:
             for r in found.values():
@@ -139,8 +132,8 @@ class TrackBucketStore:
                 r["lo"], r["hi"] = lo, hi
         exact = [sid for sid, r in found.items() if r["n"] <= q.n]
         bucketed = [sid for sid, r in found.items() if r["n"] > q.n]
-        points = self._exact(xs, window, exact, bind) if exact else {}
-        buckets = self._buckets(xs, window, bucketed, found, q, bind=bind) if bucketed else {}
+        points = self._exact(xs, window, exact, params) if exact else {}
+        buckets = self._buckets(xs, window, bucketed, found, q, params=params) if bucketed else {}
         out = []
         for sid in range(len(series)):
             if sid not in found:
@@ -158,7 +151,8 @@ class TrackBucketStore:
                       q: BucketQuery) -> list[SeriesBuckets]:
         """x = step, each point in one series: one pass over the points, ranges from the series summaries, and
         FINAL only when some series had a step logged again."""
-        bind = _Binder()
+        params = SqlParams(prefix="b")
+        bind = params.add
         project = bind(project_id, "String")
         runs = sorted({seg.run_id for s in series for seg in s.segments})
         paths = sorted({s.path for s in series})
@@ -166,7 +160,7 @@ class TrackBucketStore:
             f"SELECT run_id, path, first_step, last_step, rewritten FROM track_series FINAL "
             f"WHERE project_id = {project} AND run_id IN {bind(runs, 'Array(String)')} "
             f"AND path IN {bind(paths, 'Array(String)')} AND type = 'floatSeries'",
-            tag="track.buckets.summaries", params=bind.params)
+            tag="track.buckets.summaries", params=params.values)
         stored = {(r["run_id"], r["path"]): r for r in rows}
         ranges = _step_ranges(series, stored, q)
         preview = "" if q.include_preview else " AND NOT preview"
@@ -191,10 +185,10 @@ class TrackBucketStore:
         if not parts:
             return [SeriesBuckets(None, None) for _ in series]
         inner = " UNION ALL ".join(parts)
-        buckets = self._bucket_rows(inner, q, bind)
+        buckets = self._bucket_rows(inner, q, params)
         small = [sid for sid in ranges if sid in buckets and sum(
             sum(buckets[sid][c]) for c in ("finite_count", "nan_count", "posinf_count", "neginf_count")) <= q.n]
-        points = self._exact(f"SELECT sid, x, value FROM ({inner})", "", small, bind) if small else {}
+        points = self._exact(f"SELECT sid, x, value FROM ({inner})", "", small, params) if small else {}
         out = []
         for sid in range(len(series)):
             if sid not in ranges or (sid not in buckets and sid not in points):
@@ -206,17 +200,20 @@ class TrackBucketStore:
                 out.append(SeriesBuckets(ranges[sid][0], ranges[sid][1], columns=buckets[sid]))
         return out
 
-    def _exact(self, xs: str, window: str, sids: list[int], bind: _Binder) -> dict[int, list[tuple[float, float]]]:
+    def _exact(self, xs: str, window: str, sids: list[int],
+               params: SqlParams) -> dict[int, list[tuple[float, float]]]:
+        bind = params.add
         where = f"{window} {'AND' if window else 'WHERE'} sid IN {bind(sids, 'Array(UInt32)')}"
         rows = self._db.query_arrow(f"SELECT sid, x, value FROM ({xs}){where} ORDER BY sid, x",
-                                    tag="track.buckets.exact", params=bind.params).to_pydict()
+                                    tag="track.buckets.exact", params=params.values).to_pydict()
         out: dict[int, list[tuple[float, float]]] = {}
         for sid, x, y in zip(rows["sid"], rows["x"], rows["value"], strict=True):
             out.setdefault(sid, []).append((x, y))
         return out
 
     def _buckets(self, xs: str, window: str, sids: list[int], ranges: dict[int, dict[str, Any]], q: BucketQuery, *,
-                 bind: _Binder) -> dict[int, dict[str, list[Any]]]:
+                 params: SqlParams) -> dict[int, dict[str, list[Any]]]:
+        bind = params.add
         # One row per series with its range; width 0 (one x value) puts every point in bucket 0.
         los = [float(ranges[s]["lo"]) for s in sids]
         widths = [(float(ranges[s]["hi"]) - float(ranges[s]["lo"])) / q.n for s in sids]
@@ -225,9 +222,9 @@ class TrackBucketStore:
         where = f"{window} {'AND' if window else 'WHERE'} sid IN {bind(sids, 'Array(UInt32)')}"
         joined = (f"SELECT p.sid AS sid, p.x AS x, p.value AS value, g.glo AS glo, g.gw AS gw "
                   f"FROM (SELECT * FROM ({xs}){where}) AS p INNER JOIN ({rng}) AS g ON p.sid = g.sid")
-        return self._bucket_rows(joined, q, bind)
+        return self._bucket_rows(joined, q, params)
 
-    def _bucket_rows(self, source: str, q: BucketQuery, bind: _Binder) -> dict[int, dict[str, list[Any]]]:
+    def _bucket_rows(self, source: str, q: BucketQuery, params: SqlParams) -> dict[int, dict[str, list[Any]]]:
         """Buckets of `source` (sid, x, value, glo = the series' lo, gw = its bucket width) in columns
         (BUCKET_COLUMNS), by series."""
         n = q.n
@@ -255,7 +252,7 @@ class TrackBucketStore:
                "countIf(isNaN(value)) AS nan_count, countIf(value = inf) AS posinf_count, "
                "countIf(value = -inf) AS neginf_count "
                f"FROM ({source}) GROUP BY sid, idx) ORDER BY sid, index")
-        table = self._db.query_arrow(sql, tag="track.buckets", params=bind.params)
+        table = self._db.query_arrow(sql, tag="track.buckets", params=params.values)
         out: dict[int, dict[str, list[Any]]] = {}
         if not table.num_rows:
             return out

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from neon_server.storage.analytics.executor import SqlParams
 from neon_server.track.nql import BoolOp, Node, Not, NQLError, Predicate
 
 MAX_REGEX_CHARS = 1_000
@@ -28,25 +28,15 @@ _SERIES_COLUMN = {None: "last_value", "last": "last_value", "min": "min_value", 
 _NUMERIC = "if(type = 'int', toFloat64(int_value), float_value)"
 
 
-@dataclass
-class _Params:
-    values: dict[str, Any] = field(default_factory=dict)
-
-    def add(self, value: Any, kind: str) -> str:
-        name = f"q{len(self.values)}"
-        self.values[name] = value
-        return f"{{{name}:{kind}}}"
-
-
 def compile_filter(node: Node, project_param: str = "project") -> tuple[str, dict[str, Any]]:
     """SQL that is true for the `run_id`s the query matches, and its parameters. The caller binds
     `project_param` (a String) to the project's id; NQLError for values that do not fit their type."""
-    params = _Params()
+    params = SqlParams(prefix="q")
     sql = _node(node, params, "{" + project_param + ":String}")
     return sql, params.values
 
 
-def _node(node: Node, params: _Params, project: str) -> str:
+def _node(node: Node, params: SqlParams, project: str) -> str:
     if isinstance(node, BoolOp):
         return "(" + f" {node.op} ".join(_node(c, params, project) for c in node.children) + ")"
     if isinstance(node, Not):
@@ -54,17 +44,17 @@ def _node(node: Node, params: _Params, project: str) -> str:
     return _predicate(node, params, project)
 
 
-def _attributes(params: _Params, project: str, path: str, condition: str) -> str:
+def _attributes(params: SqlParams, project: str, path: str, condition: str) -> str:
     return (f"run_id IN (SELECT run_id FROM track_attributes FINAL WHERE project_id = {project} "
             f"AND path = {params.add(path, 'String')} AND ({condition}))")
 
 
-def _series(params: _Params, project: str, path: str, condition: str) -> str:
+def _series(params: SqlParams, project: str, path: str, condition: str) -> str:
     return (f"run_id IN (SELECT run_id FROM track_series FINAL WHERE project_id = {project} "
             f"AND path = {params.add(path, 'String')} AND ({condition}))")
 
 
-def _predicate(p: Predicate, params: _Params, project: str) -> str:  # noqa: PLR0911 - one branch per type
+def _predicate(p: Predicate, params: SqlParams, project: str) -> str:  # noqa: PLR0911 - one branch per type
     a = p.attribute
     if p.operator in ("EXISTS", "NOT EXISTS"):
         exists = _exists(p, params, project)
@@ -89,7 +79,7 @@ def _predicate(p: Predicate, params: _Params, project: str) -> str:  # noqa: PLR
     return _untyped(p, params, project)
 
 
-def _exists(p: Predicate, params: _Params, project: str) -> str:
+def _exists(p: Predicate, params: SqlParams, project: str) -> str:
     a = p.attribute
     series_types = {"floatSeries", "stringSeries", "histogramSeries", "fileRefSeries"}
     if a.aggregate is not None or a.type in series_types:
@@ -101,7 +91,7 @@ def _exists(p: Predicate, params: _Params, project: str) -> str:
     return f"({_attributes(params, project, a.name, '1')} OR {_series(params, project, a.name, '1')})"
 
 
-def _untyped(p: Predicate, params: _Params, project: str) -> str:
+def _untyped(p: Predicate, params: SqlParams, project: str) -> str:
     """No type given: compare with whatever the stored value is, where the text converts to it."""
     options = [f"(type = 'string' AND {_text(p, 'string_value', params)})"]
     if p.operator in ("CONTAINS", "NOT CONTAINS", "MATCHES", "NOT MATCHES"):
@@ -126,7 +116,7 @@ def _as_number(text: str) -> float | None:
     return value
 
 
-def _number(p: Predicate, column: str, params: _Params) -> str:
+def _number(p: Predicate, column: str, params: SqlParams) -> str:
     if p.operator not in _COMPARE:
         raise NQLError(f"{p.operator} compares text; `{p.attribute.name}` is a number", p.position)
     value = _as_number(p.value)
@@ -137,14 +127,14 @@ def _number(p: Predicate, column: str, params: _Params) -> str:
     return f"{column} {_COMPARE[p.operator]} {params.add(value, 'Float64')}"
 
 
-def _bool(p: Predicate, params: _Params) -> str:
+def _bool(p: Predicate, params: SqlParams) -> str:
     if p.operator not in ("==", "!=") or p.value.lower() not in ("true", "false"):
         raise NQLError(f"`{p.attribute.name}` is a bool: compare it with == or != to \"true\" or \"false\"",
                        p.position)
     return f"bool_value {_COMPARE[p.operator]} {params.add(p.value.lower() == 'true', 'Bool')}"
 
 
-def _datetime(p: Predicate, params: _Params) -> str:
+def _datetime(p: Predicate, params: SqlParams) -> str:
     if p.operator not in _COMPARE:
         raise NQLError(f"{p.operator} compares text; `{p.attribute.name}` is a datetime", p.position)
     try:
@@ -157,7 +147,7 @@ def _datetime(p: Predicate, params: _Params) -> str:
     return f"toUnixTimestamp64Milli(datetime_value) {_COMPARE[p.operator]} {params.add(ms, 'Int64')}"
 
 
-def _regex(p: Predicate, params: _Params) -> str:
+def _regex(p: Predicate, params: SqlParams) -> str:
     if len(p.value) > MAX_REGEX_CHARS:
         raise NQLError(f"regular expression longer than {MAX_REGEX_CHARS} characters", p.position)
     try:
@@ -169,7 +159,7 @@ def _regex(p: Predicate, params: _Params) -> str:
     return params.add(p.value, "String")
 
 
-def _text(p: Predicate, column: str, params: _Params) -> str:
+def _text(p: Predicate, column: str, params: SqlParams) -> str:
     op = p.operator
     if op in ("MATCHES", "NOT MATCHES"):
         test = f"match({column}, {_regex(p, params)})"
@@ -180,7 +170,7 @@ def _text(p: Predicate, column: str, params: _Params) -> str:
     return f"NOT {test}" if op.startswith("NOT ") else test
 
 
-def _string_set(p: Predicate, params: _Params) -> str:
+def _string_set(p: Predicate, params: SqlParams) -> str:
     op = p.operator
     if op in ("CONTAINS", "NOT CONTAINS"):
         test = f"has(string_set, {params.add(p.value, 'String')})"

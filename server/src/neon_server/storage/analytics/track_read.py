@@ -9,12 +9,12 @@ hostile pattern cannot stall the engine).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 
-from neon_server.storage.analytics.executor import AnalyticsDB
+from neon_server.storage.analytics.executor import AnalyticsDB, SqlParams
 from neon_server.storage.analytics.track import POINT_TABLES
 
 # Steps are finite and < 1e12; these stand for "no bound" without binding infinities.
@@ -78,17 +78,7 @@ class Segment:
     limit: int = 0
 
 
-@dataclass
-class _Params:
-    values: dict[str, Any] = field(default_factory=dict)
-
-    def add(self, value: Any, kind: str) -> str:
-        name = f"r{len(self.values)}"
-        self.values[name] = value
-        return f"{{{name}:{kind}}}"
-
-
-def _names(nf: NameFilter, params: _Params) -> str:
+def _names(nf: NameFilter, params: SqlParams) -> str:
     """SQL true for the `path`/`type` rows the filter keeps."""
     parts: list[str] = []
     if nf.exact is not None:
@@ -124,7 +114,7 @@ class TrackReadStore:
                sort: Sort, offset: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
         """(how many runs match, the page of them in order). `where` is compiled NQL over `run_id` whose
         parameters are `where_params` (it binds `{project:String}`); `leaders` keeps each experiment's newest run."""
-        params = _Params(dict(where_params))
+        params = SqlParams(dict(where_params), prefix="r")
         params.values["project"] = project_id
         conditions = ["project_id = {project:String}"]
         if where:
@@ -160,7 +150,7 @@ class TrackReadStore:
     # -- attributes -----------------------------------------------------------------------------------------------
     def attribute_rows(self, project_id: str, run_ids: Sequence[str], names: NameFilter) -> list[dict[str, Any]]:
         """Single-value attributes of these runs that the filter keeps."""
-        params = _Params({"project": project_id, "runs": list(run_ids)})
+        params = SqlParams({"project": project_id, "runs": list(run_ids)}, prefix="r")
         return self._db.query(
             f"SELECT {_ATTRIBUTE_COLUMNS} FROM track_attributes FINAL WHERE project_id = {{project:String}} "
             f"AND run_id IN {{runs:Array(String)}} AND {_names(names, params)}",
@@ -168,7 +158,7 @@ class TrackReadStore:
 
     def series_rows(self, project_id: str, run_ids: Sequence[str], names: NameFilter) -> list[dict[str, Any]]:
         """Series summaries of these runs that the filter keeps."""
-        params = _Params({"project": project_id, "runs": list(run_ids)})
+        params = SqlParams({"project": project_id, "runs": list(run_ids)}, prefix="r")
         return self._db.query(
             f"SELECT {_SERIES_COLUMNS} FROM track_series FINAL WHERE project_id = {{project:String}} "
             f"AND run_id IN {{runs:Array(String)}} AND {_names(names, params)}",
@@ -192,7 +182,7 @@ class TrackReadStore:
     def definitions(self, project_id: str, run_ids: Sequence[str] | None, names: NameFilter,
                     after: tuple[str, str] | None, limit: int) -> list[tuple[str, str]]:
         """Distinct (path, type) of the project's (or these runs') attributes and series, in order, after `after`."""
-        params = _Params({"project": project_id})
+        params = SqlParams({"project": project_id}, prefix="r")
         runs = f" AND run_id IN {params.add(list(run_ids), 'Array(String)')}" if run_ids is not None else ""
         conditions = [_names(names, params)]
         if after is not None:
@@ -248,7 +238,7 @@ class TrackReadStore:
 
     def _segment_points(self, kind: str, project_id: str, segment: Segment, limit: int, *,
                         step_from: float | None, step_to: float | None, descending: bool) -> pa.Table:
-        params = _Params({"project": project_id})
+        params = SqlParams({"project": project_id}, prefix="r")
         conditions = _segment_conditions(segment, params, step_from, step_to)
         return self._db.query_arrow(
             f"SELECT {params.add(segment.request, 'String')} AS request, p.step AS step, "
@@ -261,7 +251,7 @@ class TrackReadStore:
     def _many_points(self, kind: str, project_id: str, segments: Sequence[Segment], *, step_from: float | None,
                      step_to: float | None, descending: bool) -> pa.Table:
         """Many series in one query: the segments joined as an array, `limit` per request by a window."""
-        params = _Params({"project": project_id})
+        params = SqlParams({"project": project_id}, prefix="r")
         join = _segment_join(kind, segments, params)
         bounds = ""
         if step_from is not None:
@@ -285,7 +275,7 @@ class TrackReadStore:
         and count of finite values, and counts of NaN, +Inf and -Inf. Answers (a, b, rows)."""
         if not segments:
             return 0.0, 0.0, []
-        params = _Params({"project": project_id})
+        params = SqlParams({"project": project_id}, prefix="r")
         source = _float_source(segments, params, x_from, x_to)
         found = self._db.query(f"SELECT count() AS n, min(step) AS lo, max(step) AS hi FROM {source}",
                                tag="track.read.bucket_range", params=params.values)[0]
@@ -311,7 +301,7 @@ class TrackReadStore:
         return a, b, rows
 
 
-def _segment_conditions(segment: Segment, params: _Params, step_from: float | None,
+def _segment_conditions(segment: Segment, params: SqlParams, step_from: float | None,
                         step_to: float | None) -> list[str]:
     """WHERE conditions (besides the project) of one segment's points: its run and path, its step bounds and
     page bounds, the step range, previews only when asked."""
@@ -325,7 +315,7 @@ def _segment_conditions(segment: Segment, params: _Params, step_from: float | No
     return conditions
 
 
-def _float_source(segments: Sequence[Segment], params: _Params, x_from: float | None, x_to: float | None) -> str:
+def _float_source(segments: Sequence[Segment], params: SqlParams, x_from: float | None, x_to: float | None) -> str:
     """A subquery of the segments' float points as (request, step, value): few segments as a UNION ALL of one
     key-range read each, many as one join with the segments."""
     bounds = [("step", ">=", x_from), ("step", "<=", x_to)]
@@ -341,7 +331,7 @@ def _float_source(segments: Sequence[Segment], params: _Params, x_from: float | 
     return "(" + " UNION ALL ".join(parts) + ")"
 
 
-def _segment_join(kind: str, segments: Sequence[Segment], params: _Params) -> str:
+def _segment_join(kind: str, segments: Sequence[Segment], params: SqlParams) -> str:
     """`FROM <points> AS p FINAL INNER JOIN <segments> AS seg … WHERE …`: the points of every segment
     (its run and path, lo < step <= hi, the page bounds, previews only when asked)."""
     columns = ", ".join(params.add(values, sql_type) for values, sql_type in (
