@@ -39,44 +39,44 @@ NOT_FOUND_CODES = (TrackCode.RUN_NOT_FOUND, TrackCode.RUN_FORK_PARENT_NOT_FOUND,
 RUN_ID = r"^[^\x00-\x1f/]{1,730}$"
 
 
-class ForkIn(BaseModel):
+class TrackForkIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     run_id: str = Field(pattern=RUN_ID, description="the parent run")
     step: float = Field(ge=0, le=1e15, allow_inf_nan=False, description="the step the new run forks at")
 
 
-class RunIn(BaseModel):
+class TrackRunIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     run_id: str = Field(pattern=RUN_ID, description="the caller's run id: 1–730 printable characters, no '/'")
     experiment_name: str = Field(default="", max_length=730)
-    fork: ForkIn | None = Field(default=None, description="fork from this run at this step")
+    fork: TrackForkIn | None = Field(default=None, description="fork from this run at this step")
     creation_time_ms: float | None = Field(default=None, ge=0, le=MAX_DATETIME_MS, allow_inf_nan=False,
                                            description="epoch milliseconds; default now")
     resume: StrictBool = Field(default=False, description="continue an existing run: 404 when there is none")
 
 
-class RunOut(BaseModel):
+class TrackRunOut(BaseModel):
     run_id: str
     short_id: str
     code: str = Field(description="OK (created) or RUN_DUPLICATE (it existed with the same lineage)")
     message: str
 
 
-class RejectionOut(BaseModel):
+class TrackRejectionOut(BaseModel):
     code: str = Field(description="why, as a TrackCode name (SERIES_STEP_INVALID, FIELD_PATH_NON_WRITABLE, …)")
     count: int
     message: str
 
 
-class OutcomeOut(BaseModel):
+class TrackOutcomeOut(BaseModel):
     code: str
     accepted: int = Field(description="attributes, tag changes and points written")
-    rejections: list[RejectionOut]
+    rejections: list[TrackRejectionOut]
 
 
-class FileOut(BaseModel):
+class TrackFileOut(BaseModel):
     key: str
     size_bytes: int
     sha256: str
@@ -88,11 +88,11 @@ def _refusal(outcome: Outcome) -> JSONResponse:
     return error_response(status, kind, outcome.message, track_code=outcome.code.name)
 
 
-@router.post("/api/track/runs", summary="Create or resume a Track run", response_model=RunOut, status_code=201,
-             responses={200: {"model": RunOut, "description": "The run existed with the same lineage"},
+@router.post("/api/track/runs", summary="Create or resume a Track run", response_model=TrackRunOut, status_code=201,
+             responses={200: {"model": TrackRunOut, "description": "The run existed with the same lineage"},
                         **errors((404, "The fork parent, or the run to resume, does not exist"),
                                  (409, "The run exists with another fork parent or step"))})
-async def create_run(body: RunIn, services: ServicesDep, principal: PrincipalDep) -> JSONResponse:
+async def create_run(body: TrackRunIn, services: ServicesDep, principal: PrincipalDep) -> JSONResponse:
     project_id = principal.project_id
     if body.resume:
         try:
@@ -100,7 +100,7 @@ async def create_run(body: RunIn, services: ServicesDep, principal: PrincipalDep
         except NotFound:
             return error_response(404, "not_found", f"run {body.run_id!r} does not exist: it cannot be resumed",
                                   track_code=TrackCode.RUN_NOT_FOUND.name)
-        return JSONResponse(RunOut(run_id=run.run_id, short_id=run.short_id, code="RUN_DUPLICATE",
+        return JSONResponse(TrackRunOut(run_id=run.run_id, short_id=run.short_id, code="RUN_DUPLICATE",
                                    message="resumed").model_dump())
     fork = ForkPoint(body.fork.run_id, body.fork.step) if body.fork is not None else None
     created_at = datetime.fromtimestamp(body.creation_time_ms / 1000, UTC) if body.creation_time_ms else None
@@ -108,12 +108,12 @@ async def create_run(body: RunIn, services: ServicesDep, principal: PrincipalDep
         project_id, RunCreate(body.run_id, experiment_name=body.experiment_name, creation_time=created_at, fork=fork))
     if stored is None or outcome.code not in (TrackCode.OK, TrackCode.RUN_DUPLICATE):
         return _refusal(outcome)
-    return JSONResponse(RunOut(run_id=stored.run_id, short_id=stored.short_id, code=outcome.code.name,
+    return JSONResponse(TrackRunOut(run_id=stored.run_id, short_id=stored.short_id, code=outcome.code.name,
                                message=outcome.message).model_dump(), status_code=201 if outcome.ok else 200)
 
 
 @router.post("/api/track/ingest", summary="Write one run's metrics, configs, tags, series and file references",
-             response_model=OutcomeOut,
+             response_model=TrackOutcomeOut,
              openapi_extra={"requestBody": {"required": True, "content": {MEDIA_TYPE: {"schema": {
                  "type": "string", "format": "binary",
                  "description": "the native Track body (docs/track-sdk.md), gzip allowed"}}}}},
@@ -138,8 +138,9 @@ async def ingest(request: Request, services: ServicesDep, principal: PrincipalDe
         return error_response(failure.status, failure.code, failure.message, failure.headers())
     if not outcome.ok:
         return _refusal(outcome)
-    return JSONResponse(OutcomeOut(code=outcome.code.name, accepted=outcome.accepted, rejections=[
-        RejectionOut(code=r.code.name, count=r.count, message=r.message) for r in outcome.rejections]).model_dump())
+    rejections = [TrackRejectionOut(code=r.code.name, count=r.count, message=r.message) for r in outcome.rejections]
+    return JSONResponse(TrackOutcomeOut(code=outcome.code.name, accepted=outcome.accepted,
+                                        rejections=rejections).model_dump())
 
 
 @cache
@@ -150,13 +151,13 @@ def _uploads(home: FsPath) -> TrackUploads:
 Key = Annotated[str, Path(description=KEY_RULE, pattern=KEY_PATTERN, max_length=MAX_KEY_CHARS)]
 
 
-@router.put("/api/track/files/{key:path}", summary="Store the bytes of a logged file", response_model=FileOut,
+@router.put("/api/track/files/{key:path}", summary="Store the bytes of a logged file", response_model=TrackFileOut,
             status_code=201, responses=errors(413, (409, "The key is a folder of other keys, or inside a file's key")),
             openapi_extra={"requestBody": {"required": False, "content": {"application/octet-stream": {
                 "schema": {"type": "string", "format": "binary"}}}}})
 async def put_file(key: Key, request: Request, services: ServicesDep, principal: PrincipalDep) -> JSONResponse:
     stored = await _uploads(services.settings.home).store(principal.project_id, key, request.stream())
-    return JSONResponse(FileOut(key=stored.key, size_bytes=stored.size_bytes, sha256=stored.sha256).model_dump(),
+    return JSONResponse(TrackFileOut(key=stored.key, size_bytes=stored.size_bytes, sha256=stored.sha256).model_dump(),
                         status_code=201)
 
 

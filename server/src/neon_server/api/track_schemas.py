@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 ISO_TIME = "ISO 8601 with offset: 2026-01-02T03:04:05.123+00:00"
 FloatOrSpecial = float | str
@@ -74,11 +74,13 @@ class PointList(BaseModel):
 
 
 class SeriesRef(BaseModel):
+    model_config = ConfigDict(strict=True)  # a bool is a bool, a number a number: as the document says
     run_id: str = Field(min_length=1, max_length=730, pattern=r"^[^\x00-\x1f/]+$")
     path: str = Field(min_length=1, max_length=1024)
 
 
 class BucketsRequest(BaseModel):
+    model_config = ConfigDict(strict=True)
     series: list[SeriesRef] = Field(min_length=1, max_length=1000, description="float series to bucket")
     buckets: int = Field(1000, ge=1, le=1000, description="how many equal-width buckets to cut the x range into")
     x: Literal["step", "time", "relative", "metric"] = Field(
