@@ -63,6 +63,9 @@ CROSS_FIELD_REFUSALS = (
     "the body hashes to",  # an agent blob's ref is the hash of its value
     "invalid agent spec",  # an agent spec is checked against its own JSON Schema (`neon agent schema`)
     "a run cannot fork itself",  # Track: a fork's parent is another run
+    "has an empty, '.' or '..' part",  # Track files: a key's segment may not be '.' or '..' (no lookarounds here)
+    "a window needs both from_x and to_x", "the window's from must be below its to",  # Track chart buckets
+    "x = metric needs x_path",
 )
 
 
@@ -128,6 +131,7 @@ def native_track_body(draw: st.DrawFn) -> bytes:
 schemathesis.openapi.media_type("application/vnd.neon.track", native_track_body())
 
 
+@st.composite
 def exporter_rows(draw: st.DrawFn) -> bytes:
     """neptune-exporter rows as an Arrow IPC stream (the body of POST /api/track/import)."""
     rows = [{"project_id": "ws/proj", "run_id": draw(st.sampled_from(["run-1", "run-2"])),

@@ -38,6 +38,7 @@ from neon_server.services.stats import StatsService
 from neon_server.services.trace_scoring import TraceScoring
 from neon_server.services.traces import SpanListService, TraceListService, TraceService
 from neon_server.services.track import TrackService
+from neon_server.services.track_uploads import TrackUploads
 from neon_server.settings import Settings
 from neon_server.storage.analytics import AnalyticsDB, open_analytics
 from neon_server.storage.analytics.scores import ScoreStore
@@ -93,6 +94,8 @@ class Services:
     agent_runs: AgentRunService = field(init=False)
     track_writer: TrackWriter = field(init=False)
     track: TrackService = field(init=False)
+    track_files: TrackFileStore = field(init=False)
+    track_uploads: TrackUploads = field(init=False)
     neptune_tokens: NeptuneTokens = field(init=False)
     neptune_ingest: NeptuneIngest = field(init=False)
     neptune_files: NeptuneFiles = field(init=False)
@@ -160,7 +163,9 @@ class Services:
                                             refresh_seconds=s.neptune_refresh_seconds)
         self.neptune_ingest = NeptuneIngest(self.track, lambda project_id: self.projects.get(project_id).name,
                                             RequestIds(secret))
-        self.neptune_files = NeptuneFiles(TrackFileStore(s.home / "track-files"), secret,
+        self.track_files = TrackFileStore(s.home / "track-files")  # neon.track's and Neptune's uploads alike
+        self.track_uploads = TrackUploads(self.track_files)
+        self.neptune_files = NeptuneFiles(self.track_files, secret,
                                           part_bytes=s.neptune_file_part_bytes)
         self.neptune_read = NeptuneRead(TrackReadStore(self.analytics), lambda p: self.projects.get(p).name)
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from functools import cache
-from pathlib import Path as FsPath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
@@ -27,7 +25,7 @@ from neon_server.api.errors import RETRY_AFTER, error_response, errors
 from neon_server.api.ingest_errors import ingest_failure
 from neon_server.domain.track import ForkPoint, Outcome, RunCreate, TrackCode
 from neon_server.services.errors import NotFound, UnsupportedMediaType
-from neon_server.services.track_uploads import KEY_PATTERN, KEY_RULE, MAX_KEY_CHARS, TrackUploads
+from neon_server.services.track_uploads import KEY_PATTERN, KEY_RULE, MAX_KEY_CHARS
 from neon_server.track.columns import MAX_DATETIME_MS
 from neon_server.track.native_format import MEDIA_TYPE, FormatError, decode
 
@@ -143,11 +141,6 @@ async def ingest(request: Request, services: ServicesDep, principal: PrincipalDe
                                         rejections=rejections).model_dump())
 
 
-@cache
-def _uploads(home: FsPath) -> TrackUploads:
-    return TrackUploads(home)
-
-
 Key = Annotated[str, Path(description=KEY_RULE, pattern=KEY_PATTERN, max_length=MAX_KEY_CHARS)]
 
 
@@ -156,7 +149,7 @@ Key = Annotated[str, Path(description=KEY_RULE, pattern=KEY_PATTERN, max_length=
             openapi_extra={"requestBody": {"required": False, "content": {"application/octet-stream": {
                 "schema": {"type": "string", "format": "binary"}}}}})
 async def put_file(key: Key, request: Request, services: ServicesDep, principal: PrincipalDep) -> JSONResponse:
-    stored = await _uploads(services.settings.home).store(principal.project_id, key, request.stream())
+    stored = await services.track_uploads.store(principal.project_id, key, request.stream())
     return JSONResponse(TrackFileOut(key=stored.key, size_bytes=stored.size_bytes, sha256=stored.sha256).model_dump(),
                         status_code=201)
 
@@ -164,9 +157,5 @@ async def put_file(key: Key, request: Request, services: ServicesDep, principal:
 @router.get("/api/track/files/{key:path}", summary="Read the bytes of a logged file",
             responses={200: {"content": {"application/octet-stream": {}}}, **errors(404)})
 async def get_file(key: Key, services: ServicesDep, principal: PrincipalDep) -> Response:
-    uploads = _uploads(services.settings.home)
-    try:
-        data: Any = await asyncio.to_thread(uploads.read, principal.project_id, key)
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        raise NotFound(f"no file {key!r} in this project") from None
+    data: Any = await asyncio.to_thread(services.track_uploads.read, principal.project_id, key)
     return Response(data, media_type="application/octet-stream")
