@@ -289,12 +289,13 @@ def test_bad_requests_get_a_clear_4xx(services: Services, live_server: LiveServe
     answer = client.post("/api/track/runs", json={"run_id": "c", "fork": {"run_id": "nope", "step": 1}})
     assert (answer.status_code, answer.json()["error"]["track_code"]) == (404, "RUN_FORK_PARENT_NOT_FOUND")
     assert client.post("/api/track/runs", json={"run_id": "a/b"}).status_code == 422
-    answer = client.put("/api/track/files/a/%2E%2E/b", content=b"dots")  # '..' is a name like any other
-    assert answer.status_code == 201
-    assert client.get("/api/track/files/a/%2E%2E/b").content == b"dots"
+    answer = client.put("/api/track/files/a/%2E%2E/b", content=b"dots")  # no way out of the project's folder
+    assert answer.status_code == 422
+    assert "'..'" in answer.json()["error"]["message"]
     files = services.settings.home / "track-files"
-    assert [p.read_bytes() for p in files.rglob("b")] == [b"dots"]
-    assert files.joinpath(project, "a", "_..", "b").is_file()
+    assert not [p for p in files.rglob("b") if p.is_file()]
+    assert client.put("/api/track/files/a/.hidden/b", content=b"dots").status_code == 201
+    assert files.joinpath(project, "a", ".hidden", "b").read_bytes() == b"dots"
     answer = client.put("/api/track/files/a%20b", content=b"x")
     assert answer.status_code == 422
     assert "key" in answer.json()["error"]["message"]
