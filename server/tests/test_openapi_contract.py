@@ -66,6 +66,7 @@ CROSS_FIELD_REFUSALS = (
     "has an empty, '.' or '..' part",  # Track files: a key's segment may not be '.' or '..' (no lookarounds here)
     "a window needs both from_x and to_x", "the window's from must be below its to",  # Track chart buckets
     "x = metric needs x_path",
+    "NQL: ",  # an NQL query is parsed by its own grammar (docs/track.md#nql-choosing-runs)
 )
 
 

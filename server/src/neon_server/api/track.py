@@ -66,7 +66,8 @@ def _attribute(kind: str, value: Any) -> dict[str, Any]:
                                                                 "its attribute's type: `position` says where"))},
             response_model=None)
 async def list_runs(services: ServicesDep, principal: PrincipalDep,
-                    query: Annotated[str | None, Query(max_length=100_000, description=(
+                    # in the URL: 1,500 characters stay under the server's request-line limit however they encode
+                    query: Annotated[str | None, Query(max_length=1_500, description=(
                         "NQL, e.g. `` `config/lr`:float > \"0.001\" AND `sys/tags`:stringSet CONTAINS \"best\" `` "
                         "or ``max(`val/acc`) >= \"0.9\"`` (docs/track.md#nql)"))] = None) -> dict[str, Any]:
     runs = await run_in_threadpool(services.track.runs, principal.project_id, query)
@@ -110,7 +111,8 @@ async def get_points(run_id: RunId, services: ServicesDep, principal: PrincipalD
 
 
 @router.post("/api/track/buckets", summary="Float series bucketed for charts (Neptune's bucket semantics)",
-             responses={**ok(out.BucketsResponse), **errors(404, (422, "a bad range, x axis or series list"))},
+             responses={**ok(out.BucketsResponse),
+                        **errors(400, 404, (422, "a bad range, x axis or series list"))},
              response_model=None)
 async def buckets(body: out.BucketsRequest, services: ServicesDep, principal: PrincipalDep) -> Response:
     if (body.from_x is None) != (body.to_x is None):
