@@ -5,9 +5,9 @@ JSON has no NaN or infinities: such floats travel as the strings "NaN", "Infinit
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 ISO_TIME = "ISO 8601 with offset: 2026-01-02T03:04:05.123+00:00"
 FloatOrSpecial = float | str
@@ -79,10 +79,16 @@ class SeriesRef(BaseModel):
     path: str = Field(min_length=1, max_length=1024)
 
 
+def _whole_float(value: Any) -> Any:
+    """JSON Schema's integers include 1000.0: take it as 1000 (the strict model refuses strings and bools)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 class BucketsRequest(BaseModel):
     model_config = ConfigDict(strict=True)
     series: list[SeriesRef] = Field(min_length=1, max_length=1000, description="float series to bucket")
-    buckets: int = Field(1000, ge=1, le=1000, description="how many equal-width buckets to cut the x range into")
+    buckets: Annotated[int, BeforeValidator(_whole_float)] = Field(
+        1000, ge=1, le=1000, description="how many equal-width buckets to cut the x range into")
     x: Literal["step", "time", "relative", "metric"] = Field(
         "step", description="step; time (epoch ms); relative (ms since the series' first point); metric (x_path's "
                             "value at the same step)")
