@@ -6,8 +6,8 @@
 Data, per scale s: one run with one metric of s × 1M points, and 100 runs with one metric of s × 100k points
 each; written with ClickHouse's own `INSERT … SELECT FROM numbers()` into the stopped server's store (runs are
 created through the service first, so they have their identity and sys attributes). Each call is repeated; the
-table reports the median and p95 in milliseconds as an HTTP client sees them. Summaries are computed
-once in SQL, as the writer keeps them for points that come through the API.
+table reports the median and p95 in milliseconds as an HTTP client sees them. Summaries and the pre-aggregated
+step blocks are computed once in SQL, as the writer keeps them for points that come through the API.
 """
 
 from __future__ import annotations
@@ -62,6 +62,17 @@ GENERATE = textwrap.dedent("""
         "SELECT project_id, run_id, path, 'floatSeries', count(), count(), min(step), max(step), "
         "argMax(value, step), min(value), max(value), avg(value), varPop(value) * count(), min(time), max(time), "
         "1 FROM track_float_points GROUP BY project_id, run_id, path", tag="bench.summaries")
+    # the step blocks the writer keeps (neon_server/track/blocks.py), computed the same way in SQL
+    services.analytics.command(
+        "INSERT INTO track_float_blocks SELECT project_id, run_id, path, level, "
+        "toInt64(floor(b4 / exp2(level - 4))) AS block, min(f), max(l), min(mn), max(mx), sum(sm), sum(fc), "
+        "sum(nc), sum(pc), sum(ngc) FROM (SELECT project_id, run_id, path, toInt64(ceil(step / 16)) - 1 AS b4, "
+        "min(tuple(if(isFinite(value), step, inf), value)) AS f, max(tuple(if(isFinite(value), step, -inf), value)) "
+        "AS l, min(if(isFinite(value), value, inf)) AS mn, max(if(isFinite(value), value, -inf)) AS mx, "
+        "sum(if(isFinite(value), value, 0)) AS sm, toUInt64(countIf(isFinite(value))) AS fc, "
+        "toUInt64(countIf(isNaN(value))) AS nc, toUInt64(countIf(value = inf)) AS pc, "
+        "toUInt64(countIf(value = -inf)) AS ngc FROM track_float_points GROUP BY project_id, run_id, path, b4) "
+        "ARRAY JOIN [4, 8, 12] AS level GROUP BY project_id, run_id, path, level, block", tag="bench.blocks")
     services.close()
 """)
 
@@ -92,10 +103,14 @@ def measure(scale: int) -> dict[str, tuple[float, float]]:
 
         one = {"series": [{"run_id": "big", "path": "train/loss"}], "buckets": 1000}
         many = {"series": [{"run_id": f"seed-{i}", "path": "train/loss"} for i in range(MANY_RUNS)], "buckets": 1000}
+        # what a chart of many runs draws: a line (last point of each bucket) and its min/max band
+        chart = {**many, "fields": ["last_x", "last_y", "min", "max"]}
         zoom = {**one, "from_x": scale * 250_000.0, "to_x": scale * 260_000.0}
         buckets(one)  # warm the caches as a chart that was opened before would
         return {f"1 series × {scale}M points → 1,000 buckets": timed(lambda: buckets(one)),
                 f"{MANY_RUNS} runs × {scale * 100}k points → 1,000 buckets each": timed(lambda: buckets(many), 7),
+                f"{MANY_RUNS} runs × {scale * 100}k points, a chart's fields (line + band)": timed(
+                    lambda: buckets(chart), 7),
                 f"zoom: 10k-step window of the {scale}M series": timed(lambda: buckets(zoom))}
     finally:
         server.cleanup()

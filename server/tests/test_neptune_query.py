@@ -10,6 +10,7 @@ import json
 import math
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -156,6 +157,26 @@ def test_series_string_histogram_and_files(setup: Setup) -> None:
     forked = rows(nq.fetch_series(experiments=["exp-c"], attributes=["logs"]))
     assert [r["step"] for r in forked] == [s for s in LOSS_STEPS if s <= 2.0] + [3.0]
     assert forked[-1]["logs"] == "fork line"
+
+
+@pytest.mark.slow
+def test_download_files_fetches_the_bytes_through_signed_urls(setup: Setup, tmp_path: Any) -> None:
+    stored = {"s/1.png": b"\x89PNG one.", "s/2.png": b"\x89PNG second image."}
+    for key, content in stored.items():  # as neptune-scale's upload would have left them
+        pending = setup.services.track_files.begin(setup.project_id, key)
+        pending.write(content)
+        pending.commit()
+    files = nq_runs.fetch_series(runs=["base-1"], attributes=["samples"])
+    found = nq_runs.download_files(files=files, destination=tmp_path)
+    downloaded = sorted(Path(p).relative_to(tmp_path) for p in found.to_numpy().ravel() if isinstance(p, str))
+    assert len(downloaded) == 2
+    assert sorted(Path(p).read_bytes() for p in found.to_numpy().ravel() if isinstance(p, str)) == sorted(
+        stored.values())
+    missing = nq_runs.fetch_series(runs=["base-1"], attributes=["samples"], step_range=(1, 1))
+    setup.services.track_files.path(setup.project_id, "s/1.png").unlink()
+    again = nq_runs.download_files(files=missing, destination=tmp_path / "again")
+    assert [p for p in again.to_numpy().ravel() if isinstance(p, str)] == []  # not found: no path, no bytes
+    assert not any((tmp_path / "again").rglob("*.png"))
 
 
 PAGED_CLIENT = r"""

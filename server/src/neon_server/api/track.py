@@ -119,7 +119,8 @@ async def buckets(body: out.BucketsRequest, services: ServicesDep, principal: Pr
         raise InvalidInput("a window needs both from_x and to_x")
     window = (body.from_x, body.to_x) if body.from_x is not None and body.to_x is not None else None
     query = BucketQuery(n=body.buckets, x=body.x, x_path=body.x_path, window=window, log_x=body.log_x,
-                        shared_range=body.shared_range, include_preview=body.include_preview)
+                        shared_range=body.shared_range, include_preview=body.include_preview,
+                        fields=tuple(body.fields) if body.fields is not None else BUCKET_COLUMNS)
     pairs = [(s.run_id, s.path) for s in body.series]
     found = await run_in_threadpool(services.track.buckets, principal.project_id, pairs, query, lineage=body.lineage)
     # Thousands of buckets: serialise once, here, instead of through FastAPI's per-value encoder.
@@ -131,4 +132,4 @@ async def buckets(body: out.BucketsRequest, services: ServicesDep, principal: Pr
 def buckets_dict(result: SeriesBuckets) -> dict[str, Any]:
     return {"from_x": result.from_x, "to_x": result.to_x, "exact": result.exact,
             "points": [[x, special(y)] for x, y in result.points],
-            "buckets": result.columns or {name: [] for name in BUCKET_COLUMNS}}
+            "buckets": result.columns or {"index": []}}

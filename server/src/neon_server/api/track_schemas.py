@@ -79,6 +79,12 @@ class SeriesRef(BaseModel):
     path: str = Field(min_length=1, max_length=1024)
 
 
+BUCKET_FIELDS = ("from_x", "to_x", "first_x", "first_y", "last_x", "last_y", "min", "max", "sum", "finite_count",
+                 "nan_count", "posinf_count", "neginf_count")
+BucketField = Literal["index", "from_x", "to_x", "first_x", "first_y", "last_x", "last_y", "min", "max", "sum",
+                      "finite_count", "nan_count", "posinf_count", "neginf_count"]
+
+
 def _whole_float(value: Any) -> Any:
     """JSON Schema's integers include 1000.0: take it as 1000 (the strict model refuses strings and bools)."""
     return int(value) if isinstance(value, float) and value.is_integer() else value
@@ -99,25 +105,31 @@ class BucketsRequest(BaseModel):
     shared_range: bool = Field(False, description="one x range for every series (default: each its own)")
     lineage: bool = Field(True, description="a fork's series starts with its ancestors' points up to the fork")
     include_preview: bool = Field(True, description="include points logged as previews")
+    fields: list[BucketField] | None = Field(
+        None, max_length=len(BUCKET_FIELDS), description="the bucket columns to answer (default: all; `index` "
+        "always comes): a chart of many runs that draws a line and its band needs only "
+        "index, last_x, last_y, min and max, a third of the answer")
 
 
 class BucketColumns(BaseModel):
-    """One entry per bucket that holds points, by index (columns, as charts draw them)."""
+    """One entry per bucket that holds points, by index (columns, as charts draw them); the columns asked for in
+    `fields` (default: all)."""
 
     index: list[int]
-    from_x: list[float] = Field(description="exclusive, except in bucket 0 of a series")
-    to_x: list[float] = Field(description="inclusive")
-    first_x: list[float | None] = Field(description="the first finite point by x; null without finite values")
-    first_y: list[float | None]
-    last_x: list[float | None] = Field(description="the last finite point by x")
-    last_y: list[float | None]
-    min: list[float | None] = Field(description="over finite values")
-    max: list[float | None]
-    sum: list[float | None]
-    finite_count: list[int]
-    nan_count: list[int]
-    posinf_count: list[int]
-    neginf_count: list[int]
+    from_x: list[float] | None = Field(None, description="exclusive, except in bucket 0 of a series")
+    to_x: list[float] | None = Field(None, description="inclusive")
+    first_x: list[float | None] | None = Field(
+        None, description="the first finite point by x; null without finite values")
+    first_y: list[float | None] | None = None
+    last_x: list[float | None] | None = Field(None, description="the last finite point by x")
+    last_y: list[float | None] | None = None
+    min: list[float | None] | None = Field(None, description="over finite values")
+    max: list[float | None] | None = None
+    sum: list[float | None] | None = None
+    finite_count: list[int] | None = None
+    nan_count: list[int] | None = None
+    posinf_count: list[int] | None = None
+    neginf_count: list[int] | None = None
 
 
 class SeriesBucketsOut(BaseModel):

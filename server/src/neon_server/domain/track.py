@@ -336,9 +336,10 @@ class SeriesBuckets:
 
     @property
     def buckets(self) -> tuple[Bucket, ...]:
-        c = self.columns
-        if not c:
+        if not self.columns:
             return ()
+        size = len(self.columns["index"])
+        c = {name: self.columns.get(name) or [None] * size for name in BUCKET_COLUMNS}
         return tuple(Bucket(
             index=c["index"][i], from_x=c["from_x"][i], to_x=c["to_x"][i],
             first=(c["first_x"][i], c["first_y"][i]) if c["first_x"][i] is not None else None,
@@ -361,3 +362,4 @@ class BucketQuery:
     shared_range: bool = False
     first_alone: bool = False
     include_preview: bool = True
+    fields: tuple[str, ...] = BUCKET_COLUMNS  # the bucket columns to answer ("index" always comes)

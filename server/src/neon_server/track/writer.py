@@ -21,6 +21,7 @@ import pyarrow as pa
 from neon_server.domain.track import STRING_SET, SeriesSummary
 from neon_server.ingest.writer import Overloaded, WriterStopped
 from neon_server.storage.analytics.track import POINT_TABLES, TrackStore
+from neon_server.track.blocks import block_rows
 from neon_server.track.columns import SERIES_TYPE, PreparedRun, attribute_table, constant
 from neon_server.track.summaries import extends, merge, summarise
 
@@ -172,15 +173,24 @@ class TrackWriter:
         set_rows = self._apply_set_changes(runs)
         tables["track_attributes"].extend(set_rows)
         points = 0
+        blocks: list[pa.Table] = []
         for run in runs:
             for kind, prepared in run.points.items():
                 tables[POINT_TABLES[kind]].append(prepared.table)
                 points += prepared.table.num_rows
+                if kind == "float" and prepared.values is not None:
+                    found = block_rows(run.project_id, run.run_id, prepared.paths, prepared.codes, prepared.steps,
+                                       prepared.values, prepared.table.column("preview").to_numpy(
+                                           zero_copy_only=False))
+                    if found is not None:
+                        blocks.append(found)
         # one range of versions for every table (each table's keys are its own); the summaries are fewer rows
         version = self._next_version(sum(part.num_rows for parts in tables.values() for part in parts) + 1)
         for name in ("track_runs", "track_attributes", *POINT_TABLES.values()):
             if tables.get(name):
                 self._store.insert(name, _versioned(tables[name], version))
+        if blocks:
+            self._store.insert("track_float_blocks", pa.concat_tables(blocks))
         summaries = self._summaries_after(runs)
         if summaries:
             self._store.insert("track_series", _versioned([_series_table(summaries)], version))

@@ -19,13 +19,26 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from neon_server.domain.track import BUCKET_COLUMNS, BucketQuery, Segment, SeriesBuckets
 from neon_server.storage.analytics.executor import AnalyticsDB, SqlParams
+from neon_server.storage.analytics.track_blocks import (
+    BlockRange,
+    Grid,
+    block_counts,
+    blocks_sql,
+    grid_for,
+    merged_sql,
+    segment_parts,
+)
 
 Binder = Callable[[Any, str], str]  # Params.add: keeps a value, returns its placeholder
 
 MAX_SERIES = 1_000
+COUNTS = ("finite_count", "nan_count", "posinf_count", "neginf_count")
+NULL_WITHOUT_FINITE = ("first_x", "first_y", "last_x", "last_y", "min", "max", "sum")
 
 
 @dataclass(frozen=True)
@@ -98,6 +111,10 @@ def _step_ranges(series: Sequence[SeriesRequest], stored: dict[tuple[str, str], 
     return ranges
 
 
+def _only(columns: dict[str, list[Any]], q: BucketQuery) -> dict[str, list[Any]]:
+    return {name: values for name, values in columns.items() if name == "index" or name in q.fields}
+
+
 class TrackBucketStore:
     def __init__(self, db: AnalyticsDB) -> None:
         self._db = db
@@ -144,29 +161,32 @@ class TrackBucketStore:
                 out.append(SeriesBuckets(lo, hi, exact=True, points=tuple(
                     (_unscaled(x, q.log_x), y) for x, y in points[sid])))
             else:
-                out.append(SeriesBuckets(lo, hi, columns=buckets.get(sid, {})))
+                out.append(SeriesBuckets(lo, hi, columns=_only(buckets.get(sid, {}), q)))
         return out
 
     def _step_buckets(self, project_id: str, series: Sequence[SeriesRequest],
                       q: BucketQuery) -> list[SeriesBuckets]:
-        """x = step, each point in one series: one pass over the points, ranges from the series summaries, and
-        FINAL only when some series had a step logged again."""
+        """x = step, each point in one series: ranges from the series summaries; a series whose buckets are
+        wide enough is merged from its pre-aggregated blocks on a block-aligned grid (track_blocks), the others
+        read their points once (FINAL only for a series that had a step logged again)."""
         params = SqlParams(prefix="b")
         bind = params.add
         project = bind(project_id, "String")
-        runs = sorted({seg.run_id for s in series for seg in s.segments})
-        paths = sorted({s.path for s in series})
+        runs, paths = bind(sorted({seg.run_id for s in series for seg in s.segments}), "Array(String)"), bind(
+            sorted({s.path for s in series}), "Array(String)")
         rows = self._db.query(
-            f"SELECT run_id, path, first_step, last_step, rewritten FROM track_series FINAL "
-            f"WHERE project_id = {project} AND run_id IN {bind(runs, 'Array(String)')} "
-            f"AND path IN {bind(paths, 'Array(String)')} AND type = 'floatSeries'",
+            f"SELECT run_id, path, count, first_step, last_step, rewritten FROM track_series FINAL "
+            f"WHERE project_id = {project} AND run_id IN {runs} AND path IN {paths} AND type = 'floatSeries'",
             tag="track.buckets.summaries", params=params.values)
         stored = {(r["run_id"], r["path"]): r for r in rows}
         ranges = _step_ranges(series, stored, q)
+        grids = self._grids(series, stored, ranges, q, project=project, runs=runs, paths=paths, params=params)
         preview = "" if q.include_preview else " AND NOT preview"
         window = (f" AND step >= {bind(q.window[0], 'Float64')} AND step <= {bind(q.window[1], 'Float64')}"
                   if q.window is not None else "")
-        parts = []
+        raw: dict[int, list[str]] = {}
+        whole: list[BlockRange] = []
+        edges: list[str] = []
         for sid, s in enumerate(series):
             if sid not in ranges:
                 continue
@@ -176,29 +196,56 @@ class TrackBucketStore:
                 summary = stored.get((seg.run_id, s.path))
                 if summary is None:
                     continue
+                if sid in grids:
+                    blocks, edge = segment_parts(sid, s.path, seg, grids[sid], window=q.window,
+                                                   include_preview=q.include_preview, project=project, bind=bind)
+                    whole += [blocks] if blocks is not None else []
+                    edges += [edge] if edge is not None else []
                 final = " FINAL" if summary["rewritten"] else ""
                 upto = f" AND step <= {bind(seg.max_step, 'Float64')}" if seg.max_step is not None else ""
-                parts.append(f"SELECT toUInt32({sid}) AS sid, step AS x, value, {glo} AS glo, {gw} AS gw "
-                             f"FROM track_float_points{final} WHERE project_id = {project} "
-                             f"AND run_id = {bind(seg.run_id, 'String')} AND path = {bind(s.path, 'String')}"
-                             f"{upto}{window}{preview}")
-        if not parts:
+                raw.setdefault(sid, []).append(
+                    f"SELECT toUInt32({sid}) AS sid, step AS x, value, {glo} AS glo, {gw} AS gw "
+                    f"FROM track_float_points{final} WHERE project_id = {project} "
+                    f"AND run_id = {bind(seg.run_id, 'String')} AND path = {bind(s.path, 'String')}"
+                    f"{upto}{window}{preview}")
+        if not raw:
             return [SeriesBuckets(None, None) for _ in series]
-        inner = " UNION ALL ".join(parts)
-        buckets = self._bucket_rows(inner, q, params)
-        small = [sid for sid in ranges if sid in buckets and sum(
-            sum(buckets[sid][c]) for c in ("finite_count", "nan_count", "posinf_count", "neginf_count")) <= q.n]
+        from_points = [part for sid, parts in raw.items() if sid not in grids for part in parts]
+        buckets = self._bucket_rows(" UNION ALL ".join(from_points), q, params) if from_points else {}
+        if whole or edges:
+            parts = ([blocks_sql(whole, project, bind)] if whole else []) + edges
+            table = self._db.query_arrow(merged_sql(parts), tag="track.buckets.blocks", params=params.values)
+            buckets.update(_columns(table, q, {"index", *q.fields, *COUNTS}))
+        small = [sid for sid in ranges if sid in buckets and sum(sum(buckets[sid][c]) for c in COUNTS) <= q.n]
+        inner = " UNION ALL ".join(part for sid in small for part in raw[sid])
         points = self._exact(f"SELECT sid, x, value FROM ({inner})", "", small, params) if small else {}
         out = []
         for sid in range(len(series)):
             if sid not in ranges or (sid not in buckets and sid not in points):
                 out.append(SeriesBuckets(None, None))
             elif sid in points:
-                exact = tuple(points[sid])
-                out.append(SeriesBuckets(ranges[sid][0], ranges[sid][1], exact=True, points=exact))
+                out.append(SeriesBuckets(ranges[sid][0], ranges[sid][1], exact=True, points=tuple(points[sid])))
             else:
-                out.append(SeriesBuckets(ranges[sid][0], ranges[sid][1], columns=buckets[sid]))
+                out.append(SeriesBuckets(ranges[sid][0], ranges[sid][1], columns=_only(buckets[sid], q)))
         return out
+
+    def _grids(self, series: Sequence[SeriesRequest], stored: dict[tuple[str, str], dict[str, Any]],
+               ranges: dict[int, tuple[float, float]], q: BucketQuery, *, project: str, runs: str, paths: str,
+               params: SqlParams) -> dict[int, Grid]:
+        """The block grid of each series whose every segment has complete blocks and whose buckets are wide."""
+        if q.first_alone:  # Neptune's protocol: its own grid
+            return {}
+        wide = {sid: grid for sid, (lo, hi) in ranges.items() if (grid := grid_for(lo, hi, q.n)) is not None}
+        if not wide:
+            return {}
+        counted = block_counts(self._db.query, project, runs, paths, params.values)
+
+        def complete(seg: Segment, path: str) -> bool:
+            summary = stored.get((seg.run_id, path))
+            return summary is None or (not summary["rewritten"] and counted.get((seg.run_id, path)) == summary["count"])
+
+        return {sid: grid for sid, grid in wide.items() if all(complete(seg, series[sid].path)
+                                                               for seg in series[sid].segments)}
 
     def _exact(self, xs: str, window: str, sids: list[int],
                params: SqlParams) -> dict[int, list[tuple[float, float]]]:
@@ -226,39 +273,61 @@ class TrackBucketStore:
 
     def _bucket_rows(self, source: str, q: BucketQuery, params: SqlParams) -> dict[int, dict[str, list[Any]]]:
         """Buckets of `source` (sid, x, value, glo = the series' lo, gw = its bucket width) in columns
-        (BUCKET_COLUMNS), by series."""
+        (BUCKET_COLUMNS, or the query's `fields`), by series. The engine only aggregates; bucket bounds, order and
+        the split by series are done here on the (≤ 1,000 per series) result rows."""
         n = q.n
         if q.first_alone:
             index = f"if(x <= glo OR gw = 0, 0, toInt64(least(ceil((x - glo) / gw), {n})))"
-            start = "if(idx = 0, -inf, lo + (idx - 1) * w)"
-            end = "if(idx = 0, lo, lo + idx * w)"
         else:
             index = f"if(gw = 0, 0, toInt64(greatest(least(ceil((x - glo) / gw) - 1, {n - 1}), 0)))"
-            start, end = "lo + idx * w", "lo + (idx + 1) * w"
-        if q.log_x:
-            start, end = f"if(isInfinite({start}), {start}, exp10({start}))", f"exp10({end})"
         x = "exp10(x)" if q.log_x else "x"
-        finite = "finite_count > 0"
-        sql = (f"SELECT sid, idx AS index, {start} AS from_x, {end} AS to_x, "
-               f"if({finite}, first_x0, NULL) AS first_x, if({finite}, first_y0, NULL) AS first_y, "
-               f"if({finite}, last_x0, NULL) AS last_x, if({finite}, last_y0, NULL) AS last_y, "
-               f"if({finite}, min0, NULL) AS min, if({finite}, max0, NULL) AS max, if({finite}, sum0, NULL) AS sum, "
-               "finite_count, nan_count, posinf_count, neginf_count FROM ("
-               f"SELECT sid, {index} AS idx, any(glo) AS lo, any(gw) AS w, "
-               f"argMinIf({x}, x, isFinite(value)) AS first_x0, argMinIf(value, x, isFinite(value)) AS first_y0, "
-               f"argMaxIf({x}, x, isFinite(value)) AS last_x0, argMaxIf(value, x, isFinite(value)) AS last_y0, "
-               "minIf(value, isFinite(value)) AS min0, maxIf(value, isFinite(value)) AS max0, "
-               "sumIf(value, isFinite(value)) AS sum0, countIf(isFinite(value)) AS finite_count, "
-               "countIf(isNaN(value)) AS nan_count, countIf(value = inf) AS posinf_count, "
-               "countIf(value = -inf) AS neginf_count "
-               f"FROM ({source}) GROUP BY sid, idx) ORDER BY sid, index")
+        wanted = {"index", *q.fields, *COUNTS}  # counts always: they say whether a series is exact
+        aggregates = [f"{sql} AS {name}" for name, sql in (
+            ("first_x", f"argMinIf({x}, x, isFinite(value))"),
+            ("first_y", "argMinIf(value, x, isFinite(value))"),
+            ("last_x", f"argMaxIf({x}, x, isFinite(value))"),
+            ("last_y", "argMaxIf(value, x, isFinite(value))"),
+            ("min", "minIf(value, isFinite(value))"), ("max", "maxIf(value, isFinite(value))"),
+            ("sum", "sumIf(value, isFinite(value))"), ("finite_count", "countIf(isFinite(value))"),
+            ("nan_count", "countIf(isNaN(value))"), ("posinf_count", "countIf(value = inf)"),
+            ("neginf_count", "countIf(value = -inf)")) if name in wanted]
+        sql = (f"SELECT sid, {index} AS idx, any(glo) AS lo, any(gw) AS w{''.join(', ' + a for a in aggregates)} "
+               f"FROM ({source}) GROUP BY sid, idx")
         table = self._db.query_arrow(sql, tag="track.buckets", params=params.values)
-        out: dict[int, dict[str, list[Any]]] = {}
-        if not table.num_rows:
-            return out
-        sids = table.column("sid").to_numpy()
-        bounds = [0, *(np.flatnonzero(np.diff(sids)) + 1).tolist(), len(sids)]
-        for start_row, end_row in itertools.pairwise(bounds):
-            part = table.slice(start_row, end_row - start_row)
-            out[int(sids[start_row])] = {name: part.column(name).to_pylist() for name in BUCKET_COLUMNS}
-        return out
+        return _columns(table, q, wanted)
+
+
+def _columns(table: pa.Table, q: BucketQuery, wanted: set[str]) -> dict[int, dict[str, list[Any]]]:
+    """Aggregated rows (sid, idx, lo, w and bucket columns) as columns by series, in bucket order, with each
+    bucket's bounds; first/last, min, max and sum are null in a bucket without finite values."""
+    if not table.num_rows:
+        return {}
+    table = table.sort_by([("sid", "ascending"), ("idx", "ascending")])
+    idx = table.column("idx").to_numpy().astype(np.float64)
+    lo, w = table.column("lo").to_numpy(), table.column("w").to_numpy()
+    if q.first_alone:
+        start = np.where(idx == 0, -np.inf, lo + (idx - 1) * w)
+        end = np.where(idx == 0, lo, lo + idx * w)
+    else:
+        start, end = lo + idx * w, lo + (idx + 1) * w
+    if q.log_x:
+        with np.errstate(over="ignore"):
+            start, end = np.where(np.isinf(start), start, 10.0**start), 10.0**end
+    computed = {"index": idx.astype(np.int64), "from_x": start, "to_x": end}
+    none = table.column("finite_count").to_numpy() == 0
+    sids = table.column("sid").to_numpy()
+    bounds = [0, *(np.flatnonzero(np.diff(sids)) + 1).tolist(), len(sids)]
+    names = [name for name in BUCKET_COLUMNS if name in wanted]
+    out: dict[int, dict[str, list[Any]]] = {}
+    for start_row, end_row in itertools.pairwise(bounds):
+        columns: dict[str, list[Any]] = {}
+        for name in names:
+            if name in computed:
+                columns[name] = computed[name][start_row:end_row].tolist()
+                continue
+            values = table.column(name).slice(start_row, end_row - start_row)
+            if name in NULL_WITHOUT_FINITE and none[start_row:end_row].any():
+                values = pc.if_else(pa.array(none[start_row:end_row]), pa.nulls(len(values), values.type), values)
+            columns[name] = values.to_numpy().tolist() if values.null_count == 0 else values.to_pylist()
+        out[int(sids[start_row])] = columns
+    return out
