@@ -1,10 +1,10 @@
 """Chart buckets from the pre-aggregated step blocks (`track_float_blocks`, see neon_server/track/blocks.py).
 
 A series' x range (step) is cut on a grid of whole blocks: the bucket width is a multiple of the block size
-2^L of the largest level that leaves at least four blocks per bucket, and the grid starts at a multiple of it,
-so every block falls in one bucket and a bucket is the merge of its blocks — exact first, last, min, max, sum and
-counts, from about (points / 2^L) rows instead of every point. The price: bucket bounds are multiples of the
-block size, and the grid holds a few buckets fewer than asked (at most a fifth fewer).
+2^L, and the grid starts at a multiple of it, so every block falls in one bucket and a bucket is the merge of its
+blocks — exact first, last, min, max, sum and counts, from about (points / 2^L) rows instead of every point. The
+largest level whose grid keeps at least four fifths of the buckets asked for is used. The price: bucket bounds
+are multiples of the block size, and there may be up to a fifth fewer buckets than asked.
 
 Only the edges a window or a fork's step cut through part of a block are read from the points. Blocks are used
 for a series only when they count exactly the points of its summary (not rewritten, no preview points, written
@@ -22,7 +22,7 @@ from neon_server.domain.track import Segment
 from neon_server.track.blocks import LEVELS
 
 Binder = Callable[[Any, str], str]
-MIN_BLOCKS_PER_BUCKET = 4
+MIN_SHARE = 0.8  # a block grid keeps at least this share of the buckets asked for
 # a point as a block row: (first, last) as (step, value) with an infinite step when not finite, etc.
 POINT_AS_BLOCK = (
     "if(isFinite(value), step, inf) AS fk, value AS fy, if(isFinite(value), step, -inf) AS lk, value AS ly, "
@@ -51,16 +51,16 @@ class Grid:
 
 
 def grid_for(lo: float, hi: float, n: int) -> Grid | None:
-    """A block-aligned grid of at most n buckets over [lo, hi], or None when buckets would hold too few blocks
-    (the points are read instead)."""
-    width = (hi - lo) / n
+    """A grid of whole blocks over [lo, hi] with at most n buckets and at least MIN_SHARE of n, on the largest
+    blocks that allow it (the fewest rows); None when no level does (the points are read instead)."""
     for level in reversed(LEVELS):
         size = float(2**level)
-        if size * MIN_BLOCKS_PER_BUCKET <= width:
-            start = math.floor(lo / size) * size
-            span = max(math.ceil(hi / size) * size - start, size)
-            step = math.ceil(span / (n * size)) * size
-            return Grid(level, start, step, max(1, math.ceil(span / step)))
+        start = math.floor(lo / size) * size
+        span = max(math.ceil(hi / size) * size - start, size)
+        width = math.ceil(span / (n * size)) * size
+        count = max(1, math.ceil(span / width))
+        if count >= MIN_SHARE * n and span / size >= n:  # enough buckets, and a block or more in each
+            return Grid(level, start, width, count)
     return None
 
 
