@@ -143,6 +143,16 @@ def test_a_fork_stitches_its_parents_blocks_up_to_the_fork_step(services: Servic
     [result] = services.track.buckets(project_id, [("fork", "loss")], BucketQuery(n=200))
     assert aligned(result, 16.0)
     check(result, stitched, 1.0, 30_000.0)
+    # two forks of one parent in one chart: the parent's blocks serve both, each up to its own fork step
+    run(services.track.create_run(project_id, RunCreate("fork-2", fork=ForkPoint("a", 4_000))))
+    own_2 = [(float(i), 3.0) for i in range(4_001, 9_001)]
+    write(services, project_id, "fork-2", own_2)
+    both = services.track.buckets(project_id, [("fork", "loss"), ("fork-2", "loss"), ("a", "loss")],
+                                  BucketQuery(n=100))
+    check(both[0], stitched, 1.0, 30_000.0)
+    check(both[1], [(x, y) for x, y in points if x <= 4_000] + own_2, 1.0, 9_000.0)
+    check(both[2], points, 1.0, 20_000.0)
+    assert [aligned(result, 16.0) for result in both] == [True, True, True]
 
 
 def test_series_whose_blocks_may_not_count_every_point_are_read_from_points(services: Services) -> None:

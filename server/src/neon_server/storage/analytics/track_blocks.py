@@ -119,28 +119,45 @@ def segment_parts(sid: int, path: str, segment: Segment, grid: Grid, *, window: 
 
 
 def blocks_sql(ranges: Sequence[BlockRange], project: str, bind: Binder) -> str:
-    """The whole blocks of every range in block form, in one scan of the blocks joined with the ranges (a run's
-    blocks may serve several series: two forks of one parent)."""
+    """The whole blocks of every range in block form. One scan per layer of ranges with distinct (run, path)
+    (a run's blocks serve several series only for forks of one parent charted together); each block row finds
+    its range by a hash lookup of its (run, path), and the range's grid by index."""
+    layers: list[list[BlockRange]] = []
+    for r in ranges:
+        layer = next((layer for layer in layers if all((o.run_id, o.path) != (r.run_id, r.path) for o in layer)),
+                     None)
+        if layer is None:
+            layers.append(layer := [])
+        layer.append(r)
+    return " UNION ALL ".join(_layer_sql(layer, project, bind) for layer in layers)
+
+
+def _layer_sql(ranges: Sequence[BlockRange], project: str, bind: Binder) -> str:
     def column(values: list[Any], kind: str) -> str:
         return bind(values, f"Array({kind})")
 
-    table = ("SELECT arrayJoin(arrayZip(" + ", ".join([
-        column([r.sid for r in ranges], "UInt32"), column([r.run_id for r in ranges], "String"),
-        column([r.path for r in ranges], "String"), column([r.grid.level for r in ranges], "UInt8"),
-        column([r.grid.lo for r in ranges], "Float64"), column([r.grid.width for r in ranges], "Float64"),
-        column([float(r.grid.count - 1) for r in ranges], "Float64"), column([r.first for r in ranges], "Int64"),
-        column([r.last for r in ranges], "Int64")]) + ")) AS r, r.1 AS sid, r.2 AS run_id, r.3 AS path, "
-        "r.4 AS level, r.5 AS lo, r.6 AS w, r.7 AS top, r.8 AS first_block, r.9 AS last_block")
+    keys = column([f"{r.run_id}/{r.path}" for r in ranges], "String")  # run ids have no "/": unambiguous
+    numbers = column(list(range(1, len(ranges) + 1)), "UInt32")
+
+    def of(values: list[Any], kind: str) -> str:
+        return f"arrayElement({column(values, kind)}, ri)"
+
     runs = column(sorted({r.run_id for r in ranges}), "String")
     paths = column(sorted({r.path for r in ranges}), "String")
     levels = column(sorted({r.grid.level for r in ranges}), "UInt8")
-    return ("SELECT g.sid AS sid, toInt64(greatest(least(ceil(((b.block + 1) * exp2(b.level) - g.lo) / g.w) - 1, "
-            "g.top), 0)) AS idx, g.lo AS lo, g.w AS w, b.fk AS fk, b.fy AS fy, b.lk AS lk, b.ly AS ly, b.mn AS mn, "
-            "b.mx AS mx, b.sm AS sm, b.fc AS fc, b.nc AS nc, b.pc AS pc, b.ngc AS ngc "
-            f"FROM (SELECT run_id, path, level, block, {BLOCK_COLUMNS} FROM track_float_blocks "
-            f"WHERE project_id = {project} AND run_id IN {runs} AND path IN {paths} AND level IN {levels}) AS b "
-            f"INNER JOIN ({table}) AS g ON b.run_id = g.run_id AND b.path = g.path AND b.level = g.level "
-            "WHERE b.block >= g.first_block AND b.block <= g.last_block")
+    # the columns in the order of every block-form part (a UNION ALL matches them by position)
+    return (f"SELECT toUInt32({of([r.sid for r in ranges], 'UInt32')}) AS sid, "
+            f"toInt64(greatest(least(ceil(((block + 1) * exp2(level) - lo) / w) - 1, "
+            f"{of([float(r.grid.count - 1) for r in ranges], 'Float64')}), 0)) AS idx, "
+            f"{of([r.grid.lo for r in ranges], 'Float64')} AS lo, "
+            f"{of([r.grid.width for r in ranges], 'Float64')} AS w, "
+            "fk, fy, lk, ly, mn, mx, sm, fc, nc, pc, ngc FROM ("
+            f"SELECT transform(concat(run_id, '/', path), {keys}, {numbers}, toUInt32(0)) AS ri, level, block, "
+            f"{BLOCK_COLUMNS} FROM track_float_blocks WHERE project_id = {project} AND run_id IN {runs} "
+            f"AND path IN {paths} AND level IN {levels}) "
+            f"WHERE ri > 0 AND level = {of([r.grid.level for r in ranges], 'UInt8')} "
+            f"AND block >= {of([r.first for r in ranges], 'Int64')} "
+            f"AND block <= {of([r.last for r in ranges], 'Int64')}")
 
 
 def merged_sql(parts: Sequence[str]) -> str:

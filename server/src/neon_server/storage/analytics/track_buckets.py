@@ -124,8 +124,7 @@ class TrackBucketStore:
         """Each requested series bucketed (in request order)."""
         if not series:
             return []
-        keys = [(seg.run_id, s.path) for s in series for seg in s.segments]
-        if q.x == "step" and not q.log_x and len(set(keys)) == len(keys):
+        if q.x == "step" and not q.log_x:
             return self._step_buckets(project_id, series, q)
         params = SqlParams(prefix="b")
         bind = params.add
@@ -166,7 +165,7 @@ class TrackBucketStore:
 
     def _step_buckets(self, project_id: str, series: Sequence[SeriesRequest],
                       q: BucketQuery) -> list[SeriesBuckets]:
-        """x = step, each point in one series: ranges from the series summaries; a series whose buckets are
+        """x = step: ranges from the series summaries; a series whose buckets are
         wide enough is merged from its pre-aggregated blocks on a block-aligned grid (track_blocks), the others
         read their points once (FINAL only for a series that had a step logged again)."""
         params = SqlParams(prefix="b")
