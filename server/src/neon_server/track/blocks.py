@@ -1,4 +1,4 @@
-"""Float series pre-aggregated in step blocks at write time (table `track_float_blocks`, migration 0006).
+"""Float series pre-aggregated in step blocks at write time (table `track_float_blocks`, migration 0007).
 
 Block k of level L holds a series' points with k·2^L < step ≤ (k+1)·2^L, at levels 4, 8 and 12 (16, 256 and
 4,096 steps). A block row carries what a bucket needs — the first and last finite points as (step, value), min,
