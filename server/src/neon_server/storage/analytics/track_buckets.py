@@ -271,29 +271,34 @@ class TrackBucketStore:
         return self._bucket_rows(joined, q, params)
 
     def _bucket_rows(self, source: str, q: BucketQuery, params: SqlParams) -> dict[int, dict[str, list[Any]]]:
-        """Buckets of `source` (sid, x, value, glo = the series' lo, gw = its bucket width) in columns
-        (BUCKET_COLUMNS, or the query's `fields`), by series. The engine only aggregates; bucket bounds, order and
-        the split by series are done here on the (≤ 1,000 per series) result rows."""
-        n = q.n
-        if q.first_alone:
-            index = f"if(x <= glo OR gw = 0, 0, toInt64(least(ceil((x - glo) / gw), {n})))"
-        else:
-            index = f"if(gw = 0, 0, toInt64(greatest(least(ceil((x - glo) / gw) - 1, {n - 1}), 0)))"
-        x = "exp10(x)" if q.log_x else "x"
-        wanted = {"index", *q.fields, *COUNTS}  # counts always: they say whether a series is exact
-        aggregates = [f"{sql} AS {name}" for name, sql in (
-            ("first_x", f"argMinIf({x}, x, isFinite(value))"),
-            ("first_y", "argMinIf(value, x, isFinite(value))"),
-            ("last_x", f"argMaxIf({x}, x, isFinite(value))"),
-            ("last_y", "argMaxIf(value, x, isFinite(value))"),
-            ("min", "minIf(value, isFinite(value))"), ("max", "maxIf(value, isFinite(value))"),
-            ("sum", "sumIf(value, isFinite(value))"), ("finite_count", "countIf(isFinite(value))"),
-            ("nan_count", "countIf(isNaN(value))"), ("posinf_count", "countIf(value = inf)"),
-            ("neginf_count", "countIf(value = -inf)")) if name in wanted]
-        sql = (f"SELECT sid, {index} AS idx, any(glo) AS lo, any(gw) AS w{''.join(', ' + a for a in aggregates)} "
-               f"FROM ({source}) GROUP BY sid, idx")
-        table = self._db.query_arrow(sql, tag="track.buckets", params=params.values)
-        return _columns(table, q, wanted)
+        return bucket_rows(self._db, source, q, params)
+
+
+def bucket_rows(db: AnalyticsDB, source: str, q: BucketQuery, params: SqlParams) -> dict[int, dict[str, list[Any]]]:
+    """Buckets of `source` (sid, x, value, glo = the series' lo, gw = its bucket width) in columns
+    (BUCKET_COLUMNS, or the query's `fields`), by series. The engine only aggregates; bucket bounds, order and
+    the split by series are done here on the (≤ 1,000 per series) result rows. Shared by every reader that
+    buckets a float series (stored or derived)."""
+    n = q.n
+    if q.first_alone:
+        index = f"if(x <= glo OR gw = 0, 0, toInt64(least(ceil((x - glo) / gw), {n})))"
+    else:
+        index = f"if(gw = 0, 0, toInt64(greatest(least(ceil((x - glo) / gw) - 1, {n - 1}), 0)))"
+    x = "exp10(x)" if q.log_x else "x"
+    wanted = {"index", *q.fields, *COUNTS}  # counts always: they say whether a series is exact
+    aggregates = [f"{sql} AS {name}" for name, sql in (
+        ("first_x", f"argMinIf({x}, x, isFinite(value))"),
+        ("first_y", "argMinIf(value, x, isFinite(value))"),
+        ("last_x", f"argMaxIf({x}, x, isFinite(value))"),
+        ("last_y", "argMaxIf(value, x, isFinite(value))"),
+        ("min", "minIf(value, isFinite(value))"), ("max", "maxIf(value, isFinite(value))"),
+        ("sum", "sumIf(value, isFinite(value))"), ("finite_count", "countIf(isFinite(value))"),
+        ("nan_count", "countIf(isNaN(value))"), ("posinf_count", "countIf(value = inf)"),
+        ("neginf_count", "countIf(value = -inf)")) if name in wanted]
+    sql = (f"SELECT sid, {index} AS idx, any(glo) AS lo, any(gw) AS w{''.join(', ' + a for a in aggregates)} "
+           f"FROM ({source}) GROUP BY sid, idx")
+    table = db.query_arrow(sql, tag="track.buckets", params=params.values)
+    return _columns(table, q, wanted)
 
 
 def _columns(table: pa.Table, q: BucketQuery, wanted: set[str]) -> dict[int, dict[str, list[Any]]]:
