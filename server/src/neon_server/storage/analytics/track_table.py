@@ -179,7 +179,7 @@ class TrackTableStore:
         for i in range(len(by)):
             number = f"if(t{i} IN {_KEY_NUMERIC}, if(t{i} = 'bool', toFloat64(s{i} = 'true'), " \
                      f"toFloat64OrZero(s{i})), 0)"
-            order_keys += [f"t{i} = ''", f"t{i}", f"if(isNaN({number}), 0, {number})", f"s{i}"]
+            order_keys += [f"t{i} = ''", f"t{i}", f"isNaN({number})", f"if(isNaN({number}), 0, {number})", f"s{i}"]
         position = "tuple(" + ", ".join(order_keys) + ")"
         grouped = (f"SELECT {', '.join(f't{i}, s{i}' for i in range(len(by)))}, count() AS runs"
                    f"{''.join(', ' + a for a in aggregates)}, {position} AS position FROM ({inner}) "
@@ -189,8 +189,10 @@ class TrackTableStore:
             cursor = []
             for part in after.parts:
                 kind, text = part if part is not None else ("", "")
+                number = _key_number(kind, text)
                 cursor += [params.add(int(part is None), "UInt8"), params.add(kind, "String"),
-                           params.add(_key_number(kind, text), "Float64"), params.add(text, "String")]
+                           params.add(int(math.isnan(number)), "UInt8"),
+                           params.add(0.0 if math.isnan(number) else number, "Float64"), params.add(text, "String")]
             condition = f" WHERE position > tuple({', '.join(cursor)})"
         rows = self._db.query(f"SELECT * FROM ({grouped}){condition} ORDER BY position "
                               f"LIMIT {params.add(limit, 'UInt64')}", tag="track.table.groups",
@@ -248,7 +250,7 @@ def _key_number(kind: str, text: str) -> float:
             value = float(text)
         except ValueError:
             return 0.0
-        return value if math.isfinite(value) else 0.0
+        return value
     return 0.0
 
 
