@@ -189,10 +189,11 @@ class TrackTableStore:
             cursor = []
             for part in after.parts:
                 kind, text = part if part is not None else ("", "")
-                number = _key_number(kind, text)
+                key_number = _key_number(kind, text)
                 cursor += [params.add(int(part is None), "UInt8"), params.add(kind, "String"),
-                           params.add(int(math.isnan(number)), "UInt8"),
-                           params.add(0.0 if math.isnan(number) else number, "Float64"), params.add(text, "String")]
+                           params.add(int(math.isnan(key_number)), "UInt8"),
+                           params.add(0.0 if math.isnan(key_number) else key_number, "Float64"),
+                           params.add(text, "String")]
             condition = f" WHERE position > tuple({', '.join(cursor)})"
         rows = self._db.query(f"SELECT * FROM ({grouped}){condition} ORDER BY position "
                               f"LIMIT {params.add(limit, 'UInt64')}", tag="track.table.groups",
