@@ -114,12 +114,14 @@ class TrackTableService:
                 raise InvalidInput("group: a group key needs the group_by it came from", field="group")
             where.append(group_condition(request.group_by, _decode_group(request.group, len(request.group_by),
                                                                        "group"), params))
-        total = self._store.count(params, where)
         if request.group_by and request.group is None:
-            return self._grouped(request, columns=columns, params=params, where=where, total=total)
+            return self._grouped(request, columns=columns, params=params, where=where,
+                                 total=self._store.count(params, where))
         after = _decode_position(request.after, sort, scope) if request.after else None
-        positions = self._store.page(params, where, sort, after, request.limit)
-        rows = self._rows(project_id, [p.run_id for p in positions], columns)
+        page = self._store.page(params, where, sort, after, request.limit)
+        total = page.total if page.total is not None else self._store.count(params, where)
+        positions = page.positions
+        rows = self._rows(project_id, [p.run_id for p in positions], page.short_ids, columns)
         cursor = _encode_position(positions[-1], scope) if len(positions) == request.limit else None
         return TableAnswer(columns, rows, cursor, total)
 
@@ -160,7 +162,8 @@ class TrackTableService:
         resolved_sort = tuple(SortKey(resolve(k.column), k.descending) for k in sort) or DEFAULT_SORT
         return [resolve(c) for c in columns], resolved_sort
 
-    def _rows(self, project_id: str, run_ids: list[str], columns: list[Column]) -> list[TableRow]:
+    def _rows(self, project_id: str, run_ids: list[str], short_ids: dict[str, str], columns: list[Column]
+              ) -> list[TableRow]:
         if not run_ids:
             return []
         attribute_paths = {c.path for c in columns if c.type in ATTRIBUTE_KINDS} | {"sys/name"}
@@ -169,7 +172,6 @@ class TrackTableService:
                       for r in self._store.attribute_values(project_id, run_ids, sorted(attribute_paths))}
         series = {(r["run_id"], r["path"], r["type"]): r
                   for r in self._store.series_values(project_id, run_ids, sorted(series_paths))}
-        runs = self._store.runs(project_id, run_ids)
         rows = []
         for run_id in run_ids:
             values = []
@@ -181,8 +183,7 @@ class TrackTableService:
                     attribute = attributes.get((run_id, c.path))
                     values.append(_attribute(attribute, c.type))
             name = attributes.get((run_id, "sys/name"))
-            run = runs.get(run_id, {})
-            rows.append(TableRow(run_id, run.get("short_id", ""), name["string_value"] if name else run_id, values))
+            rows.append(TableRow(run_id, short_ids[run_id], name["string_value"] if name else run_id, values))
         return rows
 
     # -- attribute names --------------------------------------------------------------------------------------

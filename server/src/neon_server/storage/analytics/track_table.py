@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from neon_server.domain.track_table import Column, GroupKey, GroupStats, SortKey, SortPosition
@@ -35,11 +36,24 @@ _KEY_TEXT = ("multiIf(type = 'string', string_value, type = 'float', toString(fl
              "toString(toUnixTimestamp64Milli(datetime_value)), type = 'stringSet', "
              "toJSONString(arraySort(string_set)), file_path)")
 _KEY_NUMERIC = "('float', 'int', 'datetime', 'bool')"
-ATTRIBUTE_COLUMNS = ("run_id, path, type, float_value, int_value, bool_value, string_value, "
-                     "toUnixTimestamp64Milli(datetime_value) AS datetime_ms, string_set, file_path, file_size, "
-                     "file_mime")
-SERIES_COLUMNS = ("run_id, path, type, count, last_step, last_value, min_value, max_value, mean_value, "
-                  "if(finite_count > 0, sum_sq_dev / finite_count, nan) AS variance")
+_ATTRIBUTE_VALUES = (("type", "toString(type)"), ("float_value", "float_value"), ("int_value", "int_value"),
+                     ("bool_value", "bool_value"), ("string_value", "string_value"),
+                     ("datetime_ms", "toUnixTimestamp64Milli(datetime_value)"), ("string_set", "string_set"),
+                     ("file_path", "file_path"), ("file_size", "file_size"), ("file_mime", "file_mime"))
+_SUMMARY_VALUES = (("type", "toString(type)"), ("count", "count"), ("last_step", "last_step"),
+                   ("last_value", "last_value"), ("min_value", "min_value"), ("max_value", "max_value"),
+                   ("mean_value", "mean_value"),
+                   ("variance", "if(finite_count > 0, sum_sq_dev / finite_count, nan)"))
+
+
+def _newest(table: str, values: Sequence[tuple[str, str]]) -> str:
+    """The newest row (highest version) per run and path of these runs and paths, as `run_id, path, <values>`.
+    argMax over the key reads what FINAL reads, in half the time for a few rows spread over a table."""
+    unpacked = ", ".join(f"t.{i + 1} AS {name}" for i, (name, _) in enumerate(values))
+    return (f"SELECT run_id, path, {unpacked} FROM (SELECT run_id, path, argMax(tuple("
+            f"{', '.join(expr for _, expr in values)}), version) AS t FROM {table} "
+            "WHERE project_id = {project:String} AND run_id IN {runs:Array(String)} "
+            "AND path IN {paths:Array(String)} GROUP BY run_id, path)")
 
 
 def column_source(column: Column, params: SqlParams, alias: str, *, nullable: bool = False) -> str:
@@ -73,12 +87,19 @@ def group_condition(paths: Sequence[str], key: GroupKey, params: SqlParams) -> s
     return " AND ".join(parts) or "1"
 
 
+@dataclass
+class Page:
+    positions: list[SortPosition]
+    short_ids: dict[str, str]
+    total: int | None
+
+
 class TrackTableStore:
     def __init__(self, db: AnalyticsDB) -> None:
         self._db = db
 
-    def _matching(self, where: Sequence[str]) -> str:
-        return ("SELECT run_id FROM track_runs FINAL WHERE project_id = {project:String}"
+    def _matching(self, where: Sequence[str], columns: str = "run_id") -> str:
+        return (f"SELECT {columns} FROM track_runs FINAL WHERE project_id = {{project:String}}"
                 + "".join(f" AND {w}" for w in where))
 
     def count(self, params: SqlParams, where: Sequence[str]) -> int:
@@ -88,9 +109,10 @@ class TrackTableStore:
         return int(rows[0]["n"])
 
     def page(self, params: SqlParams, where: Sequence[str], sort: Sequence[SortKey], after: SortPosition | None,
-             limit: int) -> list[SortPosition]:
+             limit: int) -> Page:
         """The matching runs in sort order (per key: values, then NaN, then missing; ties by run id), after
-        `after`, at most `limit`."""
+        `after`, at most `limit`; with their short ids, and how many runs match (counted in the same query, so
+        unknown when the page is empty)."""
         joins, keys, order = [], [], []
         for i, key in enumerate(sort):
             joins.append(f"LEFT JOIN ({column_source(key.column, params, f'rid{i}')}) AS k{i} "
@@ -103,42 +125,30 @@ class TrackTableStore:
             order += [f"n{i} ASC", f"v{i} {'DESC' if key.descending else 'ASC'}"]
         selected = "".join(f", {k}" for k in keys)
         outer = ", ".join(f"n{i}, v{i}" for i in range(len(sort)))
-        sql = (f"SELECT run_id{', ' + outer if outer else ''} FROM (SELECT r.run_id AS run_id{selected} "
-               f"FROM ({self._matching(where)}) AS r {' '.join(joins)})"
+        sql = (f"SELECT run_id, short_id, total{', ' + outer if outer else ''} FROM (SELECT r.run_id AS run_id, "
+               f"r.short_id AS short_id, count() OVER () AS total{selected} "
+               f"FROM ({self._matching(where, 'run_id, short_id')}) AS r {' '.join(joins)})"
                f"{' WHERE ' + _after(sort, after, params) if after else ''} "
                f"ORDER BY {', '.join([*order, 'run_id ASC'])} LIMIT {params.add(limit, 'UInt64')}")
         rows = self._db.query(sql, tag="track.table.page", params=params.values)
-        return [SortPosition(tuple((int(r[f"n{i}"]), r[f"v{i}"]) for i in range(len(sort))), r["run_id"])
-                for r in rows]
-
-    def runs(self, project_id: str, run_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """run id → {short_id, experiment_name, created_ms} of these runs."""
-        rows = self._db.query(
-            "SELECT run_id, short_id, experiment_name, toUnixTimestamp64Milli(created_at) AS created_ms "
-            "FROM track_runs FINAL WHERE project_id = {project:String} AND run_id IN {runs:Array(String)}",
-            tag="track.table.runs", params={"project": project_id, "runs": list(run_ids)})
-        return {r["run_id"]: r for r in rows}
+        return Page([SortPosition(tuple((int(r[f"n{i}"]), r[f"v{i}"]) for i in range(len(sort))), r["run_id"])
+                     for r in rows], {r["run_id"]: r["short_id"] for r in rows},
+                    int(rows[0]["total"]) if rows else None)
 
     def attribute_values(self, project_id: str, run_ids: Sequence[str], paths: Sequence[str]
                          ) -> list[dict[str, Any]]:
         """The attributes at these paths of these runs (every type column; `type` says which holds the value)."""
         if not run_ids or not paths:
             return []
-        return self._db.query(
-            f"SELECT {ATTRIBUTE_COLUMNS} FROM track_attributes FINAL WHERE project_id = {{project:String}} "
-            "AND run_id IN {runs:Array(String)} AND path IN {paths:Array(String)}",
-            tag="track.table.attributes", params={"project": project_id, "runs": list(run_ids),
-                                                  "paths": sorted(set(paths))})
+        return self._db.query(_newest("track_attributes_by_path", _ATTRIBUTE_VALUES), tag="track.table.attributes",
+                              params={"project": project_id, "runs": list(run_ids), "paths": sorted(set(paths))})
 
     def series_values(self, project_id: str, run_ids: Sequence[str], paths: Sequence[str]) -> list[dict[str, Any]]:
         """The summaries of the series at these paths of these runs."""
         if not run_ids or not paths:
             return []
-        return self._db.query(
-            f"SELECT {SERIES_COLUMNS} FROM track_series FINAL WHERE project_id = {{project:String}} "
-            "AND run_id IN {runs:Array(String)} AND path IN {paths:Array(String)}",
-            tag="track.table.series", params={"project": project_id, "runs": list(run_ids),
-                                              "paths": sorted(set(paths))})
+        return self._db.query(_newest("track_series_by_path", _SUMMARY_VALUES), tag="track.table.series",
+                              params={"project": project_id, "runs": list(run_ids), "paths": sorted(set(paths))})
 
     def path_types(self, project_id: str, paths: Sequence[str]) -> dict[str, list[str]]:
         """path → the types stored at it in the project."""
