@@ -47,8 +47,9 @@ GENERATE = textwrap.dedent("""
     started = time.perf_counter()
     db.command(
         "INSERT INTO track_runs (project_id, run_id, short_id, experiment_name, created_at, version) "
-        "SELECT {p:String}, concat('run-', leftPad(toString(number), 6, '0')), concat('NEON-', toString(number + 1)), "
-        "concat('exp-', toString(number % 50)), fromUnixTimestamp64Milli(toInt64({t0:Int64} + number * 1000), 'UTC'), 1 "
+        "SELECT {p:String}, concat('run-', leftPad(toString(number), 6, '0')), "
+        "concat('NEON-', toString(number + 1)), concat('exp-', toString(number % 50)), "
+        "fromUnixTimestamp64Milli(toInt64({t0:Int64} + number * 1000), 'UTC'), 1 "
         "FROM numbers({n:UInt64})", tag="bench.runs", params={"p": project, "n": runs, "t0": T0})
     db.command(
         "INSERT INTO track_attributes (project_id, run_id, path, type, string_value, datetime_value, updated_at, "
@@ -74,9 +75,11 @@ GENERATE = textwrap.dedent("""
         db.command(
             "INSERT INTO track_series (project_id, run_id, path, type, count, finite_count, first_step, last_step, "
             "last_value, min_value, max_value, mean_value, sum_sq_dev, first_time, last_time, version) "
-            "SELECT {p:String}, concat('run-', leftPad(toString({first:UInt64} + intDiv(number, {s:UInt64})), 6, '0')), "
+            "SELECT {p:String}, "
+            "concat('run-', leftPad(toString({first:UInt64} + intDiv(number, {s:UInt64})), 6, '0')), "
             "concat('metrics/m', leftPad(toString(number % {s:UInt64}), 2, '0')), 'floatSeries', 1000, 1000, 0, 999, "
-            "(cityHash64(number + {first:UInt64} * {s:UInt64}) % 100000) / 1e5 AS v, v / 2, v + (cityHash64(number) % 1000) / 1e3, "
+            "(cityHash64(number + {first:UInt64} * {s:UInt64}) % 100000) / 1e5 AS v, v / 2, "
+            "v + (cityHash64(number) % 1000) / 1e3, "
             "v * 0.75, 10, fromUnixTimestamp64Milli(toInt64({t0:Int64}), 'UTC'), "
             "fromUnixTimestamp64Milli(toInt64({t0:Int64} + 999000), 'UTC'), 1 FROM numbers({n:UInt64})",
             tag="bench.series", params={"p": project, "first": first, "s": series, "n": n * series, "t0": T0})

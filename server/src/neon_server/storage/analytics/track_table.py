@@ -239,7 +239,7 @@ class TrackTableStore:
         counts = SqlParams({"project": project_id, "paths": found}, prefix="a")
         typed = f" AND type IN {counts.add(list(types), 'Array(String)')}" if types else ""
         rows = self._db.query(
-            "SELECT path, toString(type) AS type, uniqExactMerge(runs) AS runs FROM track_paths "
+            "SELECT path, toString(type) AS type, uniqMerge(runs) AS runs FROM track_paths "
             f"WHERE project_id = {{project:String}} AND path IN {{paths:Array(String)}}{typed} "
             "GROUP BY GROUPING SETS ((path, type), (path)) ORDER BY path, type",
             tag="track.table.path_counts", params=counts.values)
