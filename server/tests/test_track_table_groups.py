@@ -148,3 +148,31 @@ def test_attribute_search_refuses_a_bad_regex_or_type(client: TestClient, projec
     assert answer.status_code == 422 and "tensor" in answer.text  # noqa: PT018
     answer = client.get("/api/track/attributes", params={"regex": "x" * 1001}, headers=headers)
     assert answer.status_code == 422
+
+
+def test_a_path_with_several_types_counts_each_and_their_union(services: Services, client: TestClient,
+                                                               project_key: tuple[str, str]) -> None:
+    import asyncio
+
+    from neon_server.domain.track import RunCreate, RunWrites
+
+    project_id, key = project_key
+    headers = {"Authorization": f"Bearer {key}"}
+
+    async def write() -> None:
+        for run_id, x in (("a", 1), ("b", 1.5), ("c", "text"), ("d", None)):
+            await services.track.create_run(project_id, RunCreate(run_id))
+            writes = RunWrites(run_id)
+            if x is not None:
+                writes.set_attribute("x", x, 0)
+            await services.track.write(project_id, writes)
+
+    asyncio.run(write())
+    found = client.get("/api/track/attributes", params={"regex": "^x$"}, headers=headers).json()["attributes"]
+    assert found == [{"path": "x", "runs": 3, "types": [{"type": "float", "runs": 1}, {"type": "int", "runs": 1},
+                                                        {"type": "string", "runs": 1}]}]
+    # an untyped column takes the first of the path's types (numbers first): ints and floats answer, text is null
+    out = post(client, headers, {"columns": [{"path": "x"}, {"path": "x", "type": "string"}], "sort": [{"path": "x"}]})
+    assert out["columns"][0]["type"] == "float"
+    assert [(r["run_id"], r["values"]) for r in out["rows"]] == [
+        ("a", [1, None]), ("b", [1.5, None]), ("c", [None, "text"]), ("d", [None, None])]

@@ -241,16 +241,20 @@ class TrackTableStore:
         rows = self._db.query(
             "SELECT path, toString(type) AS type, uniqMerge(runs) AS runs FROM track_paths "
             f"WHERE project_id = {{project:String}} AND path IN {{paths:Array(String)}}{typed} "
-            "GROUP BY GROUPING SETS ((path, type), (path)) ORDER BY path, type",
-            tag="track.table.path_counts", params=counts.values)
-        by_path: dict[str, tuple[int, list[tuple[str, int]]]] = {p: (0, []) for p in found}
+            "GROUP BY path, type ORDER BY path, type", tag="track.table.path_counts", params=counts.values)
+        kinds: dict[str, list[tuple[str, int]]] = {p: [] for p in found}
         for r in rows:
-            _, kinds = by_path[r["path"]]
-            if r["type"]:
-                kinds.append((r["type"], int(r["runs"])))
-            else:
-                by_path[r["path"]] = (int(r["runs"]), kinds)
-        return [(p, total, kinds) for p, (total, kinds) in by_path.items()]
+            kinds[r["path"]].append((r["type"], int(r["runs"])))
+        # a path stored with several types (rare): its runs are the union, counted apart
+        mixed = [p for p, k in kinds.items() if len(k) > 1]
+        union: dict[str, int] = {}
+        if mixed:
+            counts.values["paths"] = mixed
+            union = {r["path"]: int(r["runs"]) for r in self._db.query(
+                "SELECT path, uniqMerge(runs) AS runs FROM track_paths WHERE project_id = {project:String} "
+                f"AND path IN {{paths:Array(String)}}{typed} GROUP BY path", tag="track.table.path_union",
+                params=counts.values)}
+        return [(p, union.get(p, k[0][1] if k else 0), k) for p, k in kinds.items()]
 
 
 def _key_number(kind: str, text: str) -> float:
