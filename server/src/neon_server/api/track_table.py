@@ -58,12 +58,13 @@ async def attribute_names(
         services: ServicesDep, principal: PrincipalDep,
         regex: Annotated[str, Query(max_length=1_000, description="RE2, searched anywhere in the path "
                                                                   "(anchor with ^ and $); empty: every name")] = "",
-        type: Annotated[list[str] | None, Query(description="keep these types (repeat the parameter)")] = None,
+        type: Annotated[list[io.ColumnType] | None, Query(description="keep these types (repeat the parameter)")
+                        ] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
-        after: Annotated[str | None, Query(max_length=1024, description="`next_cursor` of the previous page "
-                                                                        "(the last path answered)")] = None,
+        after: Annotated[str | None, Query(min_length=1, max_length=1024, description=(
+            "`next_cursor` of the previous page (the last path answered)"))] = None,
 ) -> dict[str, Any]:
     found, cursor = await run_in_threadpool(services.track_table.attribute_names, principal.project_id, regex,
-                                            type or [], after, limit)
+                                            list(type or []), after, limit)
     return {"attributes": [{"path": path, "runs": runs, "types": [{"type": t, "runs": n} for t, n in kinds]}
                            for path, runs, kinds in found], "next_cursor": cursor}

@@ -46,13 +46,16 @@ class TableRequest(BaseModel):
     sort: list[TableSort] = Field([], max_length=MAX_SORT,
                                   description="default: sys/creation_time descending; then run id")
     limit: Count = Field(100, ge=1, le=MAX_LIMIT, description="rows per page")
-    after: str | None = Field(None, max_length=8192, description="`next_cursor` of the previous page")
+    after: str | None = Field(None, min_length=1, max_length=8192,
+                              description="`next_cursor` of the previous page")
     group_by: list[Path] = Field([], max_length=MAX_GROUP_BY,
                                  description="attribute paths: answer groups of runs (nested by the order given) "
                                              "instead of rows")
-    group: str | None = Field(None, max_length=8192, description="a group's `key`: answer that group's runs")
+    group: str | None = Field(None, min_length=1, max_length=8192,
+                              description="a group's `key`: answer that group's runs")
     group_limit: Count = Field(100, ge=1, le=MAX_GROUP_LIMIT, description="groups per page")
-    group_after: str | None = Field(None, max_length=8192, description="`groups_next_cursor` of the previous page")
+    group_after: str | None = Field(None, min_length=1, max_length=8192,
+                                    description="`groups_next_cursor` of the previous page")
 
 
 class TableColumnOut(BaseModel):

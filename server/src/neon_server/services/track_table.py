@@ -13,6 +13,7 @@ import binascii
 import hashlib
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -187,7 +188,7 @@ class TrackTableService:
         return rows
 
     # -- attribute names --------------------------------------------------------------------------------------
-    def attribute_names(self, project_id: str, regex: str, types: list[str], after: str | None, limit: int
+    def attribute_names(self, project_id: str, regex: str, types: Sequence[str], after: str | None, limit: int
                         ) -> tuple[list[tuple[str, int, list[tuple[str, int]]]], str | None]:
         """The project's attribute and series names matching an RE2 regular expression, by path: (path, runs
         having it, [(type, runs)]), and the cursor of the next page (the last path) when there may be more."""
@@ -229,12 +230,12 @@ def _check_column(c: Column, where: str) -> None:
     if c.aggregate is None:
         return
     if c.type is not None and c.type not in SERIES_KINDS:
-        raise InvalidInput(f"{where}: an aggregate ({c.aggregate}) needs a series; {c.path!r} is asked as "
-                           f"{c.type}", field=where)
+        raise InvalidInput(f"{where}: the aggregate does not fit: {c.aggregate} is for series; {c.path!r} is asked "
+                           f"as {c.type}", field=where)
     allowed = FLOAT_AGGREGATES if c.type in (None, "floatSeries") else OTHER_SERIES_AGGREGATES
     if c.aggregate not in allowed:
-        raise InvalidInput(f"{where}: unknown aggregate {c.aggregate!r} for {c.type or 'floatSeries'}: expected "
-                           f"one of {', '.join(allowed)}", field=where)
+        raise InvalidInput(f"{where}: the aggregate does not fit: {c.aggregate} of a {c.type or 'floatSeries'}; "
+                           f"expected one of {', '.join(allowed)}", field=where)
 
 
 def _column_id(c: Column) -> str:
@@ -301,8 +302,8 @@ def _pack(payload: Any) -> str:
 
 
 def _unpack(text: str, name: str) -> Any:
-    bad = InvalidInput(f"{name}: not a cursor this API gave (edited, truncated, or from another request)",
-                       field=name)
+    bad = InvalidInput(f"{name}: cursor is not valid: not one this API gave (edited, truncated, or from another "
+                       "request)", field=name)
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
         check, body = raw.split(".", 1)
@@ -319,7 +320,8 @@ def _encode_position(position: SortPosition, scope: str) -> str:
 
 def _decode_position(text: str, sort: tuple[SortKey, ...], scope: str) -> SortPosition:
     payload = _unpack(text, "after")
-    bad = InvalidInput("after: the cursor belongs to another query or sort; start again without it", field="after")
+    bad = InvalidInput("after: cursor belongs to another listing (another query or sort); start again without it",
+                       field="after")
     if not isinstance(payload, dict) or payload.get("s") != scope or not isinstance(payload.get("r"), str):
         raise bad
     keys = payload.get("k")
@@ -340,7 +342,7 @@ def _encode_group(key: GroupKey) -> str:
 
 def _decode_group(text: str, size: int, name: str) -> GroupKey:
     payload = _unpack(text, name)
-    bad = InvalidInput(f"{name}: not a group key of this group_by", field=name)
+    bad = InvalidInput(f"{name}: cursor is not valid: not a group key of this group_by", field=name)
     if not isinstance(payload, list) or len(payload) != size:
         raise bad
     parts: list[tuple[str, str] | None] = []
