@@ -42,7 +42,7 @@ def by_path(db: AnalyticsDB) -> list[tuple[str, str, float]]:
 
 
 def catalogue(db: AnalyticsDB) -> dict[tuple[str, str], int]:
-    rows = db.query("SELECT path, toString(type) AS type, uniqMerge(runs) AS n FROM track_paths "
+    rows = db.query("SELECT path, toString(type) AS type, uniqCombinedMerge(15)(runs) AS n FROM track_paths "
                     "WHERE project_id = 'p' GROUP BY path, type", tag="tests.catalogue")
     return {(r["path"], r["type"]): r["n"] for r in rows}
 

@@ -99,14 +99,17 @@ class TableResponse(BaseModel):
     groups_next_cursor: str | None = None
 
 
+RUN_COUNT = " (exact up to about 1,000 runs, within about 1% beyond: a distinct-count sketch)"
+
+
 class AttributeType(BaseModel):
     type: str
-    runs: int = Field(description="runs with the path stored as this type")
+    runs: int = Field(description="runs with the path stored as this type" + RUN_COUNT)
 
 
 class AttributeName(BaseModel):
     path: str
-    runs: int = Field(description="runs with the path, whatever its type")
+    runs: int = Field(description="runs with the path, whatever its type" + RUN_COUNT)
     types: list[AttributeType]
 
 

@@ -239,7 +239,7 @@ class TrackTableStore:
         counts = SqlParams({"project": project_id, "paths": found}, prefix="a")
         typed = f" AND type IN {counts.add(list(types), 'Array(String)')}" if types else ""
         rows = self._db.query(
-            "SELECT path, toString(type) AS type, uniqMerge(runs) AS runs FROM track_paths "
+            "SELECT path, toString(type) AS type, uniqCombinedMerge(15)(runs) AS runs FROM track_paths "
             f"WHERE project_id = {{project:String}} AND path IN {{paths:Array(String)}}{typed} "
             "GROUP BY path, type ORDER BY path, type", tag="track.table.path_counts", params=counts.values)
         kinds: dict[str, list[tuple[str, int]]] = {p: [] for p in found}
@@ -251,7 +251,7 @@ class TrackTableStore:
         if mixed:
             counts.values["paths"] = mixed
             union = {r["path"]: int(r["runs"]) for r in self._db.query(
-                "SELECT path, uniqMerge(runs) AS runs FROM track_paths WHERE project_id = {project:String} "
+                "SELECT path, uniqCombinedMerge(15)(runs) AS runs FROM track_paths WHERE project_id = {project:String} "
                 f"AND path IN {{paths:Array(String)}}{typed} GROUP BY path", tag="track.table.path_union",
                 params=counts.values)}
         return [(p, union.get(p, k[0][1] if k else 0), k) for p, k in kinds.items()]
