@@ -30,10 +30,13 @@ def post(client: TestClient, headers: dict[str, str], body: dict[str, Any], stat
 
 def all_pages(client: TestClient, headers: dict[str, str], body: dict[str, Any]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
+    totals: set[int] = set()
     after = None
     for _ in range(100):
         page = post(client, headers, {**body, "after": after} if after else body)
         assert len(page["rows"]) <= body.get("limit", 100)
+        totals.add(page["total"])  # every page, the empty one after a full last page too, counts every match
+        assert len(totals) == 1, totals
         rows += page["rows"]
         after = page["next_cursor"]
         if after is None:
