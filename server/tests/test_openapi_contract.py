@@ -67,6 +67,8 @@ CROSS_FIELD_REFUSALS = (
     "a window needs both from_x and to_x", "the window's from must be below its to",  # Track chart buckets
     "x = metric needs x_path",
     "NQL: ",  # an NQL query is parsed by its own grammar (docs/track.md#nql-choosing-runs)
+    "needs the group_by it came from", "aggregate does not fit",  # runs table: a group key, an aggregate's type
+    "not a valid RE2 regular expression",  # attribute search: a regex is parsed by RE2's grammar
 )
 
 

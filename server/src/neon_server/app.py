@@ -28,6 +28,7 @@ from neon_server.api import (
     track,
     track_ingest,
     track_io,
+    track_table,
 )
 from neon_server.api.errors import LiteralPathsFirst, document_common_errors, install_error_handlers
 from neon_server.api.neptune import ROUTERS as NEPTUNE_ROUTERS
@@ -72,6 +73,7 @@ def create_app(services: Services | None, *, ui_dist: Path = DIST) -> FastAPI:
     app.include_router(track_io.router)
     for router in NEPTUNE_READ_ROUTERS:
         app.include_router(router)
+    app.include_router(track_table.router)
     mount_ui(app, ui_dist)
     describe = app.openapi
 

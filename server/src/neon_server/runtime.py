@@ -38,6 +38,7 @@ from neon_server.services.stats import StatsService
 from neon_server.services.trace_scoring import TraceScoring
 from neon_server.services.traces import SpanListService, TraceListService, TraceService
 from neon_server.services.track import TrackService
+from neon_server.services.track_table import TrackTableService
 from neon_server.services.track_uploads import TrackUploads
 from neon_server.settings import Settings
 from neon_server.storage.analytics import AnalyticsDB, open_analytics
@@ -50,6 +51,7 @@ from neon_server.storage.analytics.traces import TraceStore
 from neon_server.storage.analytics.track import TrackStore
 from neon_server.storage.analytics.track_buckets import TrackBucketStore
 from neon_server.storage.analytics.track_read import TrackReadStore
+from neon_server.storage.analytics.track_table import TrackTableStore
 from neon_server.storage.blobs import FilesystemBlobStore
 from neon_server.storage.metadata import MetadataStore, open_metadata
 from neon_server.storage.track_files import TrackFileStore
@@ -100,6 +102,7 @@ class Services:
     neptune_ingest: NeptuneIngest = field(init=False)
     neptune_files: NeptuneFiles = field(init=False)
     neptune_read: NeptuneRead = field(init=False)
+    track_table: TrackTableService = field(init=False)
 
     def __post_init__(self) -> None:
         # The server's own LLM calls (judges) make SDK spans; they must not configure the SDK on first use
@@ -168,6 +171,7 @@ class Services:
         self.neptune_files = NeptuneFiles(self.track_files, secret,
                                           part_bytes=s.neptune_file_part_bytes)
         self.neptune_read = NeptuneRead(TrackReadStore(self.analytics), lambda p: self.projects.get(p).name)
+        self.track_table = TrackTableService(TrackTableStore(self.analytics))
 
     def start_temporal(self, neon_url: str, worker_factory: WorkerFactory | None = None) -> TemporalRuntime:
         """Start Temporal (the embedded dev server, or a client of the cluster) and the in-process worker, in

@@ -1,7 +1,8 @@
 """NQL trees compiled to parameterised ClickHouse SQL over Track's tables.
 
-Each condition becomes `run_id IN (subquery)` over the run's attributes (`track_attributes`) or its series
-summaries (`track_series`); AND, OR and NOT combine those. Names, values and regular expressions are bound
+Each condition becomes `run_id IN (subquery)` over the run's attributes or its series summaries, read from
+their copies ordered by path (`track_attributes_by_path`, `track_series_by_path`: one key range per condition
+instead of every row of the project); AND, OR and NOT combine those. Names, values and regular expressions are bound
 parameters: nothing from the query is ever part of the SQL text. A condition on an attribute a run does not
 have is false for that run (so `NOT (…)` is true for it).
 
@@ -45,12 +46,12 @@ def _node(node: Node, params: SqlParams, project: str) -> str:
 
 
 def _attributes(params: SqlParams, project: str, path: str, condition: str) -> str:
-    return (f"run_id IN (SELECT run_id FROM track_attributes FINAL WHERE project_id = {project} "
+    return (f"run_id IN (SELECT run_id FROM track_attributes_by_path FINAL WHERE project_id = {project} "
             f"AND path = {params.add(path, 'String')} AND ({condition}))")
 
 
 def _series(params: SqlParams, project: str, path: str, condition: str) -> str:
-    return (f"run_id IN (SELECT run_id FROM track_series FINAL WHERE project_id = {project} "
+    return (f"run_id IN (SELECT run_id FROM track_series_by_path FINAL WHERE project_id = {project} "
             f"AND path = {params.add(path, 'String')} AND ({condition}))")
 
 
