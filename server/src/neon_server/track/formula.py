@@ -364,7 +364,7 @@ class _Parser:
         token = self.take()
         self.count(token)
         name = token.text
-        if name in AGGREGATES and name not in FUNCTIONS or (name in ("min", "max") and not self._two_here()):
+        if (name in AGGREGATES and name not in FUNCTIONS) or (name in ("min", "max") and not self._two_here()):
             raise FormulaError(f"{name}() aggregates a group's runs: it must enclose the whole formula, "
                                f"e.g. {name}(ema(${{loss}}, 0.1))", token.position,
                                "a function that works on one series")

@@ -225,40 +225,44 @@ class TrackBucketStore:
         return self._bucket_rows(joined, q, params)
 
     def _bucket_rows(self, source: str, q: BucketQuery, params: SqlParams) -> dict[int, dict[str, list[Any]]]:
-        """Buckets of `source` (sid, x, value, glo = the series' lo, gw = its bucket width) in columns
-        (BUCKET_COLUMNS), by series."""
-        n = q.n
-        if q.first_alone:
-            index = f"if(x <= glo OR gw = 0, 0, toInt64(least(ceil((x - glo) / gw), {n})))"
-            start = "if(idx = 0, -inf, lo + (idx - 1) * w)"
-            end = "if(idx = 0, lo, lo + idx * w)"
-        else:
-            index = f"if(gw = 0, 0, toInt64(greatest(least(ceil((x - glo) / gw) - 1, {n - 1}), 0)))"
-            start, end = "lo + idx * w", "lo + (idx + 1) * w"
-        if q.log_x:
-            start, end = f"if(isInfinite({start}), {start}, exp10({start}))", f"exp10({end})"
-        x = "exp10(x)" if q.log_x else "x"
-        finite = "finite_count > 0"
-        sql = (f"SELECT sid, idx AS index, {start} AS from_x, {end} AS to_x, "
-               f"if({finite}, first_x0, NULL) AS first_x, if({finite}, first_y0, NULL) AS first_y, "
-               f"if({finite}, last_x0, NULL) AS last_x, if({finite}, last_y0, NULL) AS last_y, "
-               f"if({finite}, min0, NULL) AS min, if({finite}, max0, NULL) AS max, if({finite}, sum0, NULL) AS sum, "
-               "finite_count, nan_count, posinf_count, neginf_count FROM ("
-               f"SELECT sid, {index} AS idx, any(glo) AS lo, any(gw) AS w, "
-               f"argMinIf({x}, x, isFinite(value)) AS first_x0, argMinIf(value, x, isFinite(value)) AS first_y0, "
-               f"argMaxIf({x}, x, isFinite(value)) AS last_x0, argMaxIf(value, x, isFinite(value)) AS last_y0, "
-               "minIf(value, isFinite(value)) AS min0, maxIf(value, isFinite(value)) AS max0, "
-               "sumIf(value, isFinite(value)) AS sum0, countIf(isFinite(value)) AS finite_count, "
-               "countIf(isNaN(value)) AS nan_count, countIf(value = inf) AS posinf_count, "
-               "countIf(value = -inf) AS neginf_count "
-               f"FROM ({source}) GROUP BY sid, idx) ORDER BY sid, index")
-        table = self._db.query_arrow(sql, tag="track.buckets", params=params.values)
-        out: dict[int, dict[str, list[Any]]] = {}
-        if not table.num_rows:
-            return out
-        sids = table.column("sid").to_numpy()
-        bounds = [0, *(np.flatnonzero(np.diff(sids)) + 1).tolist(), len(sids)]
-        for start_row, end_row in itertools.pairwise(bounds):
-            part = table.slice(start_row, end_row - start_row)
-            out[int(sids[start_row])] = {name: part.column(name).to_pylist() for name in BUCKET_COLUMNS}
+        return bucket_rows(self._db, source, q, params)
+
+
+def bucket_rows(db: AnalyticsDB, source: str, q: BucketQuery, params: SqlParams) -> dict[int, dict[str, list[Any]]]:
+    """Buckets of `source` (sid, x, value, glo = the series' lo, gw = its bucket width) in columns
+    (BUCKET_COLUMNS), by series. Shared by every reader that buckets a float series (stored or derived)."""
+    n = q.n
+    if q.first_alone:
+        index = f"if(x <= glo OR gw = 0, 0, toInt64(least(ceil((x - glo) / gw), {n})))"
+        start = "if(idx = 0, -inf, lo + (idx - 1) * w)"
+        end = "if(idx = 0, lo, lo + idx * w)"
+    else:
+        index = f"if(gw = 0, 0, toInt64(greatest(least(ceil((x - glo) / gw) - 1, {n - 1}), 0)))"
+        start, end = "lo + idx * w", "lo + (idx + 1) * w"
+    if q.log_x:
+        start, end = f"if(isInfinite({start}), {start}, exp10({start}))", f"exp10({end})"
+    x = "exp10(x)" if q.log_x else "x"
+    finite = "finite_count > 0"
+    sql = (f"SELECT sid, idx AS index, {start} AS from_x, {end} AS to_x, "
+           f"if({finite}, first_x0, NULL) AS first_x, if({finite}, first_y0, NULL) AS first_y, "
+           f"if({finite}, last_x0, NULL) AS last_x, if({finite}, last_y0, NULL) AS last_y, "
+           f"if({finite}, min0, NULL) AS min, if({finite}, max0, NULL) AS max, if({finite}, sum0, NULL) AS sum, "
+           "finite_count, nan_count, posinf_count, neginf_count FROM ("
+           f"SELECT sid, {index} AS idx, any(glo) AS lo, any(gw) AS w, "
+           f"argMinIf({x}, x, isFinite(value)) AS first_x0, argMinIf(value, x, isFinite(value)) AS first_y0, "
+           f"argMaxIf({x}, x, isFinite(value)) AS last_x0, argMaxIf(value, x, isFinite(value)) AS last_y0, "
+           "minIf(value, isFinite(value)) AS min0, maxIf(value, isFinite(value)) AS max0, "
+           "sumIf(value, isFinite(value)) AS sum0, countIf(isFinite(value)) AS finite_count, "
+           "countIf(isNaN(value)) AS nan_count, countIf(value = inf) AS posinf_count, "
+           "countIf(value = -inf) AS neginf_count "
+           f"FROM ({source}) GROUP BY sid, idx) ORDER BY sid, index")
+    table = db.query_arrow(sql, tag="track.buckets", params=params.values)
+    out: dict[int, dict[str, list[Any]]] = {}
+    if not table.num_rows:
         return out
+    sids = table.column("sid").to_numpy()
+    bounds = [0, *(np.flatnonzero(np.diff(sids)) + 1).tolist(), len(sids)]
+    for start_row, end_row in itertools.pairwise(bounds):
+        part = table.slice(start_row, end_row - start_row)
+        out[int(sids[start_row])] = {name: part.column(name).to_pylist() for name in BUCKET_COLUMNS}
+    return out

@@ -1,0 +1,326 @@
+"""Formulas over float series evaluated in ClickHouse, then bucketed with the chart bucket semantics.
+
+Per run: the points of every referenced path (a fork's ancestors' up to the fork step, stitched as chart buckets
+stitch them; where two segments hold a step, the nearer run's point wins) are aligned on step — a step counts
+when every referenced series has a point there — and the expression is evaluated step by step. Functions over
+the step-ordered series (ema, sma, …) are window functions: each one is a layer of SQL over the layer below, so
+they nest. Then (sid, x = step, value) is bucketed by `bucket_rows`, the chart buckets' own code.
+
+For a group aggregate the per-run results are aggregated across the group's runs at each step, over the runs
+whose value there is finite; centre, lower and upper line are bucketed as three series.
+
+The SQL is built only from our own fragments: paths, run ids and every number (literals, alpha, windows, sigma,
+Gaussian weights) are bound parameters; function names and operators come from the tables below.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from neon_server.domain.track import BucketQuery, Segment, SeriesBuckets
+from neon_server.storage.analytics.executor import AnalyticsDB, SqlParams
+from neon_server.storage.analytics.track_buckets import bucket_rows
+from neon_server.track.formula import BinOp, Call, Formula, Neg, Node, Num, Ref
+
+Binder = Callable[[Any, str], str]
+W = "PARTITION BY sid ORDER BY step"
+CUMULATIVE = f"({W} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+PREVIOUS = f"({W} ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)"
+WHOLE = "(PARTITION BY sid)"
+_ELEMENTWISE = {"log": "log", "log10": "log10", "exp": "exp", "abs": "abs", "sqrt": "sqrt"}
+_ARITHMETIC = {"+": "+", "-": "-", "*": "*", "/": "/"}
+_COMPARE = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "==": "=", "!=": "!="}
+
+
+@dataclass
+class GroupBuckets:
+    """A group aggregate bucketed: `line` is the aggregate (as a series), `lower`/`upper` the band's bucket
+    columns (min of the lower line and max of the upper line per bucket, by the same index), or in `points`
+    [x, centre, lower, upper] when exact."""
+
+    line: SeriesBuckets
+    lower: list[float | None] = field(default_factory=list)
+    upper: list[float | None] = field(default_factory=list)
+    points: tuple[tuple[float, float, float, float], ...] = ()
+
+
+class _Compiler:
+    """The formula tree as layers of SQL: layer 0 aligns the points; layer s evaluates the window functions
+    whose argument is ready in layer s-1, then the scalar expressions over them."""
+
+    def __init__(self, bind: Binder, references: Sequence[str]) -> None:
+        self.bind = bind
+        self.refs = {path: i for i, path in enumerate(references)}
+        self.windows: list[list[str]] = [[]]
+        self.scalars: list[list[str]] = [[]]
+        self.numbered: set[int] = set()  # layers that need a row number (for ema)
+        self.count = 0
+
+    def _alias(self) -> str:
+        self.count += 1
+        return f"e{self.count}"
+
+    def _add(self, kind: list[list[str]], stage: int, sql: str) -> str:
+        while len(self.windows) <= stage:
+            self.windows.append([])
+            self.scalars.append([])
+        alias = self._alias()
+        kind[stage].append(f"{sql} AS {alias}")
+        return alias
+
+    def scalar(self, stage: int, sql: str) -> tuple[str, int]:
+        self._add(self.scalars, stage, sql)
+        return self.scalars[stage][-1].rsplit(" AS ", 1)[1], stage
+
+    def window(self, stage: int, sql: str) -> tuple[str, int]:
+        self._add(self.windows, stage, sql)
+        return self.windows[stage][-1].rsplit(" AS ", 1)[1], stage
+
+    def node(self, node: Node) -> tuple[str, int]:  # noqa: PLR0911 - one answer per kind of node
+        if isinstance(node, Ref):
+            return f"v{self.refs[node.path]}", 0
+        if isinstance(node, Num):
+            return self.bind(node.value, "Float64"), 0
+        if isinstance(node, Neg):
+            arg, stage = self.node(node.arg)
+            return self.scalar(stage, f"-{arg}")
+        if isinstance(node, BinOp):
+            (left, ls), (right, rs) = self.node(node.left), self.node(node.right)
+            stage = max(ls, rs)
+            if node.op == "^":
+                return self.scalar(stage, f"pow({left}, {right})")
+            if node.op in _COMPARE:
+                return self.scalar(stage, f"toFloat64({left} {_COMPARE[node.op]} {right})")
+            return self.scalar(stage, f"({left} {_ARITHMETIC[node.op]} {right})")
+        return self.call(node)
+
+    def call(self, node: Call) -> tuple[str, int]:
+        args = [self.node(a) for a in node.args]
+        stage = max(s for _, s in args)
+        a = args[0][0]
+        name = node.name
+        if name in _ELEMENTWISE:
+            return self.scalar(stage, f"{_ELEMENTWISE[name]}({a})")
+        if name == "clip":
+            lo, hi = (self.bind(p, "Float64") for p in node.params)
+            return self.scalar(stage, f"if({a} IS NULL OR isNaN({a}), {a}, least(greatest({a}, {lo}), {hi}))")
+        if name in ("min", "max"):
+            b = args[1][0]
+            pick = "least" if name == "min" else "greatest"
+            return self.scalar(stage, f"if({a} IS NULL OR {b} IS NULL, NULL, "
+                                      f"if(isNaN({a}) OR isNaN({b}), nan, {pick}({a}, {b})))")
+        return self.stateful(node, a, stage + 1)
+
+    def stateful(self, node: Call, a: str, stage: int) -> tuple[str, int]:  # noqa: PLR0911
+        name = node.name
+        if name == "cumsum":
+            return self.window(stage, f"sum({a}) OVER {CUMULATIVE}")
+        if name in ("cummin", "cummax"):
+            return self.window(stage, f"{name[3:]}({a}) OVER {CUMULATIVE}")
+        if name == "sma":
+            back = self.bind(int(node.params[0]) - 1, "UInt64")
+            return self.window(stage, f"avg({a}) OVER ({W} ROWS BETWEEN {back} PRECEDING AND CURRENT ROW)")
+        if name == "ema":
+            alpha = node.params[0]
+            if alpha == 1:
+                return a, stage - 1
+            self.numbered.add(stage - 1)
+            tau = self.bind(-1 / math.log1p(-alpha), "Float64")
+            # a NULL row (before a diff's first point) is placed so far in the past that its weight is 0
+            at = f"if({a} IS NULL, -1e18, toFloat64(rn{stage - 1}))"
+            ema = f"exponentialTimeDecayedAvg({tau})(ifNull({a}, 0), {at}) OVER {CUMULATIVE}"
+            return self.window(stage, f"if({a} IS NULL, NULL, {ema})")
+        if name == "gaussian":  # rows where the argument is NULL (before a diff's first point) weigh nothing
+            sigma = node.params[0]
+            k = math.ceil(3 * sigma)
+            weights = self.bind([math.exp(-(d * d) / (2 * sigma * sigma)) for d in range(-k, k + 1)],
+                                "Array(Float64)")
+            bound = self.bind(k, "UInt64")
+            frame = f"groupArray((isNull({a}), ifNull({a}, 0))) OVER ({W} ROWS BETWEEN {bound} PRECEDING AND " \
+                    f"{bound} FOLLOWING)"
+            used = f"arraySlice({weights}, greatest({self.bind(k + 1, 'Int64')} - row_number() OVER {CUMULATIVE}, " \
+                   f"0) + 1, length({frame}))"
+            total = f"arraySum(arrayMap((p, w) -> if(p.1, 0, p.2 * w), {frame}, {used}))"
+            weight = f"arraySum(arrayMap((p, w) -> if(p.1, 0, w), {frame}, {used}))"
+            return self.window(stage, f"if({a} IS NULL, NULL, {total} / {weight})")
+        if name in ("diff", "rate"):  # NULL at the first step: no point there (NULL propagates, aggregates skip it)
+            change = f"({a} - lagInFrame(toNullable({a}), 1) OVER {PREVIOUS})"
+            if name == "rate":
+                change = f"{change} / (step - lagInFrame(toNullable(step), 1) OVER {PREVIOUS})"
+            return self.window(stage, change)
+        # normalize: x / the series' first finite value (NaN when it has none)
+        first = f"argMinIf({a}, step, isFinite({a})) OVER {WHOLE}"
+        return self.window(stage, f"if(countIf(isFinite({a})) OVER {WHOLE} > 0, {a} / {first}, nan)")
+
+    def layers(self, aligned: str, root: str) -> str:
+        """The (sid, step, value) rows of the formula over `aligned` (sid, step, v0, v1, …); a step where the
+        value is NULL (before a diff's first point) has no point."""
+        sql = aligned
+        for stage in range(len(self.windows)):
+            if stage > 0:
+                sql = f"SELECT *, {', '.join(self.windows[stage])} FROM ({sql})"
+            columns = list(self.scalars[stage])
+            if stage in self.numbered:
+                columns.append(f"row_number() OVER {CUMULATIVE} AS rn{stage}")
+            if columns:
+                sql = f"SELECT *, {', '.join(columns)} FROM ({sql})"
+        return f"SELECT sid, step, assumeNotNull({root}) AS value FROM ({sql}) WHERE {root} IS NOT NULL"
+
+
+def _aligned(project: str, bind: Binder, formula: Formula, runs: Sequence[tuple[Segment, ...]], q: BucketQuery,
+             *, window: bool) -> str:
+    """(sid, step, v0 … v(k-1)): the steps of each run where every referenced series has a point."""
+    paths = bind(list(formula.references), "Array(String)")
+    preview = "" if q.include_preview else " AND NOT preview"
+    early = ""
+    if window and q.window is not None:  # no function looks back: the window can cut the points read
+        early = f" AND step >= {bind(q.window[0], 'Float64')} AND step <= {bind(q.window[1], 'Float64')}"
+    parts = []
+    for sid, segments in enumerate(runs):
+        for j, seg in enumerate(segments):
+            upto = f" AND step <= {bind(seg.max_step, 'Float64')}" if seg.max_step is not None else ""
+            parts.append(
+                f"SELECT toUInt32({bind(sid, 'UInt32')}) AS sid, toUInt8({bind(255 - j, 'UInt8')}) AS near, "
+                f"toUInt8(indexOf({paths}, path) - 1) AS ref, step, value, version FROM track_float_points "
+                f"WHERE project_id = {project} AND run_id = {bind(seg.run_id, 'String')} AND path IN {paths}"
+                f"{upto}{preview}{early}")
+    k = len(formula.references)
+    values = ", ".join(f"argMaxIf(value, (near, version), ref = {bind(i, 'UInt8')}) AS v{i}" for i in range(k))
+    mask = bind((1 << k) - 1, "UInt32")
+    return (f"SELECT sid, step, {values} FROM ({' UNION ALL '.join(parts)}) GROUP BY sid, step "
+            f"HAVING groupBitOr(bitShiftLeft(toUInt32(1), ref)) = {mask}")
+
+
+def _result(project: str, bind: Binder, formula: Formula, runs: Sequence[tuple[Segment, ...]],
+            q: BucketQuery) -> str:
+    """(sid, x, value): the formula per run, x on the scale buckets are cut on, inside the window."""
+    compiler = _Compiler(bind, formula.references)
+    root, _ = compiler.node(formula.root)
+    sql = compiler.layers(_aligned(project, bind, formula, runs, q, window=not formula.stateful), root)
+    if q.window is not None:
+        sql = (f"SELECT * FROM ({sql}) WHERE step >= {bind(q.window[0], 'Float64')} "
+               f"AND step <= {bind(q.window[1], 'Float64')}")
+    if q.log_x:
+        return f"SELECT sid, log10(step) AS x, value FROM ({sql}) WHERE step > 0"
+    return f"SELECT sid, step AS x, value FROM ({sql})"
+
+
+def _ranged(source: str, bind: Binder, q: BucketQuery, key: str = "sid") -> str:
+    """`source` with each series' lo and bucket width (glo, gw): the window's, one shared, or its own."""
+    if q.window is not None:
+        lo, hi = (math.log10(v) for v in q.window) if q.log_x else q.window
+        return f"SELECT *, {bind(lo, 'Float64')} AS glo, {bind((hi - lo) / q.n, 'Float64')} AS gw FROM ({source})"
+    over = "()" if q.shared_range else f"(PARTITION BY {key})"
+    n = bind(float(q.n), "Float64")
+    return (f"SELECT *, min(x) OVER {over} AS glo, (max(x) OVER {over} - glo) / {n} AS gw "
+            f"FROM ({source})")
+
+
+def _range_of(columns: dict[str, list[Any]], q: BucketQuery) -> tuple[float, float]:
+    if q.window is not None:
+        return q.window
+    return columns["from_x"][0], columns["to_x"][-1]
+
+
+class TrackFormulaStore:
+    def __init__(self, db: AnalyticsDB) -> None:
+        self._db = db
+
+    def run_buckets(self, project_id: str, formula: Formula, runs: Sequence[tuple[Segment, ...]],
+                    q: BucketQuery) -> list[SeriesBuckets]:
+        """The formula per run (each a list of segments), bucketed; in request order."""
+        params = SqlParams(prefix="f")
+        bind = params.add
+        result = _result(bind(project_id, "String"), bind, formula, runs, q)
+        buckets = bucket_rows(self._db, _ranged(result, bind, q), q, params)
+        small = [sid for sid, c in buckets.items() if _total(c) <= q.n]
+        points = self._points(project_id, formula, [runs[sid] for sid in small], q)
+        out = []
+        for sid in range(len(runs)):
+            if sid not in buckets:
+                out.append(SeriesBuckets(None, None))
+                continue
+            lo, hi = _range_of(buckets[sid], q)
+            if sid in small:
+                out.append(SeriesBuckets(lo, hi, exact=True, points=points.get(small.index(sid), ())))
+            else:
+                out.append(SeriesBuckets(lo, hi, columns=buckets[sid]))
+        return out
+
+    def _points(self, project_id: str, formula: Formula, runs: Sequence[tuple[Segment, ...]],
+                q: BucketQuery) -> dict[int, tuple[tuple[float, float], ...]]:
+        if not runs:
+            return {}
+        params = SqlParams(prefix="f")
+        bind = params.add
+        result = _result(bind(project_id, "String"), bind, formula, runs, q)
+        rows = self._db.query_arrow(f"SELECT sid, x, value FROM ({result}) ORDER BY sid, x",
+                                    tag="track.formula.points", params=params.values).to_pydict()
+        found: dict[int, list[tuple[float, float]]] = {}
+        for sid, x, y in zip(rows["sid"], rows["x"], rows["value"], strict=True):
+            found.setdefault(sid, []).append((10.0**x if q.log_x else x, y))
+        return {sid: tuple(p) for sid, p in found.items()}
+
+    def group_buckets(self, project_id: str, formula: Formula, groups: Sequence[Sequence[tuple[Segment, ...]]],
+                      q: BucketQuery) -> list[GroupBuckets]:
+        """The formula per run, aggregated across each group's runs at each step, bucketed as the line and
+        its band; in request order."""
+        params = SqlParams(prefix="f")
+        bind = params.add
+        runs = [r for g in groups for r in g]
+        group_of = bind([g for g, members in enumerate(groups) for _ in members], "Array(UInt32)")
+        result = _result(bind(project_id, "String"), bind, formula, runs, q)
+        agg = _aggregated(result, group_of, formula.aggregate or "mean")
+        lines = (f"SELECT toUInt32(g * 3 + k.1) AS sid, x, k.2 AS value, glo, gw FROM "
+                 f"({_ranged(agg, bind, q, key='g')}) ARRAY JOIN [(0, c), (1, l), (2, u)] AS k")
+        buckets = bucket_rows(self._db, lines, q, params)
+        small = [g for g in range(len(groups)) if 3 * g in buckets and _total(buckets[3 * g]) <= q.n]
+        points = self._group_points(agg, small, params) if small else {}
+        out = []
+        for g in range(len(groups)):
+            line = buckets.get(3 * g)
+            if line is None:
+                out.append(GroupBuckets(SeriesBuckets(None, None)))
+                continue
+            lo, hi = _range_of(line, q)
+            if g in points:
+                exact = points[g]
+                series = SeriesBuckets(lo, hi, exact=True, points=tuple((x, c) for x, c, _, _ in exact))
+                out.append(GroupBuckets(series, points=exact))
+            else:
+                out.append(GroupBuckets(SeriesBuckets(lo, hi, columns=line), lower=buckets[3 * g + 1]["min"],
+                                        upper=buckets[3 * g + 2]["max"]))
+        return out
+
+    def _group_points(self, agg: str, groups: list[int],
+                      params: SqlParams) -> dict[int, tuple[tuple[float, float, float, float], ...]]:
+        where = f"g IN {params.add(groups, 'Array(UInt32)')}"
+        rows = self._db.query_arrow(f"SELECT g, x, c, l, u FROM ({agg}) WHERE {where} ORDER BY g, x",
+                                    tag="track.formula.group_points", params=params.values).to_pydict()
+        found: dict[int, list[tuple[float, float, float, float]]] = {}
+        for g, x, c, lo, hi in zip(rows["g"], rows["x"], rows["c"], rows["l"], rows["u"], strict=True):
+            found.setdefault(g, []).append((x, c, lo, hi))
+        return {g: tuple(p) for g, p in found.items()}
+
+
+def _total(columns: dict[str, list[Any]]) -> int:
+    return sum(sum(columns[c]) for c in ("finite_count", "nan_count", "posinf_count", "neginf_count"))
+
+
+def _aggregated(result: str, group_of: str, aggregate: str) -> str:
+    """(g, x, c, l, u, runs): at each step, the aggregate of the group's finite values and its band."""
+    finite = "isFinite(value)"
+    lines = {
+        "mean": (f"avgIf(value, {finite})", f"c - stddevPopIf(value, {finite})", f"c + stddevPopIf(value, {finite})"),
+        "median": tuple(f"quantileExactInclusiveIf({level})(value, {finite})" for level in ("0.5", "0.25", "0.75")),
+        "min": (f"minIf(value, {finite})", f"minIf(value, {finite})", f"maxIf(value, {finite})"),
+        "max": (f"maxIf(value, {finite})", f"minIf(value, {finite})", f"maxIf(value, {finite})"),
+        "std": (f"stddevPopIf(value, {finite})", "c", "c"),
+    }
+    c, lo, hi = lines[aggregate]
+    return (f"SELECT g, x, if(runs = 0, nan, {c}) AS c, if(runs = 0, nan, {lo}) AS l, "
+            f"if(runs = 0, nan, {hi}) AS u, countIf({finite}) AS runs FROM "
+            f"(SELECT arrayElement({group_of}, sid + 1) AS g, x, value FROM ({result})) GROUP BY g, x")
