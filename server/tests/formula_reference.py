@@ -29,7 +29,7 @@ def _join(a: Series, b: Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return steps, a[1][np.isin(a[0], steps)], b[1][np.isin(b[0], steps)]
 
 
-def _node(node: Node, steps: np.ndarray, columns: dict[str, np.ndarray]) -> Series:  # noqa: PLR0911
+def _node(node: Node, steps: np.ndarray, columns: dict[str, np.ndarray]) -> Series:
     if isinstance(node, Ref):
         return steps, columns[node.path]
     if isinstance(node, Num):
@@ -49,7 +49,7 @@ def _node(node: Node, steps: np.ndarray, columns: dict[str, np.ndarray]) -> Seri
     return _call(node, s, x, args)
 
 
-def _call(node: Call, s: np.ndarray, x: np.ndarray, args: list[Series]) -> Series:  # noqa: PLR0911, C901
+def _call(node: Call, s: np.ndarray, x: np.ndarray, args: list[Series]) -> Series:  # noqa: PLR0911
     name, params = node.name, node.params
     simple: dict[str, Any] = {"log": np.log, "log10": np.log10, "exp": np.exp, "abs": np.abs, "sqrt": np.sqrt,
                               "cumsum": np.cumsum, "cummin": np.fmin.accumulate, "cummax": np.fmax.accumulate}
@@ -96,7 +96,7 @@ def same(a: float | None, b: float | None, rel: float = 1e-9) -> bool:
     return a == pytest.approx(b, rel=rel, abs=1e-12)
 
 
-def bucket_mismatch(result: SeriesBuckets, steps: np.ndarray, values: np.ndarray, n: int,
+def bucket_mismatch(result: SeriesBuckets, steps: np.ndarray, values: np.ndarray, n: int,  # noqa: PLR0911
                     window: tuple[float, float] | None = None) -> str:
     """'' when `result` holds the points (steps, values) bucketed into n buckets, else what differs."""
     inside = [(float(x), float(y)) for x, y in zip(steps, values, strict=True)

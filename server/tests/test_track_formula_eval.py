@@ -31,7 +31,8 @@ def write(services: Services, project: str, run_id: str, points: dict[str, dict[
         for step, value in series.items():
             writes.add_float(path, step, T0 + step, value)
     outcome = run(services.track.write(project, writes))
-    assert outcome.ok and not outcome.rejections, outcome
+    assert outcome.ok, outcome
+    assert not outcome.rejections, outcome
 
 
 def noisy(rnd: random.Random, n: int) -> dict[float, float]:
@@ -139,14 +140,16 @@ def test_groups_aggregate_their_runs_with_a_band(services: Services) -> None:
                 assert not bucket_mismatch(got.line, steps, centre, n), (text, n, members)
                 if got.line.exact:
                     for (x, c, lo, hi), s in zip(got.points, steps, strict=True):
-                        assert x == s and same(c, expected[s][0]) and same(lo, expected[s][1]) and \
-                            same(hi, expected[s][2]), (text, x)
+                        assert x == s
+                        assert (same(c, expected[s][0]), same(lo, expected[s][1]), same(hi, expected[s][2])) == (
+                            True, True, True), (text, x)
                 else:
                     for b, lo, hi in zip(got.line.buckets, got.lower, got.upper, strict=True):
                         inside = [s for s in steps if b.from_x < s <= b.to_x or (b.index == 0 and s == b.from_x)]
                         lows = [expected[s][1] for s in inside if math.isfinite(expected[s][1])]
                         highs = [expected[s][2] for s in inside if math.isfinite(expected[s][2])]
-                        assert same(lo, min(lows) if lows else None) and same(hi, max(highs) if highs else None)
+                        assert same(lo, min(lows) if lows else None), (text, b.index)
+                        assert same(hi, max(highs) if highs else None), (text, b.index)
 
 
 def _expected_group(aggregate: str, runs: list[dict[float, float]]) -> dict[float, tuple[float, float, float]]:
@@ -173,7 +176,8 @@ def test_a_window_keeps_the_history_before_it_and_log_x_cuts_on_log10(services: 
     text = "cumsum(${lr})"
     steps, values = evaluate(parse(text), data)
     [zoomed] = services.track_formulas.runs(project_id, text, ["a"], BucketQuery(n=1000, window=(2000.0, 2100.0)))
-    assert zoomed.exact and len(zoomed.points) == 101
+    assert zoomed.exact
+    assert len(zoomed.points) == 101
     assert zoomed.points[0][1] == pytest.approx(values[2000], rel=1e-12)  # the sum of everything before, too
     [logged] = services.track_formulas.runs(project_id, text, ["a"], BucketQuery(n=20, log_x=True))
     assert (logged.from_x, logged.to_x) == (pytest.approx(1.0), pytest.approx(N - 1.0))
@@ -188,7 +192,9 @@ def test_runs_without_the_series_come_back_empty_and_unknown_runs_are_404(servic
     project_id, _ = project
     write(services, project_id, "empty", {"other": {1.0: 1.0}})
     a, empty = services.track_formulas.runs(project_id, "${loss} * ${acc}", ["a", "empty"], BucketQuery(n=10))
-    assert a.from_x == 0.0 and empty.from_x is None and not empty.points
+    assert a.from_x == 0.0
+    assert empty.from_x is None
+    assert not empty.points
     from neon_server.services.errors import NotFound
 
     with pytest.raises(NotFound):
