@@ -61,7 +61,7 @@ def test_per_run_answers_like_buckets(client: Any, headers: dict[str, str]) -> N
     assert body["groups"] == []
     assert [r["run_id"] for r in body["runs"]] == ["a", "b"]
     for run, scale in zip(body["runs"], (1.0, 2.0), strict=True):
-        steps, values = evaluate(parse(text), data(scale))
+        _, values = evaluate(parse(text), data(scale))
         assert (run["from_x"], run["to_x"], run["exact"]) == (0.0, 1999.0, False)
         columns = run["buckets"]
         assert len(columns["index"]) == 10
