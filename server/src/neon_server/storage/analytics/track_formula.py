@@ -170,36 +170,68 @@ class _Compiler:
         return f"SELECT sid, step, assumeNotNull({root}) AS value FROM ({sql}) WHERE {root} IS NOT NULL"
 
 
-def _aligned(project: str, bind: Binder, formula: Formula, runs: Sequence[tuple[Segment, ...]], q: BucketQuery,
-             *, window: bool) -> str:
-    """(sid, step, v0 … v(k-1)): the steps of each run where every referenced series has a point."""
-    paths = bind(list(formula.references), "Array(String)")
-    preview = "" if q.include_preview else " AND NOT preview"
-    early = ""
-    if window and q.window is not None:  # no function looks back: the window can cut the points read
-        early = f" AND step >= {bind(q.window[0], 'Float64')} AND step <= {bind(q.window[1], 'Float64')}"
-    parts = []
+Stored = dict[tuple[str, str], dict[str, Any]]  # (run id, path) → its summary: first/last step, rewritten
+
+
+def _reference(project: str, bind: Binder, path: str, index: int, runs: Sequence[tuple[Segment, ...]], *,
+               stored: Stored, extra: str) -> str | None:
+    """(sid, step, v<index>): one referenced series per run, its segments stitched; None when no run has it.
+    Read in step order as stored; grouped by step only when a step may be there twice (a step logged again and
+    not merged yet, or a fork's own points overlapping its ancestor's): then the nearer run's latest point wins."""
+    parts, spans = [], []
+    twice = False
     for sid, segments in enumerate(runs):
+        seen: list[tuple[float, float]] = []
         for j, seg in enumerate(segments):
+            summary = stored.get((seg.run_id, path))
+            limit = math.inf if seg.max_step is None else seg.max_step
+            if summary is None or summary["first_step"] > limit:
+                continue
+            span = (summary["first_step"], min(summary["last_step"], limit))
+            twice = twice or bool(summary["rewritten"]) or any(a <= span[1] and span[0] <= b for a, b in seen)
+            seen.append(span)
             upto = f" AND step <= {bind(seg.max_step, 'Float64')}" if seg.max_step is not None else ""
             parts.append(
-                f"SELECT toUInt32({bind(sid, 'UInt32')}) AS sid, toUInt8({bind(255 - j, 'UInt8')}) AS near, "
-                f"toUInt8(indexOf({paths}, path) - 1) AS ref, step, value, version FROM track_float_points "
-                f"WHERE project_id = {project} AND run_id = {bind(seg.run_id, 'String')} AND path IN {paths}"
-                f"{upto}{preview}{early}")
-    k = len(formula.references)
-    values = ", ".join(f"argMaxIf(value, (near, version), ref = {bind(i, 'UInt8')}) AS v{i}" for i in range(k))
-    mask = bind((1 << k) - 1, "UInt32")
-    return (f"SELECT sid, step, {values} FROM ({' UNION ALL '.join(parts)}) GROUP BY sid, step "
-            f"HAVING groupBitOr(bitShiftLeft(toUInt32(1), ref)) = {mask}")
+                f"SELECT toUInt32({bind(sid, 'UInt32')}) AS sid, toUInt8({bind(255 - j, 'UInt8')}) AS near, step, "
+                f"value, version FROM track_float_points WHERE project_id = {project} "
+                f"AND run_id = {bind(seg.run_id, 'String')} AND path = {bind(path, 'String')}{upto}{extra}")
+        spans.extend(seen)
+    if not parts:
+        return None
+    union = " UNION ALL ".join(parts)
+    if twice:
+        return f"SELECT sid, step, argMax(value, (near, version)) AS v{index} FROM ({union}) GROUP BY sid, step"
+    return f"SELECT sid, step, value AS v{index} FROM ({union})"
+
+
+def _aligned(project: str, bind: Binder, formula: Formula, runs: Sequence[tuple[Segment, ...]], q: BucketQuery,
+             *, stored: Stored) -> str | None:
+    """(sid, step, v0 … v(k-1)): the steps of each run where every referenced series has a point (a merge join
+    on (sid, step) of the series read in step order); None when a series is in no run."""
+    extra = "" if q.include_preview else " AND NOT preview"
+    if not formula.stateful and q.window is not None:  # no function looks back: the window cuts the points read
+        extra += f" AND step >= {bind(q.window[0], 'Float64')} AND step <= {bind(q.window[1], 'Float64')}"
+    series = [_reference(project, bind, path, i, runs, stored=stored, extra=extra)
+              for i, path in enumerate(formula.references)]
+    if any(s is None for s in series):
+        return None
+    if len(series) == 1:
+        return series[0]
+    joined = " INNER JOIN ".join(f"({s}) AS t{i}" + (" USING (sid, step)" if i else "") for i, s in enumerate(series))
+    values = ", ".join(f"v{i}" for i in range(len(series)))
+    return f"SELECT sid, step, {values} FROM {joined} SETTINGS join_algorithm = 'full_sorting_merge'"
 
 
 def _result(project: str, bind: Binder, formula: Formula, runs: Sequence[tuple[Segment, ...]],
-            q: BucketQuery) -> str:
-    """(sid, x, value): the formula per run, x on the scale buckets are cut on, inside the window."""
+            q: BucketQuery, *, stored: Stored) -> str | None:
+    """(sid, x, value): the formula per run, x on the scale buckets are cut on, inside the window; None when
+    a referenced series is in no run."""
+    aligned = _aligned(project, bind, formula, runs, q, stored=stored)
+    if aligned is None:
+        return None
     compiler = _Compiler(bind, formula.references)
     root, _ = compiler.node(formula.root)
-    sql = compiler.layers(_aligned(project, bind, formula, runs, q, window=not formula.stateful), root)
+    sql = compiler.layers(aligned, root)
     if q.window is not None:
         sql = (f"SELECT * FROM ({sql}) WHERE step >= {bind(q.window[0], 'Float64')} "
                f"AND step <= {bind(q.window[1], 'Float64')}")
@@ -229,15 +261,30 @@ class TrackFormulaStore:
     def __init__(self, db: AnalyticsDB) -> None:
         self._db = db
 
+    def _stored(self, project_id: str, formula: Formula, runs: Sequence[tuple[Segment, ...]]) -> Stored:
+        """The summaries of the referenced series of every segment (which exist, their steps, rewritten)."""
+        params = SqlParams(prefix="s")
+        bind = params.add
+        run_ids = sorted({seg.run_id for segments in runs for seg in segments})
+        rows = self._db.query(
+            f"SELECT run_id, path, first_step, last_step, rewritten FROM track_series FINAL "
+            f"WHERE project_id = {bind(project_id, 'String')} AND run_id IN {bind(run_ids, 'Array(String)')} "
+            f"AND path IN {bind(list(formula.references), 'Array(String)')} AND type = 'floatSeries'",
+            tag="track.formula.summaries", params=params.values)
+        return {(r["run_id"], r["path"]): r for r in rows}
+
     def run_buckets(self, project_id: str, formula: Formula, runs: Sequence[tuple[Segment, ...]],
                     q: BucketQuery) -> list[SeriesBuckets]:
         """The formula per run (each a list of segments), bucketed; in request order."""
         params = SqlParams(prefix="f")
         bind = params.add
-        result = _result(bind(project_id, "String"), bind, formula, runs, q)
+        stored = self._stored(project_id, formula, runs)
+        result = _result(bind(project_id, "String"), bind, formula, runs, q, stored=stored)
+        if result is None:
+            return [SeriesBuckets(None, None) for _ in runs]
         buckets = bucket_rows(self._db, _ranged(result, bind, q), q, params)
         small = [sid for sid, c in buckets.items() if _total(c) <= q.n]
-        points = self._points(project_id, formula, [runs[sid] for sid in small], q)
+        points = self._points(project_id, formula, [runs[sid] for sid in small], q, stored)
         out = []
         for sid in range(len(runs)):
             if sid not in buckets:
@@ -251,12 +298,12 @@ class TrackFormulaStore:
         return out
 
     def _points(self, project_id: str, formula: Formula, runs: Sequence[tuple[Segment, ...]],
-                q: BucketQuery) -> dict[int, tuple[tuple[float, float], ...]]:
-        if not runs:
-            return {}
+                q: BucketQuery, stored: Stored) -> dict[int, tuple[tuple[float, float], ...]]:
         params = SqlParams(prefix="f")
         bind = params.add
-        result = _result(bind(project_id, "String"), bind, formula, runs, q)
+        result = _result(bind(project_id, "String"), bind, formula, runs, q, stored=stored)
+        if not runs or result is None:
+            return {}
         rows = self._db.query_arrow(f"SELECT sid, x, value FROM ({result}) ORDER BY sid, x",
                                     tag="track.formula.points", params=params.values).to_pydict()
         found: dict[int, list[tuple[float, float]]] = {}
@@ -272,7 +319,10 @@ class TrackFormulaStore:
         bind = params.add
         runs = [r for g in groups for r in g]
         group_of = bind([g for g, members in enumerate(groups) for _ in members], "Array(UInt32)")
-        result = _result(bind(project_id, "String"), bind, formula, runs, q)
+        result = _result(bind(project_id, "String"), bind, formula, runs, q,
+                         stored=self._stored(project_id, formula, runs))
+        if result is None:
+            return [GroupBuckets(SeriesBuckets(None, None)) for _ in groups]
         agg = _aggregated(result, group_of, formula.aggregate or "mean")
         lines = (f"SELECT toUInt32(g * 3 + k.1) AS sid, x, k.2 AS value, glo, gw FROM "
                  f"({_ranged(agg, bind, q, key='g')}) ARRAY JOIN [(0, c), (1, l), (2, u)] AS k")
