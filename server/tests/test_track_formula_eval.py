@@ -70,6 +70,9 @@ FORMULAS = [
     "cummax(${loss})", "normalize(${lr})", "normalize(${loss})", "ema(diff(${lr}), 0.2) / sma(${lr}, 5)",
     "${loss} / ${acc}", "ema(${acc}, 0.5) - ${lr}", "cumsum(diff(${lr})) + sma(gaussian(${lr}, 3), 7)",
     "${odd path/with \\} and spaces} * 2", "max(cummax(${lr}), ema(${lr}, 0.01))",
+    # after a diff, a function starts at its first point
+    "gaussian(diff(${lr}), 2)", "sma(diff(${acc}), 4)", "cummax(rate(${acc}))", "normalize(diff(${lr}))",
+    "clip(diff(${lr}), 0, 0.001)", "min(diff(${lr}), ${lr})", "cumsum(diff(${loss}))", "diff(${lr}) < ${lr}",
 ]
 
 

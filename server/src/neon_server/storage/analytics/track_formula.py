@@ -133,19 +133,8 @@ class _Compiler:
             at = f"if({a} IS NULL, -1e18, toFloat64(rn{stage - 1}))"
             ema = f"exponentialTimeDecayedAvg({tau})(ifNull({a}, 0), {at}) OVER {CUMULATIVE}"
             return self.window(stage, f"if({a} IS NULL, NULL, {ema})")
-        if name == "gaussian":  # rows where the argument is NULL (before a diff's first point) weigh nothing
-            sigma = node.params[0]
-            k = math.ceil(3 * sigma)
-            weights = self.bind([math.exp(-(d * d) / (2 * sigma * sigma)) for d in range(-k, k + 1)],
-                                "Array(Float64)")
-            bound = self.bind(k, "UInt64")
-            frame = f"groupArray((isNull({a}), ifNull({a}, 0))) OVER ({W} ROWS BETWEEN {bound} PRECEDING AND " \
-                    f"{bound} FOLLOWING)"
-            used = f"arraySlice({weights}, greatest({self.bind(k + 1, 'Int64')} - row_number() OVER {CUMULATIVE}, " \
-                   f"0) + 1, length({frame}))"
-            total = f"arraySum(arrayMap((p, w) -> if(p.1, 0, p.2 * w), {frame}, {used}))"
-            weight = f"arraySum(arrayMap((p, w) -> if(p.1, 0, w), {frame}, {used}))"
-            return self.window(stage, f"if({a} IS NULL, NULL, {total} / {weight})")
+        if name == "gaussian":
+            return self.gaussian(node, a, stage)
         if name in ("diff", "rate"):  # NULL at the first step: no point there (NULL propagates, aggregates skip it)
             change = f"({a} - lagInFrame(toNullable({a}), 1) OVER {PREVIOUS})"
             if name == "rate":
@@ -154,6 +143,26 @@ class _Compiler:
         # normalize: x / the series' first finite value (NaN when it has none)
         first = f"argMinIf({a}, step, isFinite({a})) OVER {WHOLE}"
         return self.window(stage, f"if(countIf(isFinite({a})) OVER {WHOLE} > 0, {a} / {first}, nan)")
+
+    def gaussian(self, node: Call, a: str, stage: int) -> tuple[str, int]:
+        """Σ x_j·w(j-t) / Σ w(j-t) over the frame of ±k points; rows where the argument is NULL (before a diff's
+        first point) weigh nothing."""
+        sigma = node.params[0]
+        k = math.ceil(3 * sigma)
+        weights = self.bind([math.exp(-(d * d) / (2 * sigma * sigma)) for d in range(-k, k + 1)], "Array(Float64)")
+        bound = self.bind(k, "UInt64")
+        frame = f"({W} ROWS BETWEEN {bound} PRECEDING AND {bound} FOLLOWING)"
+        # the frame starts k rows before the current one, or at the partition's first row
+        first = f"greatest({self.bind(k + 1, 'Int64')} - row_number() OVER {CUMULATIVE}, 0) + 1"
+        if not _nullable(node.args[0]):
+            values = f"groupArray({a}) OVER {frame}"
+            used = f"arraySlice({weights}, {first}, length({values}))"
+            return self.window(stage, f"arrayDotProduct({values}, {used}) / arraySum({used})")
+        pairs = f"groupArray((isNull({a}), ifNull({a}, 0))) OVER {frame}"
+        used = f"arraySlice({weights}, {first}, length({pairs}))"
+        total = f"arraySum(arrayMap((p, w) -> if(p.1, 0, p.2 * w), {pairs}, {used}))"
+        weight = f"arraySum(arrayMap((p, w) -> if(p.1, 0, w), {pairs}, {used}))"
+        return self.window(stage, f"if({a} IS NULL, NULL, {total} / {weight})")
 
     def layers(self, aligned: str, root: str) -> str:
         """The (sid, step, value) rows of the formula over `aligned` (sid, step, v0, v1, …); a step where the
@@ -168,6 +177,17 @@ class _Compiler:
             if columns:
                 sql = f"SELECT *, {', '.join(columns)} FROM ({sql})"
         return f"SELECT sid, step, assumeNotNull({root}) AS value FROM ({sql}) WHERE {root} IS NOT NULL"
+
+
+def _nullable(node: Node) -> bool:
+    """Whether the series may hold NULLs (rows before a diff's or rate's first point)."""
+    if isinstance(node, Call):
+        return node.name in ("diff", "rate") or any(_nullable(a) for a in node.args)
+    if isinstance(node, BinOp):
+        return _nullable(node.left) or _nullable(node.right)
+    if isinstance(node, Neg):
+        return _nullable(node.arg)
+    return False
 
 
 Stored = dict[tuple[str, str], dict[str, Any]]  # (run id, path) → its summary: first/last step, rewritten
