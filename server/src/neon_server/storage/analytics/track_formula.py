@@ -27,6 +27,7 @@ from neon_server.track.formula import BinOp, Call, Formula, Neg, Node, Num, Ref
 
 Binder = Callable[[Any, str], str]
 W = "PARTITION BY sid ORDER BY step"
+MAX_STEP = 1.7976931348623157e308  # "no limit" for a segment's last step
 CUMULATIVE = f"({W} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
 PREVIOUS = f"({W} ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)"
 WHOLE = "(PARTITION BY sid)"
@@ -197,27 +198,38 @@ def _reference(project: str, bind: Binder, path: str, index: int, runs: Sequence
                stored: Stored, extra: str) -> str | None:
     """(sid, step, v<index>): one referenced series per run, its segments stitched; None when no run has it.
     Read in step order as stored; grouped by step only when a step may be there twice (a step logged again and
-    not merged yet, or a fork's own points overlapping its ancestor's): then the nearer run's latest point wins."""
-    parts, spans = [], []
+    not merged yet, or a fork's own points overlapping its ancestor's): then the nearer run's latest point wins.
+    One read per batch of segments of different runs (the SQL stays small for a thousand runs)."""
+    batches: list[dict[str, tuple[int, int, float]]] = []  # run id → (sid, nearness, last step kept)
     twice = False
     for sid, segments in enumerate(runs):
         seen: list[tuple[float, float]] = []
         for j, seg in enumerate(segments):
             summary = stored.get((seg.run_id, path))
-            limit = math.inf if seg.max_step is None else seg.max_step
+            limit = MAX_STEP if seg.max_step is None else seg.max_step
             if summary is None or summary["first_step"] > limit:
                 continue
             span = (summary["first_step"], min(summary["last_step"], limit))
             twice = twice or bool(summary["rewritten"]) or any(a <= span[1] and span[0] <= b for a, b in seen)
             seen.append(span)
-            upto = f" AND step <= {bind(seg.max_step, 'Float64')}" if seg.max_step is not None else ""
-            parts.append(
-                f"SELECT toUInt32({bind(sid, 'UInt32')}) AS sid, toUInt8({bind(255 - j, 'UInt8')}) AS near, step, "
-                f"value, version FROM track_float_points WHERE project_id = {project} "
-                f"AND run_id = {bind(seg.run_id, 'String')} AND path = {bind(path, 'String')}{upto}{extra}")
-        spans.extend(seen)
-    if not parts:
+            batch = next((b for b in batches if seg.run_id not in b), None)
+            if batch is None:
+                batch = {}
+                batches.append(batch)
+            batch[seg.run_id] = (sid, 255 - j, limit)
+    if not batches:
         return None
+    parts = []
+    for batch in batches:
+        ids = bind(list(batch), "Array(String)")
+        sids, nears, limits = (bind([v[i] for v in batch.values()], kind)
+                               for i, kind in enumerate(("Array(UInt32)", "Array(UInt8)", "Array(Float64)")))
+        upto = "" if all(v[2] == MAX_STEP for v in batch.values()) else \
+            f" AND step <= transform(run_id, {ids}, {limits}, {bind(MAX_STEP, 'Float64')})"
+        parts.append(f"SELECT transform(run_id, {ids}, {sids}, toUInt32(0)) AS sid, "
+                     f"transform(run_id, {ids}, {nears}, toUInt8(0)) AS near, step, value, version "
+                     f"FROM track_float_points WHERE project_id = {project} AND run_id IN {ids} "
+                     f"AND path = {bind(path, 'String')}{upto}{extra}")
     union = " UNION ALL ".join(parts)
     if twice:
         return f"SELECT sid, step, argMax(value, (near, version)) AS v{index} FROM ({union}) GROUP BY sid, step"
