@@ -205,25 +205,31 @@ def test_runs_without_the_series_come_back_empty_and_unknown_runs_are_404(servic
 
 
 @pytest.mark.slow
-def test_a_thousand_runs_in_one_request(services: Services) -> None:
-    """The SQL stays small (one read per series, not per run): 1,000 runs × 16 series in one request."""
+def test_hundreds_of_runs_in_one_request(services: Services) -> None:
+    """The SQL stays small (one read per series, not per run): 400 runs × 16 series in one request (a read per run
+    and series would be 6,400 SELECTs, over ClickHouse's query size)."""
     project = services.projects.create("many").id
+    runs = 400
     paths = [f"m{i}" for i in range(16)]
 
-    async def fill() -> None:
-        for r in range(1000):
+    async def one(r: int) -> None:
+        writes = RunWrites(f"r{r}")
+        for i, path in enumerate(paths):
+            for step in range(3):
+                writes.add_float(path, step, T0, r + i + step)
+        await services.track.write(project, writes)
+
+    async def fill() -> None:  # runs are numbered one by one; their points go concurrently, committed in groups
+        for r in range(runs):
             await services.track.create_run(project, RunCreate(f"r{r}"))
-            writes = RunWrites(f"r{r}")
-            for i, path in enumerate(paths):
-                for step in range(3):
-                    writes.add_float(path, step, T0, r + i + step)
-            await services.track.write(project, writes)
+        for start in range(0, runs, 200):
+            await asyncio.gather(*(one(r) for r in range(start, start + 200)))
 
     run(fill())
     text = " + ".join(f"${{{p}}}" for p in paths)
-    results = services.track_formulas.runs(project, text, [f"r{r}" for r in range(1000)], BucketQuery(n=10))
+    results = services.track_formulas.runs(project, text, [f"r{r}" for r in range(runs)], BucketQuery(n=10))
     for r, result in enumerate(results):
         assert result.points == tuple((float(s), float(16 * (r + s) + sum(range(16)))) for s in range(3)), r
-    [group] = services.track_formulas.groups(project, f"mean({text})", [[f"r{r}" for r in range(1000)]],
+    [group] = services.track_formulas.groups(project, f"mean({text})", [[f"r{r}" for r in range(runs)]],
                                              BucketQuery(n=10))
-    assert [c for _, c, _, _ in group.points] == [pytest.approx(16 * (499.5 + s) + 120) for s in range(3)]
+    assert [c for _, c, _, _ in group.points] == [pytest.approx(16 * ((runs - 1) / 2 + s) + 120) for s in range(3)]
