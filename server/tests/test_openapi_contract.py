@@ -67,6 +67,8 @@ CROSS_FIELD_REFUSALS = (
     "a window needs both from_x and to_x", "the window's from must be below its to",  # Track chart buckets
     "x = metric needs x_path",
     "NQL: ",  # an NQL query is parsed by its own grammar (docs/track.md#nql-choosing-runs)
+    "formula: ",  # a formula too (docs/track-formulas.md), and names at least one series
+    "send either `runs`", "with log_x, the window must start above 0", "runs per request",  # Track formulas
 )
 
 
