@@ -23,7 +23,7 @@ PARSE_ERROR = ("the formula does not parse or breaks a limit (`position`: the 0-
 
 
 @router.post("/api/track/formula/check", summary="Check a formula without evaluating it (for a live editor)",
-             responses={**ok(out.FormulaChecked), **errors((422, PARSE_ERROR))}, response_model=None)
+             responses={**ok(out.FormulaChecked), **errors(400, (422, PARSE_ERROR))}, response_model=None)
 async def check(body: out.FormulaCheck, services: ServicesDep, _principal: PrincipalDep) -> dict[str, Any]:
     checked = services.track_formulas.check(body.formula)
     return {"ok": True, "references": list(checked.references), "functions": list(checked.functions),
