@@ -69,6 +69,8 @@ CROSS_FIELD_REFUSALS = (
     "NQL: ",  # an NQL query is parsed by its own grammar (docs/track.md#nql-choosing-runs)
     "needs the group_by it came from", "aggregate does not fit",  # runs table: a group key, an aggregate's type
     "not a valid RE2 regular expression",  # attribute search: a regex is parsed by RE2's grammar
+    "formula: ",  # a formula too (docs/track-formulas.md), and names at least one series
+    "send either `runs`", "with log_x, the window must start above 0", "runs per request",  # Track formulas
 )
 
 

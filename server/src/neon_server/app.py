@@ -26,6 +26,7 @@ from neon_server.api import (
     scores,
     traces,
     track,
+    track_formulas,
     track_ingest,
     track_io,
     track_table,
@@ -71,6 +72,7 @@ def create_app(services: Services | None, *, ui_dist: Path = DIST) -> FastAPI:
     app.include_router(track.router)
     app.include_router(track_ingest.router)
     app.include_router(track_io.router)
+    app.include_router(track_formulas.router)
     for router in NEPTUNE_READ_ROUTERS:
         app.include_router(router)
     app.include_router(track_table.router)

@@ -38,6 +38,7 @@ from neon_server.services.stats import StatsService
 from neon_server.services.trace_scoring import TraceScoring
 from neon_server.services.traces import SpanListService, TraceListService, TraceService
 from neon_server.services.track import TrackService
+from neon_server.services.track_formulas import TrackFormulaService
 from neon_server.services.track_table import TrackTableService
 from neon_server.services.track_uploads import TrackUploads
 from neon_server.settings import Settings
@@ -50,6 +51,7 @@ from neon_server.storage.analytics.trace_list import TraceListStore
 from neon_server.storage.analytics.traces import TraceStore
 from neon_server.storage.analytics.track import TrackStore
 from neon_server.storage.analytics.track_buckets import TrackBucketStore
+from neon_server.storage.analytics.track_formula import TrackFormulaStore
 from neon_server.storage.analytics.track_read import TrackReadStore
 from neon_server.storage.analytics.track_table import TrackTableStore
 from neon_server.storage.blobs import FilesystemBlobStore
@@ -96,6 +98,7 @@ class Services:
     agent_runs: AgentRunService = field(init=False)
     track_writer: TrackWriter = field(init=False)
     track: TrackService = field(init=False)
+    track_formulas: TrackFormulaService = field(init=False)
     track_files: TrackFileStore = field(init=False)
     track_uploads: TrackUploads = field(init=False)
     neptune_tokens: NeptuneTokens = field(init=False)
@@ -161,6 +164,7 @@ class Services:
         self.track_writer = TrackWriter(track_store)
         self.track = TrackService(self.metadata.track_runs, track_store, self.track_writer,
                                   TrackBucketStore(self.analytics))
+        self.track_formulas = TrackFormulaService(self.track, TrackFormulaStore(self.analytics))
         self.track_writer.start()
         self.neptune_tokens = NeptuneTokens(secret, access_seconds=s.neptune_token_seconds,
                                             refresh_seconds=s.neptune_refresh_seconds)

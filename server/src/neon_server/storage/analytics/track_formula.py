@@ -1,0 +1,259 @@
+"""Formulas over float series evaluated in ClickHouse, then bucketed with the chart bucket semantics.
+
+Per run: the points of every referenced path (a fork's ancestors' up to the fork step, stitched as chart buckets
+stitch them; where two segments hold a step, the nearer run's point wins) are aligned on step — a step counts
+when every referenced series has a point there — and the expression is evaluated step by step. Functions over
+the step-ordered series (ema, sma, …) are window functions: each one is a layer of SQL over the layer below, so
+they nest (`track_formula_sql.py`). Then (sid, x = step, value) is bucketed by `bucket_rows`, the chart buckets'
+own code.
+
+For a group aggregate the per-run results are aggregated across the group's runs at each step, over the runs
+whose value there is finite; centre, lower and upper line are bucketed as three series.
+
+The SQL is built only from our own fragments: paths, run ids and every number (literals, alpha, windows, sigma,
+Gaussian weights) are bound parameters; function names and operators come from fixed tables in our code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from neon_server.domain.track import BucketQuery, Segment, SeriesBuckets
+from neon_server.storage.analytics.executor import AnalyticsDB, SqlParams
+from neon_server.storage.analytics.track_buckets import bucket_rows
+from neon_server.storage.analytics.track_formula_sql import Binder, Compiler
+from neon_server.track.formula import Formula
+
+MAX_STEP = 1.7976931348623157e308  # "no limit" for a segment's last step
+
+
+@dataclass
+class GroupBuckets:
+    """A group aggregate bucketed: `line` is the aggregate (as a series), `lower`/`upper` the band's bucket
+    columns (min of the lower line and max of the upper line per bucket, by the same index), or in `points`
+    [x, centre, lower, upper] when exact."""
+
+    line: SeriesBuckets
+    lower: list[float | None] = field(default_factory=list)
+    upper: list[float | None] = field(default_factory=list)
+    points: tuple[tuple[float, float, float, float], ...] = ()
+
+
+Stored = dict[tuple[str, str], dict[str, Any]]  # (run id, path) → its summary: first/last step, rewritten
+
+
+def _reference(project: str, bind: Binder, path: str, index: int, runs: Sequence[tuple[Segment, ...]], *,
+               stored: Stored, extra: str) -> str | None:
+    """(sid, step, v<index>): one referenced series per run, its segments stitched; None when no run has it.
+    Read in step order as stored; grouped by step only when a step may be there twice (a step logged again and
+    not merged yet, or a fork's own points overlapping its ancestor's): then the nearer run's latest point wins.
+    One read per batch of segments of different runs (the SQL stays small for a thousand runs)."""
+    batches: list[dict[str, tuple[int, int, float]]] = []  # run id → (sid, nearness, last step kept)
+    twice = False
+    for sid, segments in enumerate(runs):
+        seen: list[tuple[float, float]] = []
+        for j, seg in enumerate(segments):
+            summary = stored.get((seg.run_id, path))
+            limit = MAX_STEP if seg.max_step is None else seg.max_step
+            if summary is None or summary["first_step"] > limit:
+                continue
+            span = (summary["first_step"], min(summary["last_step"], limit))
+            twice = twice or bool(summary["rewritten"]) or any(a <= span[1] and span[0] <= b for a, b in seen)
+            seen.append(span)
+            batch = next((b for b in batches if seg.run_id not in b), None)
+            if batch is None:
+                batch = {}
+                batches.append(batch)
+            batch[seg.run_id] = (sid, 255 - j, limit)
+    if not batches:
+        return None
+    parts = []
+    for batch in batches:
+        ids = bind(list(batch), "Array(String)")
+        sids, nears, limits = (bind([v[i] for v in batch.values()], kind)
+                               for i, kind in enumerate(("Array(UInt32)", "Array(UInt8)", "Array(Float64)")))
+        upto = "" if all(v[2] == MAX_STEP for v in batch.values()) else \
+            f" AND step <= transform(run_id, {ids}, {limits}, {bind(MAX_STEP, 'Float64')})"
+        parts.append(f"SELECT transform(run_id, {ids}, {sids}, toUInt32(0)) AS sid, "
+                     f"transform(run_id, {ids}, {nears}, toUInt8(0)) AS near, step, value, version "
+                     f"FROM track_float_points WHERE project_id = {project} AND run_id IN {ids} "
+                     f"AND path = {bind(path, 'String')}{upto}{extra}")
+    union = " UNION ALL ".join(parts)
+    if twice:
+        return f"SELECT sid, step, argMax(value, (near, version)) AS v{index} FROM ({union}) GROUP BY sid, step"
+    return f"SELECT sid, step, value AS v{index} FROM ({union})"
+
+
+def _aligned(project: str, bind: Binder, formula: Formula, runs: Sequence[tuple[Segment, ...]], q: BucketQuery,
+             *, stored: Stored) -> str | None:
+    """(sid, step, v0 … v(k-1)): the steps of each run where every referenced series has a point (a merge join
+    on (sid, step) of the series read in step order); None when a series is in no run."""
+    extra = "" if q.include_preview else " AND NOT preview"
+    if not formula.stateful and q.window is not None:  # no function looks back: the window cuts the points read
+        extra += f" AND step >= {bind(q.window[0], 'Float64')} AND step <= {bind(q.window[1], 'Float64')}"
+    series = [_reference(project, bind, path, i, runs, stored=stored, extra=extra)
+              for i, path in enumerate(formula.references)]
+    if any(s is None for s in series):
+        return None
+    if len(series) == 1:
+        return series[0]
+    joined = " INNER JOIN ".join(f"({s}) AS t{i}" + (" USING (sid, step)" if i else "") for i, s in enumerate(series))
+    values = ", ".join(f"v{i}" for i in range(len(series)))
+    return f"SELECT sid, step, {values} FROM {joined} SETTINGS join_algorithm = 'full_sorting_merge'"
+
+
+def _result(project: str, bind: Binder, formula: Formula, runs: Sequence[tuple[Segment, ...]],
+            q: BucketQuery, *, stored: Stored) -> str | None:
+    """(sid, x, value): the formula per run, x on the scale buckets are cut on, inside the window; None when
+    a referenced series is in no run."""
+    aligned = _aligned(project, bind, formula, runs, q, stored=stored)
+    if aligned is None:
+        return None
+    compiler = Compiler(bind, formula.references)
+    root, _ = compiler.node(formula.root)
+    sql = compiler.layers(aligned, root)
+    if q.window is not None:
+        sql = (f"SELECT * FROM ({sql}) WHERE step >= {bind(q.window[0], 'Float64')} "
+               f"AND step <= {bind(q.window[1], 'Float64')}")
+    if q.log_x:
+        return f"SELECT sid, log10(step) AS x, value FROM ({sql}) WHERE step > 0"
+    return f"SELECT sid, step AS x, value FROM ({sql})"
+
+
+def _ranged(source: str, bind: Binder, q: BucketQuery, key: str = "sid") -> str:
+    """`source` with each series' lo and bucket width (glo, gw): the window's, one shared, or its own."""
+    if q.window is not None:
+        lo, hi = (math.log10(v) for v in q.window) if q.log_x else q.window
+        return f"SELECT *, {bind(lo, 'Float64')} AS glo, {bind((hi - lo) / q.n, 'Float64')} AS gw FROM ({source})"
+    over = "()" if q.shared_range else f"(PARTITION BY {key})"
+    n = bind(float(q.n), "Float64")
+    return (f"SELECT *, min(x) OVER {over} AS glo, (max(x) OVER {over} - glo) / {n} AS gw "
+            f"FROM ({source})")
+
+
+def _range_of(columns: dict[str, list[Any]], q: BucketQuery) -> tuple[float, float]:
+    if q.window is not None:
+        return q.window
+    return columns["from_x"][0], columns["to_x"][-1]
+
+
+class TrackFormulaStore:
+    def __init__(self, db: AnalyticsDB) -> None:
+        self._db = db
+
+    def _stored(self, project_id: str, formula: Formula, runs: Sequence[tuple[Segment, ...]]) -> Stored:
+        """The summaries of the referenced series of every segment (which exist, their steps, rewritten)."""
+        params = SqlParams(prefix="s")
+        bind = params.add
+        run_ids = sorted({seg.run_id for segments in runs for seg in segments})
+        rows = self._db.query(
+            f"SELECT run_id, path, first_step, last_step, rewritten FROM track_series FINAL "
+            f"WHERE project_id = {bind(project_id, 'String')} AND run_id IN {bind(run_ids, 'Array(String)')} "
+            f"AND path IN {bind(list(formula.references), 'Array(String)')} AND type = 'floatSeries'",
+            tag="track.formula.summaries", params=params.values)
+        return {(r["run_id"], r["path"]): r for r in rows}
+
+    def run_buckets(self, project_id: str, formula: Formula, runs: Sequence[tuple[Segment, ...]],
+                    q: BucketQuery) -> list[SeriesBuckets]:
+        """The formula per run (each a list of segments), bucketed; in request order."""
+        params = SqlParams(prefix="f")
+        bind = params.add
+        stored = self._stored(project_id, formula, runs)
+        result = _result(bind(project_id, "String"), bind, formula, runs, q, stored=stored)
+        if result is None:
+            return [SeriesBuckets(None, None) for _ in runs]
+        buckets = bucket_rows(self._db, _ranged(result, bind, q), q, params)
+        small = [sid for sid, c in buckets.items() if _total(c) <= q.n]
+        points = self._points(project_id, formula, [runs[sid] for sid in small], q, stored)
+        out = []
+        for sid in range(len(runs)):
+            if sid not in buckets:
+                out.append(SeriesBuckets(None, None))
+                continue
+            lo, hi = _range_of(buckets[sid], q)
+            if sid in small:
+                out.append(SeriesBuckets(lo, hi, exact=True, points=points.get(small.index(sid), ())))
+            else:
+                out.append(SeriesBuckets(lo, hi, columns=buckets[sid]))
+        return out
+
+    def _points(self, project_id: str, formula: Formula, runs: Sequence[tuple[Segment, ...]],
+                q: BucketQuery, stored: Stored) -> dict[int, tuple[tuple[float, float], ...]]:
+        params = SqlParams(prefix="f")
+        bind = params.add
+        result = _result(bind(project_id, "String"), bind, formula, runs, q, stored=stored)
+        if not runs or result is None:
+            return {}
+        rows = self._db.query_arrow(f"SELECT sid, x, value FROM ({result}) ORDER BY sid, x",
+                                    tag="track.formula.points", params=params.values).to_pydict()
+        found: dict[int, list[tuple[float, float]]] = {}
+        for sid, x, y in zip(rows["sid"], rows["x"], rows["value"], strict=True):
+            found.setdefault(sid, []).append((10.0**x if q.log_x else x, y))
+        return {sid: tuple(p) for sid, p in found.items()}
+
+    def group_buckets(self, project_id: str, formula: Formula, groups: Sequence[Sequence[tuple[Segment, ...]]],
+                      q: BucketQuery) -> list[GroupBuckets]:
+        """The formula per run, aggregated across each group's runs at each step, bucketed as the line and
+        its band; in request order."""
+        params = SqlParams(prefix="f")
+        bind = params.add
+        runs = [r for g in groups for r in g]
+        group_of = bind([g for g, members in enumerate(groups) for _ in members], "Array(UInt32)")
+        result = _result(bind(project_id, "String"), bind, formula, runs, q,
+                         stored=self._stored(project_id, formula, runs))
+        if result is None:
+            return [GroupBuckets(SeriesBuckets(None, None)) for _ in groups]
+        agg = _aggregated(result, group_of, formula.aggregate or "mean")
+        lines = (f"SELECT toUInt32(g * 3 + k.1) AS sid, x, k.2 AS value, glo, gw FROM "
+                 f"({_ranged(agg, bind, q, key='g')}) ARRAY JOIN [(0, c), (1, l), (2, u)] AS k")
+        buckets = bucket_rows(self._db, lines, q, params)
+        small = [g for g in range(len(groups)) if 3 * g in buckets and _total(buckets[3 * g]) <= q.n]
+        points = self._group_points(agg, small, params) if small else {}
+        out = []
+        for g in range(len(groups)):
+            line = buckets.get(3 * g)
+            if line is None:
+                out.append(GroupBuckets(SeriesBuckets(None, None)))
+                continue
+            lo, hi = _range_of(line, q)
+            if g in points:
+                exact = points[g]
+                series = SeriesBuckets(lo, hi, exact=True, points=tuple((x, c) for x, c, _, _ in exact))
+                out.append(GroupBuckets(series, points=exact))
+            else:
+                out.append(GroupBuckets(SeriesBuckets(lo, hi, columns=line), lower=buckets[3 * g + 1]["min"],
+                                        upper=buckets[3 * g + 2]["max"]))
+        return out
+
+    def _group_points(self, agg: str, groups: list[int],
+                      params: SqlParams) -> dict[int, tuple[tuple[float, float, float, float], ...]]:
+        where = f"g IN {params.add(groups, 'Array(UInt32)')}"
+        rows = self._db.query_arrow(f"SELECT g, x, c, l, u FROM ({agg}) WHERE {where} ORDER BY g, x",
+                                    tag="track.formula.group_points", params=params.values).to_pydict()
+        found: dict[int, list[tuple[float, float, float, float]]] = {}
+        for g, x, c, lo, hi in zip(rows["g"], rows["x"], rows["c"], rows["l"], rows["u"], strict=True):
+            found.setdefault(g, []).append((x, c, lo, hi))
+        return {g: tuple(p) for g, p in found.items()}
+
+
+def _total(columns: dict[str, list[Any]]) -> int:
+    return sum(sum(columns[c]) for c in ("finite_count", "nan_count", "posinf_count", "neginf_count"))
+
+
+def _aggregated(result: str, group_of: str, aggregate: str) -> str:
+    """(g, x, c, l, u, runs): at each step, the aggregate of the group's finite values and its band."""
+    finite = "isFinite(value)"
+    lines = {
+        "mean": (f"avgIf(value, {finite})", f"c - stddevPopIf(value, {finite})", f"c + stddevPopIf(value, {finite})"),
+        "median": tuple(f"quantileExactInclusiveIf({level})(value, {finite})" for level in ("0.5", "0.25", "0.75")),
+        "min": (f"minIf(value, {finite})", f"minIf(value, {finite})", f"maxIf(value, {finite})"),
+        "max": (f"maxIf(value, {finite})", f"minIf(value, {finite})", f"maxIf(value, {finite})"),
+        "std": (f"stddevPopIf(value, {finite})", "c", "c"),
+    }
+    c, lo, hi = lines[aggregate]
+    return (f"SELECT g, x, if(runs = 0, nan, {c}) AS c, if(runs = 0, nan, {lo}) AS l, "
+            f"if(runs = 0, nan, {hi}) AS u, countIf({finite}) AS runs FROM "
+            f"(SELECT arrayElement({group_of}, sid + 1) AS g, x, value FROM ({result})) GROUP BY g, x")
