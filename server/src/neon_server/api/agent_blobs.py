@@ -29,6 +29,7 @@ REF_PATTERN = r"^sha256:[0-9a-f]{64}$"
 Ref = Annotated[str, Path(description=REF_DOC, pattern=REF_PATTERN)]
 ANY_JSON: dict[str, Any] = {"content": {"application/json": {"schema": {}}}}
 ERRORS: dict[int | str, dict[str, Any]] = {401: {}, 403: {}, 404: {}, 413: {}, 422: {}}
+BODY_ERRORS: dict[int | str, dict[str, Any]] = {400: {}, **ERRORS}  # a body that is not UTF-8 JSON
 
 
 class BlobStored(BaseModel):
@@ -51,7 +52,7 @@ async def _json_body(request: Request, services: ServicesDep) -> Any:
 
 
 @router.put("/api/agent-blobs/{ref}", summary="Store one agent blob under its content address",
-            response_model=BlobStored, status_code=201, responses={200: {"model": BlobStored}, **ERRORS},
+            response_model=BlobStored, status_code=201, responses={200: {"model": BlobStored}, **BODY_ERRORS},
             openapi_extra={"requestBody": {"required": True, **ANY_JSON}})
 async def put_blob(ref: Ref, request: Request, services: ServicesDep, principal: KeyOrRunTokenDep) -> JSONResponse:
     value = await _json_body(request, services)
@@ -60,7 +61,7 @@ async def put_blob(ref: Ref, request: Request, services: ServicesDep, principal:
 
 
 @router.post("/api/agent-blobs", summary="Store several agent blobs; answers their refs in order",
-             response_model=BlobRefs, responses=ERRORS,
+             response_model=BlobRefs, responses=BODY_ERRORS,
              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
                  "schema": {"type": "array", "items": {}}}}}})
 async def put_blobs(request: Request, services: ServicesDep, principal: KeyOrRunTokenDep) -> BlobRefs:
@@ -79,7 +80,7 @@ async def get_blob(ref: Ref, services: ServicesDep, principal: KeyOrRunTokenDep)
 
 
 @router.post("/api/agent-blobs/get", summary="Several agent blobs' values, in the order of the refs",
-             response_model=BlobValues, responses=ERRORS)
+             response_model=BlobValues, responses=BODY_ERRORS)
 async def get_blobs(refs: Annotated[list[Annotated[str, StringConstraints(pattern=REF_PATTERN)]],
                                     Body(max_length=MAX_REFS, description=REF_DOC)],
                     services: ServicesDep, principal: KeyOrRunTokenDep) -> Response:
