@@ -13,13 +13,9 @@ Each call is repeated; the table reports the median and p95 in milliseconds as a
 
 from __future__ import annotations
 
-import argparse
-import os
-import statistics
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +23,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
+import read_timing
 from ingest_bench import Server
 
 REPEATS = 9
@@ -93,13 +90,7 @@ COLUMNS = ([{"path": f"config/p{i:03d}"} for i in range(0, 100, 10)]
 
 
 def timed(call: Callable[[], Any], repeats: int = REPEATS) -> tuple[float, float]:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - started) * 1000)
-    times.sort()
-    return statistics.median(times), times[max(0, int(len(times) * 0.95) - 1)]
+    return read_timing.timed(call, repeats)
 
 
 def measure(scale: int) -> dict[str, tuple[float, float]]:
@@ -148,16 +139,7 @@ def measure(scale: int) -> dict[str, tuple[float, float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scales", type=int, nargs="+", default=[1, 10])
-    args = parser.parse_args()
-    results = {scale: measure(scale) for scale in args.scales}
-    print(f"load average: {os.getloadavg()[0]:.1f}")
-    print("| call | " + " | ".join(f"{s * RUNS_PER_SCALE:,} runs: median / p95 ms" for s in args.scales) + " |")
-    print("|---|" + "---|" * len(args.scales))
-    for i, name in enumerate(results[args.scales[0]]):
-        cells = [f"{list(results[s].values())[i][0]:.0f} / {list(results[s].values())[i][1]:.0f}" for s in args.scales]
-        print(f"| {name} | " + " | ".join(cells) + " |")
+    read_timing.run_scales(__doc__, measure, lambda s: f"{s * RUNS_PER_SCALE:,} runs")
 
 
 if __name__ == "__main__":
