@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from neon_server.domain.track import BUCKET_COLUMNS
+
 ISO_TIME = "ISO 8601 with offset: 2026-01-02T03:04:05.123+00:00"
 FloatOrSpecial = float | str
 SPECIAL = 'a number, or "NaN", "Infinity", "-Infinity"'
@@ -79,8 +81,6 @@ class SeriesRef(BaseModel):
     path: str = Field(min_length=1, max_length=1024)
 
 
-BUCKET_FIELDS = ("from_x", "to_x", "first_x", "first_y", "last_x", "last_y", "min", "max", "sum", "finite_count",
-                 "nan_count", "posinf_count", "neginf_count")
 BucketField = Literal["index", "from_x", "to_x", "first_x", "first_y", "last_x", "last_y", "min", "max", "sum",
                       "finite_count", "nan_count", "posinf_count", "neginf_count"]
 
@@ -106,7 +106,7 @@ class BucketsRequest(BaseModel):
     lineage: bool = Field(True, description="a fork's series starts with its ancestors' points up to the fork")
     include_preview: bool = Field(True, description="include points logged as previews")
     fields: list[BucketField] | None = Field(
-        None, max_length=len(BUCKET_FIELDS), description="the bucket columns to answer (default: all; `index` "
+        None, max_length=len(BUCKET_COLUMNS), description="the bucket columns to answer (default: all; `index` "
         "always comes): a chart of many runs that draws a line and its band needs only "
         "index, last_x, last_y, min and max, a third of the answer")
 
