@@ -60,7 +60,7 @@ SCRIPT = textwrap.dedent("""
             "sum(if(isFinite(value), value, 0)) AS sm, toUInt64(countIf(isFinite(value))) AS fc, "
             "toUInt64(countIf(isNaN(value))) AS nc, toUInt64(countIf(value = inf)) AS pc, "
             "toUInt64(countIf(value = -inf)) AS ngc FROM track_float_points GROUP BY project_id, run_id, path, b4) "
-            "ARRAY JOIN [4, 8, 12] AS level GROUP BY project_id, run_id, path, level, block", tag="bench.blocks")
+            "ARRAY JOIN [4, 6, 8, 10, 12] AS level GROUP BY project_id, run_id, path, level, block", tag="bench.blocks")
     services.close()
 """)
 

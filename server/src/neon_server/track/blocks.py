@@ -1,9 +1,11 @@
-"""Float series pre-aggregated in step blocks at write time (table `track_float_blocks`, migration 0007).
+"""Float series pre-aggregated in step blocks at write time (table `track_float_blocks`, migrations 0007, 0008).
 
-Block k of level L holds a series' points with k·2^L < step ≤ (k+1)·2^L, at levels 4, 8 and 12 (16, 256 and
-4,096 steps). A block row carries what a bucket needs — the first and last finite points as (step, value), min,
-max and sum of the finite values, the finite, NaN, +Inf and -Inf counts — so a chart bucket whose bounds are
-block bounds is the merge of its blocks, and a chart over a million points reads a few thousand rows.
+Block k of level L holds a series' points with k·2^L < step ≤ (k+1)·2^L, at levels 4, 6, 8, 10 and 12 (16 to
+4,096 steps, each four times the one below, so a chart's buckets always find blocks a few times smaller than
+themselves: see storage/analytics/track_blocks.py). A block row carries what a bucket needs — the first and last
+finite points as (step, value), min, max and sum of the finite values, the finite, NaN, +Inf and -Inf counts — so
+a chart bucket whose bounds are block bounds is the merge of its blocks, and a chart over a million points reads
+a few thousand rows.
 
 A batch contributes partial rows for the blocks it touches (a block filled by two batches has two rows); every
 column merges associatively, and readers merge whatever rows they find. Preview points are left out; readers
@@ -21,7 +23,7 @@ import pyarrow as pa
 
 from neon_server.track.columns import constant
 
-LEVELS = (4, 8, 12)
+LEVELS = (4, 6, 8, 10, 12)
 BASE = LEVELS[0]
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]

@@ -18,6 +18,7 @@ import pyarrow as pa
 log = logging.getLogger("neon.analytics")
 
 TAG_PATTERN = re.compile(r"^[a-z][a-z0-9_.:-]{0,79}$")
+PLACEHOLDER = re.compile(r"\{(\w+):")  # a bound parameter: {name:Type}
 IDENTIFIER_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 SLOW_QUERY_SECONDS = 1.0
 
@@ -72,6 +73,15 @@ def check_identifier(name: str) -> str:
     if not IDENTIFIER_PATTERN.match(name):
         raise ValueError(f"{name!r} is not a plain SQL identifier")
     return name
+
+
+def used_params(sql: str, params: Params | None) -> dict[str, Any]:
+    """The parameters the statement refers to. A builder may bind values it ends up not using (parts it did
+    not need), and the engine parses every parameter it is sent: 900 unused ones cost chDB ~100 ms."""
+    if not params:
+        return {}
+    named = set(PLACEHOLDER.findall(sql))
+    return {name: value for name, value in params.items() if name in named}
 
 
 def tagged(sql: str, tag: str) -> str:
@@ -138,7 +148,7 @@ class AnalyticsDB:
         check_tag(tag)
         started = time.perf_counter()
         try:
-            result = method(sql, dict(params or {}), tag)
+            result = method(sql, used_params(sql, params), tag)
         except AnalyticsError:
             raise
         except Exception as exc:

@@ -20,18 +20,22 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from neon_server.domain.track import BUCKET_COLUMNS, BucketQuery, Segment, SeriesBuckets
 from neon_server.storage.analytics.executor import AnalyticsDB, SqlParams
 from neon_server.storage.analytics.track_blocks import (
     BlockRange,
     Grid,
+    Merged,
+    block_buckets,
     block_counts,
-    blocks_sql,
     grid_for,
+    layer_sql,
+    layers,
+    merge_rows,
     merged_sql,
     segment_parts,
+    with_keys,
 )
 
 Binder = Callable[[Any, str], str]  # Params.add: keeps a value, returns its placeholder
@@ -212,9 +216,7 @@ class TrackBucketStore:
         from_points = [part for sid, parts in raw.items() if sid not in grids for part in parts]
         buckets = self._bucket_rows(" UNION ALL ".join(from_points), q, params) if from_points else {}
         if whole or edges:
-            parts = ([blocks_sql(whole, project, bind)] if whole else []) + edges
-            table = self._db.query_arrow(merged_sql(parts), tag="track.buckets.blocks", params=params.values)
-            buckets.update(_columns(table, q, {"index", *q.fields, *COUNTS}))
+            buckets.update(self._from_blocks(whole, edges, grids, q, project=project, params=params))
         small = [sid for sid in ranges if sid in buckets and sum(sum(buckets[sid][c]) for c in COUNTS) <= q.n]
         inner = " UNION ALL ".join(part for sid in small for part in raw[sid])
         points = self._exact(f"SELECT sid, x, value FROM ({inner})", "", small, params) if small else {}
@@ -227,6 +229,25 @@ class TrackBucketStore:
             else:
                 out.append(SeriesBuckets(ranges[sid][0], ranges[sid][1], columns=_only(buckets[sid], q)))
         return out
+
+    def _from_blocks(self, whole: list[BlockRange], edges: list[str], grids: dict[int, Grid], q: BucketQuery, *,
+                     project: str, params: SqlParams) -> dict[int, dict[str, list[Any]]]:
+        """Buckets merged from whole blocks (read in key order and merged here, which costs a quarter of the
+        engine's GROUP BY of ~100k buckets) and from the points of the blocks cut by a window or a fork."""
+        wanted = with_keys({"index", *q.fields, *COUNTS})
+        parts = []
+        for layer in layers(whole):
+            table = self._db.query_arrow(layer_sql(layer, project, params.add, wanted), tag="track.buckets.blocks",
+                                         params=params.values)
+            parts.append(block_buckets(layer, table, wanted))
+        if edges:
+            table = self._db.query_arrow(merged_sql(edges, wanted), tag="track.buckets.edges", params=params.values)
+            names = [name for name in table.column_names if name not in ("sid", "idx", "lo", "w")]
+            parts.append(Merged(table.column("sid").to_numpy().astype(np.int64), table.column("idx").to_numpy(),
+                                {name: table.column(name).to_numpy() for name in names}))
+        single = len(parts) == 1 and len({r.sid for r in whole}) == len(whole)  # no bucket in two parts
+        merged = parts[0] if single else merge_rows(Merged.concat(parts), adjacent=False)
+        return _columns(merged.table(grids), q, wanted)
 
     def _grids(self, series: Sequence[SeriesRequest], stored: dict[tuple[str, str], dict[str, Any]],
                ranges: dict[int, tuple[float, float]], q: BucketQuery, *, project: str, runs: str, paths: str,
@@ -303,12 +324,14 @@ def bucket_rows(db: AnalyticsDB, source: str, q: BucketQuery, params: SqlParams)
 
 def _columns(table: pa.Table, q: BucketQuery, wanted: set[str]) -> dict[int, dict[str, list[Any]]]:
     """Aggregated rows (sid, idx, lo, w and bucket columns) as columns by series, in bucket order, with each
-    bucket's bounds; first/last, min, max and sum are null in a bucket without finite values."""
+    bucket's bounds; first/last, min, max and sum are null in a bucket without finite values. Each column is
+    made a list once and sliced by series (~100k buckets for a chart of 100 runs)."""
     if not table.num_rows:
         return {}
-    table = table.sort_by([("sid", "ascending"), ("idx", "ascending")])
-    idx = table.column("idx").to_numpy().astype(np.float64)
-    lo, w = table.column("lo").to_numpy(), table.column("w").to_numpy()
+    sids, idx = table.column("sid").to_numpy(), table.column("idx").to_numpy()
+    order = np.lexsort((idx, sids))
+    sids, idx = sids[order], idx[order].astype(np.float64)
+    lo, w = table.column("lo").to_numpy()[order], table.column("w").to_numpy()[order]
     if q.first_alone:
         start = np.where(idx == 0, -np.inf, lo + (idx - 1) * w)
         end = np.where(idx == 0, lo, lo + idx * w)
@@ -318,20 +341,13 @@ def _columns(table: pa.Table, q: BucketQuery, wanted: set[str]) -> dict[int, dic
         with np.errstate(over="ignore"):
             start, end = np.where(np.isinf(start), start, 10.0**start), 10.0**end
     computed = {"index": idx.astype(np.int64), "from_x": start, "to_x": end}
-    none = table.column("finite_count").to_numpy() == 0
-    sids = table.column("sid").to_numpy()
+    none = np.flatnonzero(table.column("finite_count").to_numpy()[order] == 0).tolist()
+    lists: dict[str, list[Any]] = {}
+    for name in (name for name in BUCKET_COLUMNS if name in wanted):
+        values = computed[name] if name in computed else table.column(name).to_numpy()[order]
+        lists[name] = values.tolist()
+        if name in NULL_WITHOUT_FINITE:
+            for row in none:
+                lists[name][row] = None
     bounds = [0, *(np.flatnonzero(np.diff(sids)) + 1).tolist(), len(sids)]
-    names = [name for name in BUCKET_COLUMNS if name in wanted]
-    out: dict[int, dict[str, list[Any]]] = {}
-    for start_row, end_row in itertools.pairwise(bounds):
-        columns: dict[str, list[Any]] = {}
-        for name in names:
-            if name in computed:
-                columns[name] = computed[name][start_row:end_row].tolist()
-                continue
-            values = table.column(name).slice(start_row, end_row - start_row)
-            if name in NULL_WITHOUT_FINITE and none[start_row:end_row].any():
-                values = pc.if_else(pa.array(none[start_row:end_row]), pa.nulls(len(values), values.type), values)
-            columns[name] = values.to_numpy().tolist() if values.null_count == 0 else values.to_pylist()
-        out[int(sids[start_row])] = columns
-    return out
+    return {int(sids[a]): {name: values[a:b] for name, values in lists.items()} for a, b in itertools.pairwise(bounds)}

@@ -24,7 +24,7 @@ from typing import Any
 from neon_server.domain.track import BucketQuery, Segment, SeriesBuckets
 from neon_server.storage.analytics.executor import AnalyticsDB, SqlParams
 from neon_server.storage.analytics.track_buckets import bucket_rows
-from neon_server.storage.analytics.track_formula_sql import Binder, Compiler
+from neon_server.storage.analytics.track_formula_sql import Binder, Compiler, nullable
 from neon_server.track.formula import Formula
 
 MAX_STEP = 1.7976931348623157e308  # "no limit" for a segment's last step
@@ -123,11 +123,48 @@ def _result(project: str, bind: Binder, formula: Formula, runs: Sequence[tuple[S
     return f"SELECT sid, step AS x, value FROM ({sql})"
 
 
-def _ranged(source: str, bind: Binder, q: BucketQuery, key: str = "sid") -> str:
-    """`source` with each series' lo and bucket width (glo, gw): the window's, one shared, or its own."""
+def _known_ranges(formula: Formula, runs: Sequence[tuple[Segment, ...]], q: BucketQuery,
+                  stored: Stored) -> dict[int, tuple[float, float]] | None:
+    """Each run's x range from the summaries, when they tell it: a run of one segment whose referenced series
+    all start at one step and end at one step has both steps aligned, and a formula that never drops a step
+    (no diff or rate) keeps them. None when any run's range needs the points (then a window pass finds it)."""
+    if not q.include_preview or nullable(formula.root):
+        return None
+    ranges = {}
+    for sid, segments in enumerate(runs):
+        if len(segments) != 1:
+            return None
+        summaries = [stored.get((segments[0].run_id, path)) for path in formula.references]
+        if any(s is None for s in summaries):
+            continue  # the run has no result: no range needed
+        ends = {(s["first_step"], s["last_step"]) for s in summaries if s is not None}
+        if len(ends) != 1:
+            return None
+        [(lo, hi)] = ends
+        if q.log_x:
+            if lo <= 0:
+                return None
+            lo, hi = math.log10(lo), math.log10(hi)
+        ranges[sid] = (lo, hi)
+    if q.shared_range and ranges:
+        shared = (min(lo for lo, _ in ranges.values()), max(hi for _, hi in ranges.values()))
+        ranges = dict.fromkeys(ranges, shared)
+    return ranges
+
+
+def _ranged(source: str, bind: Binder, q: BucketQuery, key: str = "sid",
+            known: dict[int, tuple[float, float]] | None = None) -> str:
+    """`source` with each series' lo and bucket width (glo, gw): the window's, one shared, its own as `known`
+    from the summaries, or its own found by a window pass over the points."""
     if q.window is not None:
         lo, hi = (math.log10(v) for v in q.window) if q.log_x else q.window
         return f"SELECT *, {bind(lo, 'Float64')} AS glo, {bind((hi - lo) / q.n, 'Float64')} AS gw FROM ({source})"
+    if known:
+        sids = bind(list(known), "Array(UInt32)")
+        los = bind([lo for lo, _ in known.values()], "Array(Float64)")
+        widths = bind([(hi - lo) / q.n for lo, hi in known.values()], "Array(Float64)")
+        return (f"SELECT *, transform({key}, {sids}, {los}, 0.) AS glo, transform({key}, {sids}, {widths}, 0.) AS gw "
+                f"FROM ({source})")
     over = "()" if q.shared_range else f"(PARTITION BY {key})"
     n = bind(float(q.n), "Float64")
     return (f"SELECT *, min(x) OVER {over} AS glo, (max(x) OVER {over} - glo) / {n} AS gw "
@@ -165,7 +202,8 @@ class TrackFormulaStore:
         result = _result(bind(project_id, "String"), bind, formula, runs, q, stored=stored)
         if result is None:
             return [SeriesBuckets(None, None) for _ in runs]
-        buckets = bucket_rows(self._db, _ranged(result, bind, q), q, params)
+        known = _known_ranges(formula, runs, q, stored)
+        buckets = bucket_rows(self._db, _ranged(result, bind, q, known=known), q, params)
         small = [sid for sid, c in buckets.items() if _total(c) <= q.n]
         points = self._points(project_id, formula, [runs[sid] for sid in small], q, stored)
         out = []

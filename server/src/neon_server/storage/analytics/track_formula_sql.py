@@ -131,7 +131,7 @@ class Compiler:
         frame = f"({W} ROWS BETWEEN {bound} PRECEDING AND {bound} FOLLOWING)"
         # the frame starts k rows before the current one, or at the partition's first row
         first = f"greatest({self.bind(k + 1, 'Int64')} - row_number() OVER {CUMULATIVE}, 0) + 1"
-        if not _nullable(node.args[0]):
+        if not nullable(node.args[0]):
             values = f"groupArray({a}) OVER {frame}"
             used = f"arraySlice({weights}, {first}, length({values}))"
             return self.window(stage, f"arrayDotProduct({values}, {used}) / arraySum({used})")
@@ -156,12 +156,12 @@ class Compiler:
         return f"SELECT sid, step, assumeNotNull({root}) AS value FROM ({sql}) WHERE {root} IS NOT NULL"
 
 
-def _nullable(node: Node) -> bool:
+def nullable(node: Node) -> bool:
     """Whether the series may hold NULLs (rows before a diff's or rate's first point)."""
     if isinstance(node, Call):
-        return node.name in ("diff", "rate") or any(_nullable(a) for a in node.args)
+        return node.name in ("diff", "rate") or any(nullable(a) for a in node.args)
     if isinstance(node, BinOp):
-        return _nullable(node.left) or _nullable(node.right)
+        return nullable(node.left) or nullable(node.right)
     if isinstance(node, Neg):
-        return _nullable(node.arg)
+        return nullable(node.arg)
     return False
