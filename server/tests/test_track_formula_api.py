@@ -97,6 +97,29 @@ def test_groups_answer_a_line_and_a_band(client: Any, headers: dict[str, str]) -
     assert group["band"]["lower"][0] == pytest.approx(1 / 400)  # min of a in the first bucket (steps 0..399)
 
 
+def test_only_the_fields_asked_for_come_back_with_the_same_values(client: Any, headers: dict[str, str]) -> None:
+    chart = ["last_x", "last_y", "min", "max"]
+    for body in ({"formula": "ema(${loss}, 0.1) / ${lr}", "runs": ["a", "b"], "buckets": 20},
+                 {"formula": "mean(${loss})", "groups": [{"name": "g", "runs": ["a", "b"]}], "buckets": 20},
+                 {"formula": "median(diff(${loss}))", "groups": [{"name": "g", "runs": ["a", "b"]}], "buckets": 7}):
+        full = client.post("/api/track/formula", json=body, headers=headers).json()
+        slim = client.post("/api/track/formula", json={**body, "fields": chart}, headers=headers).json()
+        for whole, part in zip(full["runs"] + full["groups"], slim["runs"] + slim["groups"], strict=True):
+            assert set(part["buckets"]) == {"index", *chart}
+            assert part["buckets"] == {name: whole["buckets"][name] for name in part["buckets"]}
+            assert (part["from_x"], part["to_x"], part.get("band")) == (whole["from_x"], whole["to_x"],
+                                                                        whole.get("band"))
+    band_only = client.post("/api/track/formula", json={
+        "formula": "max(${loss})", "groups": [{"name": "g", "runs": ["a", "b"]}], "buckets": 5,
+        "fields": ["last_y"]}, headers=headers).json()["groups"][0]
+    assert set(band_only["buckets"]) == {"index", "last_y"}
+    assert band_only["band"]["upper"][0] == 2.0  # the band comes whatever the fields
+    refused = client.post("/api/track/formula", json={"formula": "${loss}", "runs": ["a"], "fields": ["mean"]},
+                          headers=headers)
+    assert refused.status_code == 422
+    assert "fields" in refused.text
+
+
 @pytest.mark.parametrize(("body", "status", "words"), [
     ({"formula": "${loss}"}, 422, "either `runs`"),
     ({"formula": "${loss}", "runs": ["a"], "groups": [{"name": "g", "runs": ["a"]}]}, 422, "either `runs`"),

@@ -6,7 +6,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from neon_server.api.track_schemas import SPECIAL, BucketColumns, FloatOrSpecial, _whole_float
+from neon_server.api.track_schemas import SPECIAL, BucketColumns, BucketField, FloatOrSpecial, _whole_float
+from neon_server.domain.track import BUCKET_COLUMNS
 from neon_server.track.formula import MAX_CHARS
 
 RunIdField = Annotated[str, Field(min_length=1, max_length=730, pattern=r"^[^\x00-\x1f/]+$")]
@@ -48,6 +49,10 @@ class FormulaRequest(BaseModel):
     shared_range: bool = Field(False, description="one step range for every run or group (default: each its own)")
     lineage: bool = Field(True, description="a fork's series start with its ancestors' points up to the fork")
     include_preview: bool = Field(True, description="include points logged as previews")
+    fields: list[BucketField] | None = Field(
+        None, max_length=len(BUCKET_COLUMNS), description="the bucket columns to answer (default: all; `index` "
+        "always comes, and a group's band too): a chart that draws a line and its band needs only index, last_x, "
+        "last_y, min and max")
 
 
 class FormulaRunOut(BaseModel):

@@ -14,7 +14,7 @@ from neon_server.api.deps import PrincipalDep, ServicesDep
 from neon_server.api.errors import errors
 from neon_server.api.schemas import ok
 from neon_server.api.track import buckets_dict, special
-from neon_server.domain.track import BucketQuery
+from neon_server.domain.track import BUCKET_COLUMNS, BucketQuery
 from neon_server.services.errors import InvalidInput
 
 router = APIRouter(tags=["track"])
@@ -39,7 +39,8 @@ async def formula(body: out.FormulaRequest, services: ServicesDep, principal: Pr
         raise InvalidInput("a window needs both from_x and to_x")
     window = (body.from_x, body.to_x) if body.from_x is not None and body.to_x is not None else None
     query = BucketQuery(n=body.buckets, window=window, log_x=body.log_x, shared_range=body.shared_range,
-                        include_preview=body.include_preview)
+                        include_preview=body.include_preview,
+                        fields=tuple(body.fields) if body.fields is not None else BUCKET_COLUMNS)
     checked = services.track_formulas.check(body.formula)
     payload: dict[str, Any] = {"references": list(checked.references), "runs": [], "groups": []}
     formulas = services.track_formulas

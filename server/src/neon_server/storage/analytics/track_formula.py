@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from neon_server.domain.track import BucketQuery, Segment, SeriesBuckets
@@ -171,6 +171,15 @@ def _ranged(source: str, bind: Binder, q: BucketQuery, key: str = "sid",
             f"FROM ({source})")
 
 
+def _bounded(q: BucketQuery, *more: str) -> BucketQuery:
+    """The query with the bucket bounds (they give the range answered) and `more` columns computed too."""
+    return replace(q, fields=(*q.fields, "from_x", "to_x", *more))
+
+
+def _asked(columns: dict[str, list[Any]], q: BucketQuery) -> dict[str, list[Any]]:
+    return {name: values for name, values in columns.items() if name == "index" or name in q.fields}
+
+
 def _range_of(columns: dict[str, list[Any]], q: BucketQuery) -> tuple[float, float]:
     if q.window is not None:
         return q.window
@@ -203,7 +212,7 @@ class TrackFormulaStore:
         if result is None:
             return [SeriesBuckets(None, None) for _ in runs]
         known = _known_ranges(formula, runs, q, stored)
-        buckets = bucket_rows(self._db, _ranged(result, bind, q, known=known), q, params)
+        buckets = bucket_rows(self._db, _ranged(result, bind, q, known=known), _bounded(q), params)
         small = [sid for sid, c in buckets.items() if _total(c) <= q.n]
         points = self._points(project_id, formula, [runs[sid] for sid in small], q, stored)
         out = []
@@ -215,7 +224,7 @@ class TrackFormulaStore:
             if sid in small:
                 out.append(SeriesBuckets(lo, hi, exact=True, points=points.get(small.index(sid), ())))
             else:
-                out.append(SeriesBuckets(lo, hi, columns=buckets[sid]))
+                out.append(SeriesBuckets(lo, hi, columns=_asked(buckets[sid], q)))
         return out
 
     def _points(self, project_id: str, formula: Formula, runs: Sequence[tuple[Segment, ...]],
@@ -247,7 +256,8 @@ class TrackFormulaStore:
         agg = _aggregated(result, group_of, formula.aggregate or "mean")
         lines = (f"SELECT toUInt32(g * 3 + k.1) AS sid, x, k.2 AS value, glo, gw FROM "
                  f"({_ranged(agg, bind, q, key='g')}) ARRAY JOIN [(0, c), (1, l), (2, u)] AS k")
-        buckets = bucket_rows(self._db, lines, q, params)
+        banded = _bounded(q, "min", "max")  # the band is the lower line's min, the upper line's max
+        buckets = bucket_rows(self._db, lines, banded, params)
         small = [g for g in range(len(groups)) if 3 * g in buckets and _total(buckets[3 * g]) <= q.n]
         points = self._group_points(agg, small, params) if small else {}
         out = []
@@ -262,7 +272,7 @@ class TrackFormulaStore:
                 series = SeriesBuckets(lo, hi, exact=True, points=tuple((x, c) for x, c, _, _ in exact))
                 out.append(GroupBuckets(series, points=exact))
             else:
-                out.append(GroupBuckets(SeriesBuckets(lo, hi, columns=line), lower=buckets[3 * g + 1]["min"],
+                out.append(GroupBuckets(SeriesBuckets(lo, hi, columns=_asked(line, q)), lower=buckets[3 * g + 1]["min"],
                                         upper=buckets[3 * g + 2]["max"]))
         return out
 
