@@ -100,9 +100,11 @@ def _aligned(project: str, bind: Binder, formula: Formula, runs: Sequence[tuple[
         return None
     if len(series) == 1:
         return series[0]
-    joined = " INNER JOIN ".join(f"({s}) AS t{i}" + (" USING (sid, step)" if i else "") for i, s in enumerate(series))
+    # one run: the step alone is the key (sorting on one column costs the merge join half as much)
+    keys = "step" if len(runs) == 1 else "sid, step"
+    joined = " INNER JOIN ".join(f"({s}) AS t{i}" + (f" USING ({keys})" if i else "") for i, s in enumerate(series))
     values = ", ".join(f"v{i}" for i in range(len(series)))
-    return f"SELECT sid, step, {values} FROM {joined} SETTINGS join_algorithm = 'full_sorting_merge'"
+    return f"SELECT t0.sid AS sid, step, {values} FROM {joined} SETTINGS join_algorithm = 'full_sorting_merge'"
 
 
 def _result(project: str, bind: Binder, formula: Formula, runs: Sequence[tuple[Segment, ...]],
