@@ -38,7 +38,9 @@ LOG = textwrap.dedent('''
                 run.log_configs({"config/optimizer": optimizer, "config/lr": lr, "config/seed": seed})
                 run.add_tags(["sweep", optimizer])
                 for step in range(steps):
-                    metrics = {"train/loss": loss(lr, seed, step)}
+                    # a noisy series: its buckets' min/max band is wide
+                    metrics = {"train/loss": loss(lr, seed, step),
+                               "grad/norm": 2 / (1 + step * lr) + 0.3 * math.sin(step * 1.7) ** 2}
                     if step % 100 == 0:
                         metrics["val/acc"] = 1 - loss(lr, seed, step) / 2
                     run.log_metrics(metrics, step=step)
@@ -292,3 +294,30 @@ def chart_has_ink(page: Page, path: str) -> bool:
         }
         return coloured > 50;
     }"""))
+
+
+def test_compare_shows_selected_runs_side_by_side_with_differences_only(browser_page: Page,
+                                                                        server: TrackServer) -> None:
+    page = browser_page
+    open_table(page, server, "?sort=sys/custom_run_id~~asc")
+    expect(run_rows(page)).to_have_count(7)
+    for run in ("adam-lr0.01-s1", "adam-lr0.01-s2"):
+        page.locator(f".run-row[data-run-id='{run}']").get_by_role("checkbox").check()
+    page.get_by_role("link", name="Compare").click()
+    expect(page.get_by_role("heading", name="Compare 2 runs")).to_be_visible()
+    header = page.locator(".compare-table .runs-head .run-id")
+    expect(header).to_have_text(["adam-lr0.01-s1", "adam-lr0.01-s2"])
+    lr = page.locator(".compare-row[data-path='config/lr']")
+    expect(lr.get_by_role("cell")).to_have_text(["config/lr", "0.01", "0.01"])
+    seed = page.locator(".compare-row[data-path='config/seed']")
+    expect(seed.get_by_role("cell")).to_have_text(["config/seed", "1", "2"])
+    page.get_by_label("Differences only").check()
+    expect(lr).to_have_count(0)
+    expect(seed).to_be_visible()
+    expect(page.locator(".compare-row[data-path='train/loss']")).to_be_visible()  # last values differ
+    expect(page.locator(".compare-row[data-path='sys/custom_run_id']")).to_have_count(0)
+    page.get_by_label("Find attributes").fill("^config/")
+    expect(page.locator(".compare-row")).to_have_count(1)
+    # the address keeps the runs: opened elsewhere, it compares the same two
+    assert "run=adam-lr0.01-s1" in page.url
+    assert "diff=1" in page.url

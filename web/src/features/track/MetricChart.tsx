@@ -71,9 +71,11 @@ export function MetricChart({ runId, path, color, summary, height = 190 }: {
   useEffect(() => {
     if (!inView) return
     const controller = new AbortController()
+    // about one bucket per two pixels: finer than that draws nothing more, coarser hides spikes in the band
+    const buckets = Math.min(1000, Math.max(50, Math.round((frame.current?.clientWidth ?? 800) / 2)))
     unwrap(api.POST('/api/track/buckets', {
       body: {
-        series: [{ run_id: runId, path }], buckets: 500, fields: ['last_x', 'last_y', 'min', 'max'], x: 'step',
+        series: [{ run_id: runId, path }], buckets, fields: ['last_x', 'last_y', 'min', 'max'], x: 'step',
         lineage: true, include_preview: true, log_x: false, shared_range: false, x_path: '',
       }, signal: controller.signal,
     })).then((answer) => setData(columnsOf(answer.series[0])), (err: unknown) => {
@@ -102,7 +104,7 @@ export function MetricChart({ runId, path, color, summary, height = 190 }: {
         { label: 'min', stroke: 'transparent', width: 0, value, points: { show: false } },
         { label: 'max', stroke: 'transparent', width: 0, value, points: { show: false } },
       ],
-      bands: [{ series: [3, 2], fill: `${color}2e` }],
+      bands: [{ series: [3, 2], fill: `${color}40` }],
     }
     const plot = new uPlot(opts, data as uPlot.AlignedData, el)
     performance.mark('neon:track-chart')

@@ -203,8 +203,11 @@ export function RunsTablePage() {
   })
 
   const resolved = answer?.columns ?? []
-  const template = `36px minmax(170px, 1.4fr) minmax(140px, 1fr) ${columns.map(() => 'minmax(150px, 1fr)').join(' ')}`
-  const minWidth = 36 + 170 + 140 + columns.length * 150
+  // a series column holds its aggregate's picker too
+  const widths = columns.map((c, i) => (c.aggregate || resolved[i]?.type?.endsWith('Series') ? 210
+    : resolved[i]?.type === 'datetime' ? 180 : 140))
+  const template = `36px minmax(170px, 1.4fr) minmax(140px, 1fr) ${widths.map((w) => `minmax(${w}px, 1fr)`).join(' ')}`
+  const minWidth = 36 + 170 + 140 + widths.reduce((a, b) => a + b, 0)
   const sortMark = (path: string, aggregate: string | null) =>
     sort && sort.path === path && (sort.aggregate ?? null) === aggregate ? (sort.direction === 'asc' ? ' ↑' : ' ↓') : ''
   const ariaSort = (path: string, aggregate: string | null) =>
@@ -220,6 +223,7 @@ export function RunsTablePage() {
             <span className="small">
               <b>{selected.length}</b> selected for charts
               <button className="link" onClick={() => setSelectedRuns([])}>Clear</button>
+              {selected.length > 1 && <Link className="compare-link" to={`/track/compare?${selected.map((r) => `run=${encodeURIComponent(r)}`).join('&')}`}>Compare</Link>}
             </span>
           )}
           <GroupPicker value={groupBy} onChange={setGroupBy} />
@@ -298,7 +302,7 @@ export function RunsTablePage() {
               return (
                 <div key={`r:${row.run_id}`} role="row" className={`tr run-row ${picked ? 'picked' : ''} depth-${item.depth}`}
                   style={style} data-run-id={row.run_id}>
-                  <div className="td" role="cell">
+                  <div className="td pick-cell" role="cell">
                     <input type="checkbox" checked={picked} onChange={() => toggleRun(row.run_id)}
                       aria-label={`Select ${row.run_id} for charts`} style={{ accentColor: runColor(row.run_id) }} />
                   </div>
@@ -334,7 +338,7 @@ function GroupRowView({ group, groupBy, style, open, loading, onToggle }: {
   const label = group.values.map((v, i) => `${groupBy[i]} = ${v === null ? '(none)' : valueText(v)}`).join(' · ')
   return (
     <div role="row" className={`tr group-row ${open ? 'open' : ''}`} style={style} data-group={label}>
-      <div className="td" role="cell">
+      <div className="td pick-cell" role="cell">
         <button className="wf-toggle" aria-expanded={open} aria-label={`${open ? 'Collapse' : 'Expand'} ${label}`}
           onClick={onToggle}>{open ? '▾' : '▸'}</button>
       </div>
