@@ -4,6 +4,7 @@ logged in this test: a small learning-rate sweep (two optimizers, three learning
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -321,3 +322,54 @@ def test_compare_shows_selected_runs_side_by_side_with_differences_only(browser_
     # the address keeps the runs: opened elsewhere, it compares the same two
     assert "run=adam-lr0.01-s1" in page.url
     assert "diff=1" in page.url
+
+
+MANY = 230  # more than two pages of 100: the table loads the next keyset page as it is scrolled
+
+LOG_MANY = textwrap.dedent('''
+    import sys
+    from neon.track import Run
+
+    if __name__ == "__main__":
+        for i in range(int(sys.argv[1])):
+            with Run(run_id=f"many-{i:03d}", experiment_name="many") as run:
+                run.log_configs({"index": i})
+                run.log_metrics({"loss": 1 / (i + 1)}, step=0)
+''')
+
+
+@pytest.fixture(scope="module")
+def many_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrackServer]:
+    """A project of 230 runs, logged by neon.track (one process, far faster than 230 neptune-scale runs)."""
+    folder = tmp_path_factory.mktemp("track-ui-many")
+    home = folder / "home"
+    home.mkdir()
+    process = NeonProcess(home, free_port())
+    try:
+        process.wait_healthy(timeout=120)
+        script = folder / "log_many.py"
+        script.write_text(LOG_MANY)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("NEON_", "NEPTUNE_"))}
+        done = subprocess.run([sys.executable, str(script), str(MANY)], cwd=folder, env={**env, "NEON_HOME": str(home)},
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        key = json.loads((home / "credentials.json").read_text())["api_key"]
+        yield TrackServer(url=process.url, key=key)
+    finally:
+        process.stop()
+
+
+def test_scrolling_loads_the_next_pages_and_renders_only_rows_in_view(browser_page: Page,
+                                                                      many_server: TrackServer) -> None:
+    page = browser_page
+    open_table(page, many_server)
+    expect(page.get_by_test_id("runs-total")).to_have_text(f"{MANY} runs")
+    table = page.get_by_role("table", name="Runs")
+    expect(table).to_have_attribute("aria-rowcount", "100")
+    expect(page.locator(".run-row[data-run-id='many-229']")).to_be_visible()  # newest first
+    for loaded in ("200", str(MANY)):
+        table.evaluate("e => e.scrollTo(0, e.scrollHeight)")
+        expect(table).to_have_attribute("aria-rowcount", loaded)
+    table.evaluate("e => e.scrollTo(0, e.scrollHeight)")
+    expect(page.locator(".run-row[data-run-id='many-000']")).to_be_visible()
+    assert run_rows(page).count() < 80  # only the rows in view (and a few either side) are in the page
