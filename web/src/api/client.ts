@@ -24,10 +24,13 @@ export type ErrorBody = Schemas['ErrorBody']
 export class ApiError extends Error {
   readonly status: number
   readonly code: string
-  constructor(status: number, message: string, code = '') {
+  /** What the error body carries beside code and message, e.g. a query's `position`. */
+  readonly details: Record<string, unknown>
+  constructor(status: number, message: string, code = '', details: Record<string, unknown> = {}) {
     super(message)
     this.status = status
     this.code = code
+    this.details = details
   }
 }
 
@@ -72,5 +75,5 @@ export async function unwrap<T>(pending: Promise<Answer<T>>): Promise<T> {
 export function errorOf(response: Response, body: unknown): ApiError {
   const detail = (body as Partial<ErrorBody> | undefined)?.error
   const message = detail?.message ?? `${response.status} ${response.statusText}`
-  return new ApiError(response.status, message, detail?.code ?? '')
+  return new ApiError(response.status, message, detail?.code ?? '', { ...detail })
 }

@@ -7,6 +7,7 @@ const NAV = [
   { to: '/analytics', label: 'Analytics' },
   { to: '/evals', label: 'Evals' },
   { to: '/datasets', label: 'Datasets' },
+  { to: '/track', label: 'Track' },
   { to: '/settings', label: 'Settings' },
 ]
 
