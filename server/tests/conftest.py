@@ -12,6 +12,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -23,6 +24,7 @@ from neon_server.app import create_app
 from neon_server.runtime import Services
 from neon_server.settings import Settings
 from neon_server.storage.analytics import AnalyticsDB, open_analytics
+from neon_server.storage.analytics.migrations import apply_migrations, bundled_migrations
 from neon_server.storage.metadata import MetadataStore, open_metadata
 
 
@@ -36,6 +38,20 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def chdb_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("chdb")
+
+
+@contextmanager
+def database_before(chdb_folder: Path, version: int) -> Iterator[AnalyticsDB]:
+    """A fresh analytics database with only the migrations numbered below `version` (to test what a later
+    migration does to rows written before it); dropped afterwards."""
+    database = f"t_{secrets.token_hex(6)}"
+    db = open_analytics(f"chdb://{chdb_folder}?database={database}", migrate=False)
+    apply_migrations(db, [m for m in bundled_migrations() if m.version < version])
+    try:
+        yield db
+    finally:
+        db.command(f"DROP DATABASE IF EXISTS {database}", tag="tests.drop")
+        db.close()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import random
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,11 +14,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from neon_server.storage.analytics import open_analytics
 from neon_server.storage.analytics.executor import AnalyticsDB
 from neon_server.storage.analytics.migrations import apply_migrations, bundled_migrations
 from neon_server.storage.analytics.track_blocks import MIN_SHARE, grid_for
 from neon_server.track.blocks import LEVELS, block_rows
+from server.tests.conftest import database_before
 
 
 def test_a_grid_keeps_three_quarters_of_the_buckets_on_blocks_a_few_times_smaller() -> None:
@@ -55,12 +54,8 @@ def test_a_hundred_thousand_steps_in_a_thousand_buckets_read_two_blocks_of_64_a_
 @pytest.fixture
 def before_levels(chdb_folder: Path) -> Iterator[AnalyticsDB]:
     """A database with the migrations before 0008 only."""
-    database = f"t_{secrets.token_hex(6)}"
-    db = open_analytics(f"chdb://{chdb_folder}?database={database}", migrate=False)
-    apply_migrations(db, [m for m in bundled_migrations() if m.version < 8])
-    yield db
-    db.command(f"DROP DATABASE IF EXISTS {database}", tag="tests.drop")
-    db.close()
+    with database_before(chdb_folder, 8) as db:
+        yield db
 
 
 def merged_levels(db: AnalyticsDB, levels: tuple[int, ...]) -> list[dict[str, Any]]:

@@ -3,28 +3,24 @@ what is written after is kept by the views, and both read the same as the source
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
-from neon_server.storage.analytics import AnalyticsDB, apply_migrations, open_analytics
+from neon_server.storage.analytics import AnalyticsDB, apply_migrations
 from neon_server.storage.analytics.migrations import bundled_migrations
 from neon_server.storage.analytics.track import TrackStore
 from neon_server.track.columns import attribute_table
+from server.tests.conftest import database_before
 
 
 @pytest.fixture
 def bare(chdb_folder: Path) -> Iterator[AnalyticsDB]:
     """A database with the migrations before 0006 only."""
-    database = f"t_{secrets.token_hex(6)}"
-    db = open_analytics(f"chdb://{chdb_folder}?database={database}", migrate=False)
-    apply_migrations(db, [m for m in bundled_migrations() if m.version < 6])
-    yield db
-    db.command(f"DROP DATABASE IF EXISTS {database}", tag="tests.drop")
-    db.close()
+    with database_before(chdb_folder, 6) as db:
+        yield db
 
 
 def write(store: TrackStore, run_id: str, value: float, version: int) -> None:
