@@ -71,13 +71,12 @@ def grid_for(lo: float, hi: float, n: int) -> Grid | None:
     return None
 
 
-def block_counts(query: Callable[..., list[dict[str, Any]]], project: str, runs: str, paths: str,
-                 values: dict[str, Any]) -> dict[tuple[str, str], int]:
-    """Points counted by each series' blocks (level 12: the fewest rows; every level counts the same points)."""
-    rows = query(f"SELECT run_id, path, sum(finite_count + nan_count + posinf_count + neginf_count) AS n "
-                 f"FROM track_float_blocks WHERE project_id = {project} AND run_id IN {runs} AND path IN {paths} "
-                 f"AND level = {LEVELS[-1]} GROUP BY run_id, path", tag="track.buckets.blocks", params=values)
-    return {(r["run_id"], r["path"]): int(r["n"]) for r in rows}
+def block_counts_sql(project: str, runs: str, paths: str) -> str:
+    """(run_id, path, n): the points counted by each series' blocks (level 12: the fewest rows; every level counts
+    the same points)."""
+    return (f"SELECT run_id, path, sum(finite_count + nan_count + posinf_count + neginf_count) AS n "
+            f"FROM track_float_blocks WHERE project_id = {project} AND run_id IN {runs} AND path IN {paths} "
+            f"AND level = {LEVELS[-1]} GROUP BY run_id, path")
 
 
 @dataclass(frozen=True)

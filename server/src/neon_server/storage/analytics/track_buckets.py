@@ -28,7 +28,7 @@ from neon_server.storage.analytics.track_blocks import (
     Grid,
     Merged,
     block_buckets,
-    block_counts,
+    block_counts_sql,
     grid_for,
     layer_sql,
     layers,
@@ -115,6 +115,20 @@ def _step_ranges(series: Sequence[SeriesRequest], stored: dict[tuple[str, str], 
     return ranges
 
 
+def _grids(series: Sequence[SeriesRequest], stored: dict[tuple[str, str], dict[str, Any]],
+           ranges: dict[int, tuple[float, float]], q: BucketQuery) -> dict[int, Grid]:
+    """The block grid of each series whose every segment has complete blocks and whose buckets are wide."""
+    if q.first_alone:  # Neptune's protocol: its own grid
+        return {}
+
+    def complete(seg: Segment, path: str) -> bool:
+        summary = stored.get((seg.run_id, path))
+        return summary is None or (not summary["rewritten"] and summary["block_count"] == summary["count"])
+
+    return {sid: grid for sid, (lo, hi) in ranges.items() if (grid := grid_for(lo, hi, q.n)) is not None
+            and all(complete(seg, series[sid].path) for seg in series[sid].segments)}
+
+
 def _only(columns: dict[str, list[Any]], q: BucketQuery) -> dict[str, list[Any]]:
     return {name: values for name, values in columns.items() if name == "index" or name in q.fields}
 
@@ -177,13 +191,17 @@ class TrackBucketStore:
         project = bind(project_id, "String")
         runs, paths = bind(sorted({seg.run_id for s in series for seg in s.segments}), "Array(String)"), bind(
             sorted({s.path for s in series}), "Array(String)")
+        # with what the blocks of each series count, in the same round trip (a series' blocks serve only if they
+        # count every point of its summary)
         rows = self._db.query(
-            f"SELECT run_id, path, count, first_step, last_step, rewritten FROM track_series FINAL "
-            f"WHERE project_id = {project} AND run_id IN {runs} AND path IN {paths} AND type = 'floatSeries'",
+            f"SELECT run_id, path, count, first_step, last_step, rewritten, b.n AS block_count FROM "
+            f"(SELECT run_id, path, count, first_step, last_step, rewritten FROM track_series FINAL "
+            f"WHERE project_id = {project} AND run_id IN {runs} AND path IN {paths} AND type = 'floatSeries') AS s "
+            f"LEFT JOIN ({block_counts_sql(project, runs, paths)}) AS b USING (run_id, path)",
             tag="track.buckets.summaries", params=params.values)
         stored = {(r["run_id"], r["path"]): r for r in rows}
         ranges = _step_ranges(series, stored, q)
-        grids = self._grids(series, stored, ranges, q, project=project, runs=runs, paths=paths, params=params)
+        grids = _grids(series, stored, ranges, q)
         preview = "" if q.include_preview else " AND NOT preview"
         window = (f" AND step >= {bind(q.window[0], 'Float64')} AND step <= {bind(q.window[1], 'Float64')}"
                   if q.window is not None else "")
@@ -248,24 +266,6 @@ class TrackBucketStore:
         single = len(parts) == 1 and len({r.sid for r in whole}) == len(whole)  # no bucket in two parts
         merged = parts[0] if single else merge_rows(Merged.concat(parts), adjacent=False)
         return _columns(merged.table(grids), q, wanted)
-
-    def _grids(self, series: Sequence[SeriesRequest], stored: dict[tuple[str, str], dict[str, Any]],
-               ranges: dict[int, tuple[float, float]], q: BucketQuery, *, project: str, runs: str, paths: str,
-               params: SqlParams) -> dict[int, Grid]:
-        """The block grid of each series whose every segment has complete blocks and whose buckets are wide."""
-        if q.first_alone:  # Neptune's protocol: its own grid
-            return {}
-        wide = {sid: grid for sid, (lo, hi) in ranges.items() if (grid := grid_for(lo, hi, q.n)) is not None}
-        if not wide:
-            return {}
-        counted = block_counts(self._db.query, project, runs, paths, params.values)
-
-        def complete(seg: Segment, path: str) -> bool:
-            summary = stored.get((seg.run_id, path))
-            return summary is None or (not summary["rewritten"] and counted.get((seg.run_id, path)) == summary["count"])
-
-        return {sid: grid for sid, grid in wide.items() if all(complete(seg, series[sid].path)
-                                                               for seg in series[sid].segments)}
 
     def _exact(self, xs: str, window: str, sids: list[int],
                params: SqlParams) -> dict[int, list[tuple[float, float]]]:
