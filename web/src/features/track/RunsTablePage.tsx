@@ -223,6 +223,7 @@ export function RunsTablePage() {
             <span className="small">
               <b>{selected.length}</b> selected for charts
               <button className="link" onClick={() => setSelectedRuns([])}>Clear</button>
+              <Link className="compare-link" to={`/track/charts?${selected.map((r) => `run=${encodeURIComponent(r)}`).join('&')}`}>Charts</Link>
               {selected.length > 1 && <Link className="compare-link" to={`/track/compare?${selected.map((r) => `run=${encodeURIComponent(r)}`).join('&')}`}>Compare</Link>}
             </span>
           )}
