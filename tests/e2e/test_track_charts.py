@@ -4,6 +4,7 @@ the Track screens' tests (the `server` fixture of test_track_ui: 1,500 steps a r
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import pytest
@@ -174,3 +175,28 @@ def test_dragging_a_range_fetches_that_window_and_shows_its_exact_points(browser
     loss.locator(".u-over").dblclick()
     expect(loss).to_have_attribute("data-zoomed", "no")
     expect(resolution).to_contain_text("buckets")
+
+
+def test_a_group_is_charted_as_its_mean_with_a_std_band(browser_page: Page, server: TrackServer) -> None:
+    page = browser_page
+    open_table(page, server, "?col=config/lr")
+    page.get_by_role("button", name="+ attribute").click()
+    page.get_by_label("Group by attribute").select_option("config/optimizer")
+    expect(page.locator(".group-row")).to_have_count(2)
+    formulas: list[dict[str, Any]] = []
+    page.on("request", lambda r: formulas.append(json.loads(r.post_data or "{}"))
+            if r.url.endswith("/api/track/formula") else None)
+    page.get_by_role("button", name="Chart config/optimizer = sgd").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Charts config/optimizer = sgd: mean ± std of 2 runs")
+    acc = chart(page, "val/acc")
+    expect(acc).to_have_attribute("data-drawn", "yes")
+    expect(acc.locator(".runs-legend .legend-name")).to_have_text(["config/optimizer = sgd"])
+    expect(acc.locator(".chart-resolution")).to_have_text("15 points, exact")  # one line: the steps of the mean
+    # val/acc at step 1400, the mean of seeds 1 and 2: 1 - (1/(1 + 140) + 0.015 + 0.02 sin(200)) / 2
+    mean = 1 - (1 / (1 + 1400 * 0.1) + 0.015 + 0.02 * math.sin(200)) / 2
+    expect(acc.locator(".runs-legend .legend-value")).to_have_text(f"{mean:.6g}")
+    expect(chart(page, "train/loss")).to_have_attribute("data-drawn", "yes")
+    assert chart_has_ink(page, "train/loss")
+    body = next(f for f in formulas if f["formula"] == "mean(${train/loss})")
+    assert body["groups"][0]["name"] == "config/optimizer = sgd"
+    assert sorted(body["groups"][0]["runs"]) == ["sgd-lr0.1-s1", "sgd-lr0.1-s2"]

@@ -6,7 +6,8 @@ import { api, unwrap } from '../../api/client'
 import { Empty, ErrorBox, Spinner } from '../../components/Feedback'
 import { useQuery } from '../../lib/useQuery'
 import { columnsOf, useInView } from './MetricChart'
-import { number, runColor, runPath, useSelectedRuns } from './runs'
+import type { components } from '../../api/schema'
+import { number, runColor, runPath, toNumber, useSelectedRuns } from './runs'
 
 const MAX_RUNS = 100
 const CHARTS_PAGE = 12
@@ -56,7 +57,8 @@ export function ChartsPage() {
   const selected = useSelectedRuns()
   const fromAddress = params.getAll('run').filter(Boolean)
   const runIds = (fromAddress.length ? fromAddress : selected).slice(0, MAX_RUNS)
-  const options = optionsFrom(params)
+  const group = params.get('group')
+  const options = { ...optionsFrom(params), ...(group ? { x: 'step' as const } : {}) }
   const [filter, setFilter] = useState(params.get('metrics') ?? '')
   const [shown, setShown] = useState(CHARTS_PAGE)
   const { data, error, loading, reload } = useQuery(`charts:${JSON.stringify(runIds)}`, (signal) => Promise.all(
@@ -95,7 +97,8 @@ export function ChartsPage() {
     <div className="page track-charts-page">
       <Link className="back" to="/track">← Runs</Link>
       <div className="page-head">
-        <h1>Charts <span className="muted small">{runIds.length === 1 ? '1 run' : `${runIds.length} runs`}</span></h1>
+        <h1>Charts <span className="muted small">{group ? `${group}: mean ± std of ${runIds.length} runs`
+          : runIds.length === 1 ? '1 run' : `${runIds.length} runs`}</span></h1>
       </div>
       <div className="chart-runs small" aria-label="Charted runs">
         {runIds.map((runId) => (
@@ -105,13 +108,13 @@ export function ChartsPage() {
         ))}
       </div>
       <div className="chart-options" role="toolbar" aria-label="Chart options">
-        <label className="small">x axis{' '}
+        {!group && <label className="small">x axis{' '}
           <select aria-label="X axis" value={options.x} onChange={(e) => set('x', e.target.value === 'step' ? null : e.target.value)}>
             <option value="step">step</option>
             <option value="time">wall time</option>
             <option value="relative">relative time</option>
           </select>
-        </label>
+        </label>}
         <label className="small"><input type="checkbox" checked={options.logX}
           onChange={(e) => set('logx', e.target.checked ? '1' : null)} /> log x</label>
         <label className="small"><input type="checkbox" checked={options.logY}
@@ -143,7 +146,7 @@ export function ChartsPage() {
           {!paths.length && <p className="muted">These runs have no float series.</p>}
           <div className="chart-grid track-charts">
             {matching.slice(0, shown).map((path) => (
-              <RunsChart key={path} path={path} runIds={runIds} options={options} />
+              <RunsChart key={path} path={path} runIds={runIds} options={options} group={group} />
             ))}
           </div>
           {matching.length > shown && (
@@ -155,6 +158,38 @@ export function ChartsPage() {
       )}
     </div>
   )
+}
+
+type GroupOut = components['schemas']['FormulaGroupOut']
+
+/** A group's aggregate as a line: its mean through each bucket's last point (or the exact steps), the band its
+ * ± std edges. */
+function groupLine(g: GroupOut): RunLine {
+  const line: RunLine = { runId: g.name, xs: [], ys: [], lows: [], highs: [], exact: g.exact }
+  const finite = (v: unknown) => {
+    const n = toNumber(v)
+    return n !== null && Number.isFinite(n) ? n : null
+  }
+  if (g.exact) {
+    for (const [x, y, lower, upper] of g.points) {
+      const px = toNumber(x)
+      if (px === null) continue
+      line.xs.push(px)
+      line.ys.push(finite(y))
+      line.lows.push(finite(lower))
+      line.highs.push(finite(upper))
+    }
+    return line
+  }
+  g.buckets.index.forEach((_, i) => {
+    const x = g.buckets.last_x?.[i]
+    if (x === null || x === undefined) return
+    line.xs.push(x)
+    line.ys.push(g.buckets.last_y?.[i] ?? null)
+    line.lows.push(g.band.lower[i] ?? null)
+    line.highs.push(g.band.upper[i] ?? null)
+  })
+  return line
 }
 
 /** The index of the point nearest x in sorted xs, or -1. */
@@ -172,10 +207,12 @@ function nearest(xs: number[], x: number): number {
 
 /** One metric of many runs: one buckets request for all of them, fetched once the chart scrolls into view and again
  * for a dragged zoom; a line per run in its colour with its min/max band faint behind. */
-export function RunsChart({ path, runIds, options, height = 220 }: {
+export function RunsChart({ path, runIds, options, group = null, height = 220 }: {
   path: string
   runIds: string[]
   options: ChartOptions
+  /** a group's name: its runs are drawn as one line, their mean, with a ± std band (a formula over the group) */
+  group?: string | null
   height?: number
 }) {
   const frame = useRef<HTMLElement>(null)
@@ -198,6 +235,22 @@ export function RunsChart({ path, runIds, options, height = 220 }: {
     if (!inView) return
     const controller = new AbortController()
     const buckets = Math.min(1000, Math.max(50, Math.round((frame.current?.clientWidth ?? 800) / 2)))
+    const failed = (err: unknown) => {
+      if (!controller.signal.aborted) setError(err instanceof Error ? err.message : String(err))
+    }
+    if (group) {
+      unwrap(api.POST('/api/track/formula', {
+        body: {
+          formula: `mean(\${${path.replace(/\\/g, '\\\\').replace(/}/g, '\\}')}})`, groups: [{ name: group, runs: runIds }],
+          buckets, fields: ['last_x', 'last_y', 'min', 'max'], log_x: logX, lineage: true, shared_range: false, include_preview: true, runs: null,
+          ...(zoom ? { from_x: zoom.from, to_x: zoom.to } : {}),
+        }, signal: controller.signal,
+      })).then((answer) => {
+        setError(null)
+        setLines(answer.groups.map((g) => groupLine(g)))
+      }, failed)
+      return () => controller.abort()
+    }
     unwrap(api.POST('/api/track/buckets', {
       body: {
         series: runIds.map((run_id) => ({ run_id, path })), buckets, fields: ['last_x', 'last_y', 'min', 'max'],
@@ -214,7 +267,7 @@ export function RunsChart({ path, runIds, options, height = 220 }: {
       if (!controller.signal.aborted) setError(err instanceof Error ? err.message : String(err))
     })
     return () => controller.abort()
-  }, [inView, runsKey, path, axis, logX, zoom]) // eslint-disable-line react-hooks/exhaustive-deps
+  }, [inView, runsKey, path, axis, logX, zoom, group]) // eslint-disable-line react-hooks/exhaustive-deps
 
   // what is drawn: per run the (smoothed) line, and when smoothed the raw line faint behind
   const drawn = useMemo(() => (lines ?? []).map((line) => {
