@@ -52,7 +52,7 @@ def measure(scale: int) -> dict[str, tuple[float, float]]:
         window = {"from_x": scale * 250_000.0, "to_x": scale * 260_000.0}
         group = {"groups": [{"name": "seeds", "runs": seeds}], "buckets": 1000}
         calls = [(f"ema(${{a}}, 0.1) / ${{b}}: 2 × {scale}M points → 1,000 buckets", "ema(${a}, 0.1) / ${b}", big),
-                 (f"ema(${{a}}, 0.1) / ${{b}}, a chart's fields (line + band)", "ema(${a}, 0.1) / ${b}",
+                 ("ema(${a}, 0.1) / ${b}, a chart's fields (line + band)", "ema(${a}, 0.1) / ${b}",
                   {**big, "fields": ["last_x", "last_y", "min", "max"]}),
                  (f"${{a}} / ${{b}}: 2 × {scale}M points → 1,000 buckets", "${a} / ${b}", big),
                  (f"sma(${{a}}, 100): {scale}M points", "sma(${a}, 100)", big),

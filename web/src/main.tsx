@@ -15,6 +15,7 @@ import { SessionsPage } from './features/sessions/SessionsPage'
 import { SettingsPage } from './features/settings/SettingsPage'
 import { TracePage } from './features/trace/TracePage'
 import { TracesPage } from './features/traces/TracesPage'
+import { ChartsPage } from './features/track/ChartsPage'
 import { CompareRunsPage } from './features/track/ComparePage'
 import { RunPage } from './features/track/RunPage'
 import { RunsTablePage } from './features/track/RunsTablePage'
@@ -43,6 +44,7 @@ function App() {
           <Route path="/datasets/:name" element={<DatasetPage />} />
           <Route path="/track" element={<RunsTablePage />} />
           <Route path="/track/compare" element={<CompareRunsPage />} />
+          <Route path="/track/charts" element={<ChartsPage />} />
           <Route path="/track/runs/:runId" element={<RunPage />} />
           <Route path="/settings" element={<SettingsPage />} />
           <Route path="*" element={<div className="page"><h1>Not found</h1><p>No page at this address.</p></div>} />

@@ -40,7 +40,7 @@ export function columnsOf(series: SeriesBuckets): Drawn {
   return [xs, ys, lows, highs]
 }
 
-function useInView(ref: React.RefObject<HTMLElement | null>): boolean {
+export function useInView(ref: React.RefObject<HTMLElement | null>): boolean {
   const [seen, setSeen] = useState(false)
   useEffect(() => {
     const el = ref.current

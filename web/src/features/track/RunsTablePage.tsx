@@ -1,6 +1,6 @@
 import { useVirtualizer } from '@tanstack/react-virtual'
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react'
-import { Link, useSearchParams } from 'react-router'
+import { Link, useNavigate, useSearchParams } from 'react-router'
 import { api, ApiError, unwrap } from '../../api/client'
 import { Empty, ErrorBox } from '../../components/Feedback'
 import { ColumnPicker, GroupPicker } from './ColumnPicker'
@@ -142,6 +142,17 @@ export function RunsTablePage() {
     }
   }, [groupBy, request, fail])
 
+  // a group charted as one line: its runs (up to the 1,000 a formula aggregates), then the charts view in group mode
+  const navigate = useNavigate()
+  const chartGroup = useCallback(async (key: string, label: string) => {
+    try {
+      const page = await unwrap(api.POST('/api/track/table', { body: request({ group_by: groupBy, group: key, limit: 1000 }) }))
+      navigate(`/track/charts?group=${encodeURIComponent(label)}&${page.rows.map((r) => `run=${encodeURIComponent(r.run_id)}`).join('&')}`)
+    } catch (err) {
+      fail(err)
+    }
+  }, [groupBy, request, fail, navigate])
+
   const toggleGroup = (key: string) => {
     if (open[key]) {
       setOpen((old) => {
@@ -223,6 +234,7 @@ export function RunsTablePage() {
             <span className="small">
               <b>{selected.length}</b> selected for charts
               <button className="link" onClick={() => setSelectedRuns([])}>Clear</button>
+              <Link className="compare-link" to={`/track/charts?${selected.map((r) => `run=${encodeURIComponent(r)}`).join('&')}`}>Charts</Link>
               {selected.length > 1 && <Link className="compare-link" to={`/track/compare?${selected.map((r) => `run=${encodeURIComponent(r)}`).join('&')}`}>Compare</Link>}
             </span>
           )}
@@ -285,7 +297,7 @@ export function RunsTablePage() {
               if (item.kind === 'group') {
                 return <GroupRowView key={`g:${item.group.key}`} group={item.group} groupBy={groupBy} style={style}
                   open={!!open[item.group.key]} loading={!!open[item.group.key]?.loading}
-                  onToggle={() => toggleGroup(item.group.key)} />
+                  onToggle={() => toggleGroup(item.group.key)} onChart={(label) => void chartGroup(item.group.key, label)} />
               }
               if (item.kind === 'more') {
                 return (
@@ -327,13 +339,14 @@ export function RunsTablePage() {
   )
 }
 
-function GroupRowView({ group, groupBy, style, open, loading, onToggle }: {
+function GroupRowView({ group, groupBy, style, open, loading, onToggle, onChart }: {
   group: TableGroup
   groupBy: string[]
   style: React.CSSProperties
   open: boolean
   loading: boolean
   onToggle: () => void
+  onChart: (label: string) => void
 }) {
   const label = group.values.map((v, i) => `${groupBy[i]} = ${v === null ? '(none)' : valueText(v)}`).join(' · ')
   return (
@@ -344,6 +357,8 @@ function GroupRowView({ group, groupBy, style, open, loading, onToggle }: {
       </div>
       <div className="td group-label" role="cell" title={label}>
         <button className="link inline" onClick={onToggle}>{label}</button>
+        <button className="link small group-chart" onClick={() => onChart(label)} aria-label={`Chart ${label}`}
+          title="Chart this group as one line: the mean of its runs with a ± std band">mean ± std</button>
       </div>
       <div className="td" role="cell"><span className="group-runs">{group.runs} {group.runs === 1 ? 'run' : 'runs'}</span>
         {loading && <span className="muted small"> loading…</span>}</div>
