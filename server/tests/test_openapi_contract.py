@@ -25,7 +25,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from schemathesis import Case, CheckContext, Response
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from neon_server.app import openapi_document
+from neon_server.api.errors import HTTP_METHODS, documented_paths
+from neon_server.app import create_app, openapi_document
 from neon_server.runtime import Services
 from neon_server.services.errors import Unauthorized
 from neon_server.storage.analytics import open_analytics
@@ -213,3 +214,12 @@ def test_the_api_answers_as_its_openapi_document_says(case: Case, contract_api: 
         case.headers["Authorization"] = f"Bearer {contract_api.key()}"
     case.call_and_validate(base_url=contract_api.url, excluded_checks=[positive_data_acceptance],
                            additional_checks=[schema_valid_requests_are_accepted])
+
+
+def test_the_405_check_knows_the_methods_the_document_lists() -> None:
+    """The middleware that answers 405 reads each path's methods from the routes (building the document would
+    cost the first request a second): they are the document's own, path by path."""
+    app = create_app(None)
+    listed = {path: sorted(m.upper() for m in item if m.upper() in HTTP_METHODS)
+              for path, item in app.openapi()["paths"].items()}
+    assert documented_paths(app) == listed

@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -166,19 +167,34 @@ def allowed_methods(request: Request) -> str:
     """The `Allow` value for the request's path: every method the API documents for it (a literal path such as
     `/api/traces/ingest` wins over a template that also matches it), else every method some route answers there,
     not only those of the first route Starlette found."""
-    documented = _documented_methods(request.app.openapi()["paths"], request.scope["path"])
+    documented = _documented_methods(documented_paths(request.app), request.scope["path"])
     if documented:
         return ", ".join(documented)
     return ", ".join(method for method in HTTP_METHODS if any(
         route.matches({**request.scope, "method": method})[0] is Match.FULL for route in request.app.router.routes))
 
 
-def _documented_methods(paths: dict[str, dict[str, Any]], path: str) -> list[str]:
+def documented_paths(app: FastAPI) -> dict[str, list[str]]:
+    """Path template → the methods the OpenAPI document lists for it, sorted. Read from the routes the document
+    is made of (the operations FastAPI puts in it), not from the document: building that takes about a second,
+    which the first request to a new app (the first health check of `neon up`) would otherwise wait for."""
+    found: dict[str, list[str]] | None = getattr(app.state, "documented_paths", None)
+    if found is None:
+        methods: dict[str, set[str]] = {}
+        for route in iter_route_contexts(app.routes):  # as FastAPI's get_openapi walks them, included routers too
+            if isinstance(route.original_route, APIRoute) and route.include_in_schema and route.path_format:
+                methods.setdefault(route.path_format, set()).update(m for m in route.methods or () if m in HTTP_METHODS)
+        found = {path: sorted(names) for path, names in methods.items()}
+        app.state.documented_paths = found
+    return found
+
+
+def _documented_methods(paths: dict[str, list[str]], path: str) -> list[str]:
     matching = [template for template in paths if _template(template).fullmatch(path)]
     if not matching:
         return []
     best = min(matching, key=lambda template: template.count("{"))
-    return sorted(method.upper() for method in paths[best] if method.upper() in HTTP_METHODS)
+    return paths[best]
 
 
 @functools.cache
@@ -196,9 +212,8 @@ class LiteralPathsFirst:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and "{" not in scope["path"]:
-            item = scope["app"].openapi()["paths"].get(scope["path"])
-            methods = sorted(m.upper() for m in item or () if m.upper() in HTTP_METHODS)
-            if item is not None and scope["method"] not in methods:
+            methods = documented_paths(scope["app"]).get(scope["path"])
+            if methods is not None and scope["method"] not in methods:
                 message = f"{scope['method']} is not allowed on {scope['path']}"
                 response = error_response(405, "method_not_allowed", message, {"Allow": ", ".join(methods)})
                 await response(scope, receive, send)
