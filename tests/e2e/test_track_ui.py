@@ -9,8 +9,10 @@ import re
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -71,18 +73,21 @@ class TrackServer:
     key: str
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrackServer]:
-    folder = tmp_path_factory.mktemp("track-ui")
+@contextmanager
+def logged_server(tmp_path_factory: pytest.TempPathFactory, name: str, script: str, args: list[str],
+                  env: Callable[[Path], dict[str, str]]) -> Iterator[TrackServer]:
+    """A `neon up` of its own, with runs logged into it by `script` (run with `args`, in `env(home)`) before
+    any test sees it; stopped afterwards."""
+    folder = tmp_path_factory.mktemp(name)
     home = folder / "home"
     home.mkdir()
     process = NeonProcess(home, free_port())
     try:
         process.wait_healthy(timeout=120)
-        script = folder / "log_sweep.py"
-        script.write_text(LOG)
-        done = subprocess.run([sys.executable, str(script), json.dumps(SWEEP), str(STEPS), json.dumps(FORK)],
-                              cwd=folder, env=neptune_env(home), capture_output=True, text=True, timeout=300)
+        path = folder / "log_runs.py"
+        path.write_text(script)
+        done = subprocess.run([sys.executable, str(path), *args], cwd=folder, env=env(home), capture_output=True,
+                              text=True, timeout=300)
         output = done.stdout + done.stderr
         assert done.returncode == 0, output
         assert "Traceback" not in output, output
@@ -90,6 +95,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrackServer]:
         yield TrackServer(url=process.url, key=key)
     finally:
         process.stop()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrackServer]:
+    with logged_server(tmp_path_factory, "track-ui", LOG, [json.dumps(SWEEP), str(STEPS), json.dumps(FORK)],
+                       neptune_env) as logged:
+        yield logged
 
 
 def open_table(page: Page, server: TrackServer, address: str = "") -> None:
@@ -341,22 +353,12 @@ LOG_MANY = textwrap.dedent('''
 @pytest.fixture(scope="module")
 def many_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrackServer]:
     """A project of 230 runs, logged by neon.track (one process, far faster than 230 neptune-scale runs)."""
-    folder = tmp_path_factory.mktemp("track-ui-many")
-    home = folder / "home"
-    home.mkdir()
-    process = NeonProcess(home, free_port())
-    try:
-        process.wait_healthy(timeout=120)
-        script = folder / "log_many.py"
-        script.write_text(LOG_MANY)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("NEON_", "NEPTUNE_"))}
-        done = subprocess.run([sys.executable, str(script), str(MANY)], cwd=folder, env={**env, "NEON_HOME": str(home)},
-                              capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stdout + done.stderr
-        key = json.loads((home / "credentials.json").read_text())["api_key"]
-        yield TrackServer(url=process.url, key=key)
-    finally:
-        process.stop()
+    def env(home: Path) -> dict[str, str]:
+        kept = {k: v for k, v in os.environ.items() if not k.startswith(("NEON_", "NEPTUNE_"))}
+        return {**kept, "NEON_HOME": str(home)}
+
+    with logged_server(tmp_path_factory, "track-ui-many", LOG_MANY, [str(MANY)], env) as logged:
+        yield logged
 
 
 def test_scrolling_loads_the_next_pages_and_renders_only_rows_in_view(browser_page: Page,

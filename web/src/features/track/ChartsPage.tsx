@@ -7,7 +7,7 @@ import { Empty, ErrorBox, Spinner } from '../../components/Feedback'
 import { useQuery } from '../../lib/useQuery'
 import { columnsOf, useInView } from './MetricChart'
 import type { components } from '../../api/schema'
-import { number, runColor, runPath, toNumber, useSelectedRuns } from './runs'
+import { number, pathMatcher, runColor, runPath, toNumber, useSelectedRuns } from './runs'
 
 const MAX_RUNS = 100
 const CHARTS_PAGE = 12
@@ -66,16 +66,7 @@ export function ChartsPage() {
   ))
   const paths = useMemo(() => [...new Set((data ?? []).flatMap((run) => Object.entries(run.series)
     .filter(([, s]) => s.type === 'floatSeries').map(([p]) => p)))].sort(), [data])
-  const matching = useMemo(() => {
-    if (!filter) return paths
-    let re: RegExp | null = null
-    try {
-      re = new RegExp(filter, 'i')
-    } catch {
-      re = null
-    }
-    return paths.filter((p) => (re ? re.test(p) : p.includes(filter)))
-  }, [paths, filter])
+  const matching = useMemo(() => paths.filter(pathMatcher(filter)), [paths, filter])
   const set = (key: string, value: string | null) => setParams((p) => {
     const next = new URLSearchParams(p)
     if (value === null) next.delete(key)

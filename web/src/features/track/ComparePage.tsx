@@ -3,7 +3,7 @@ import { Link, useSearchParams } from 'react-router'
 import { api, unwrap } from '../../api/client'
 import { Empty, ErrorBox, Spinner } from '../../components/Feedback'
 import { useQuery } from '../../lib/useQuery'
-import { number, runColor, runPath, toNumber, useSelectedRuns, valueText, type RunDetail } from './runs'
+import { number, pathMatcher, runColor, runPath, toNumber, useSelectedRuns, valueText, type RunDetail } from './runs'
 
 const MAX_RUNS = 20
 
@@ -43,14 +43,8 @@ export function CompareRunsPage() {
       return { path, cells, same: cells.every((c) => c === cells[0]) }
     })
   }, [data])
-  let re: RegExp | null = null
-  try {
-    re = filter ? new RegExp(filter, 'i') : null
-  } catch {
-    re = null
-  }
-  const shown = table.filter((r) => (!differences || (!r.same && !ALWAYS_DIFFERENT.test(r.path)))
-    && (!filter || (re ? re.test(r.path) : r.path.includes(filter))))
+  const matches = pathMatcher(filter)
+  const shown = table.filter((r) => (!differences || (!r.same && !ALWAYS_DIFFERENT.test(r.path))) && matches(r.path))
 
   if (runIds.length < 2) {
     return (

@@ -5,7 +5,7 @@ import type { components } from '../../api/schema'
 import { ErrorBox, Spinner } from '../../components/Feedback'
 import { useQuery } from '../../lib/useQuery'
 import { MetricChart } from './MetricChart'
-import { number, runColor, runPath, toggleRun, toNumber, useSelectedRuns, valueText, type RunDetail } from './runs'
+import { number, pathMatcher, runColor, runPath, toggleRun, toNumber, useSelectedRuns, valueText, type RunDetail } from './runs'
 
 type Summary = components['schemas']['SeriesSummary']
 type Leaf = { path: string; name: string; type: string; value: string }
@@ -144,16 +144,7 @@ function Metrics({ run, color }: { run: RunDetail; color: string }) {
   const [shown, setShown] = useState(CHARTS_PAGE)
   const paths = useMemo(() => Object.entries(run.series).filter(([, s]) => s.type === 'floatSeries')
     .map(([p]) => p).sort(), [run])
-  const matching = useMemo(() => {
-    if (!filter) return paths
-    let re: RegExp | null = null
-    try {
-      re = new RegExp(filter, 'i')
-    } catch {
-      re = null
-    }
-    return paths.filter((p) => (re ? re.test(p) : p.includes(filter)))
-  }, [paths, filter])
+  const matching = useMemo(() => paths.filter(pathMatcher(filter)), [paths, filter])
   return (
     <section className="run-metrics" aria-label="Metrics">
       <div className="section-head">

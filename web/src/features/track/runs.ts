@@ -103,3 +103,15 @@ export function useSelectedRuns(): string[] {
 export function runPath(runId: string): string {
   return `/track/runs/${encodeURIComponent(runId)}`
 }
+
+/** Whether a path matches what was typed in a "find" box: a case-insensitive regular expression, or plain text
+ * while the expression does not parse (half-typed); everything when the box is empty. */
+export function pathMatcher(filter: string): (path: string) => boolean {
+  if (!filter) return () => true
+  try {
+    const re = new RegExp(filter, 'i')
+    return (path) => re.test(path)
+  } catch {
+    return (path) => path.includes(filter)
+  }
+}
