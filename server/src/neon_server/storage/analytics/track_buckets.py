@@ -305,12 +305,12 @@ def bucket_rows(db: AnalyticsDB, source: str, q: BucketQuery, params: SqlParams)
         index = f"if(x <= glo OR gw = 0, 0, toInt64(least(ceil((x - glo) / gw), {n})))"
     else:
         index = f"if(gw = 0, 0, toInt64(greatest(least(ceil((x - glo) / gw) - 1, {n - 1}), 0)))"
-    x = "exp10(x)" if q.log_x else "x"
+    unscaled = "exp10" if q.log_x else ""  # the first and last x of a bucket are its least and greatest x
     wanted = {"index", *q.fields, *COUNTS}  # counts always: they say whether a series is exact
     aggregates = [f"{sql} AS {name}" for name, sql in (
-        ("first_x", f"argMinIf({x}, x, isFinite(value))"),
+        ("first_x", f"{unscaled}(minIf(x, isFinite(value)))"),
         ("first_y", "argMinIf(value, x, isFinite(value))"),
-        ("last_x", f"argMaxIf({x}, x, isFinite(value))"),
+        ("last_x", f"{unscaled}(maxIf(x, isFinite(value)))"),
         ("last_y", "argMaxIf(value, x, isFinite(value))"),
         ("min", "minIf(value, isFinite(value))"), ("max", "maxIf(value, isFinite(value))"),
         ("sum", "sumIf(value, isFinite(value))"), ("finite_count", "countIf(isFinite(value))"),
