@@ -324,7 +324,8 @@ def test_compare_shows_selected_runs_side_by_side_with_differences_only(browser_
     expect(lr.get_by_role("cell")).to_have_text(["config/lr", "0.01", "0.01"])
     seed = page.locator(".compare-row[data-path='config/seed']")
     expect(seed.get_by_role("cell")).to_have_text(["config/seed", "1", "2"])
-    page.get_by_label("Differences only").check()
+    page.get_by_label("Differences only").click()  # the box follows the address: see it ticked, as a user does
+    expect(page.get_by_label("Differences only")).to_be_checked()
     expect(lr).to_have_count(0)
     expect(seed).to_be_visible()
     expect(page.locator(".compare-row[data-path='train/loss']")).to_be_visible()  # last values differ
