@@ -3,8 +3,9 @@ import { Link, useSearchParams } from 'react-router'
 import uPlot from 'uplot'
 import 'uplot/dist/uPlot.min.css'
 import { api, unwrap } from '../../api/client'
-import { Empty, ErrorBox, Spinner } from '../../components/Feedback'
+import { ErrorBox, Spinner } from '../../components/Feedback'
 import { useQuery } from '../../lib/useQuery'
+import { NoRuns } from './NoRuns'
 import { columnsOf, useInView } from './MetricChart'
 import type { components } from '../../api/schema'
 import { number, pathMatcher, runColor, runPath, toNumber, useSelectedRuns } from './runs'
@@ -75,14 +76,7 @@ export function ChartsPage() {
   }, { replace: true })
 
   if (!runIds.length) {
-    return (
-      <div className="page">
-        <Link className="back" to="/track">← Runs</Link>
-        <Empty title="Select runs to chart">
-          <p>Tick the runs in the <Link to="/track">runs table</Link>, then press <b>Charts</b>.</p>
-        </Empty>
-      </div>
-    )
+    return <NoRuns title="Select runs to chart" action="Charts" />
   }
   return (
     <div className="page track-charts-page">

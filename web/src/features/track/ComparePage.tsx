@@ -1,8 +1,9 @@
 import { useMemo, useState } from 'react'
 import { Link, useSearchParams } from 'react-router'
 import { api, unwrap } from '../../api/client'
-import { Empty, ErrorBox, Spinner } from '../../components/Feedback'
+import { ErrorBox, Spinner } from '../../components/Feedback'
 import { useQuery } from '../../lib/useQuery'
+import { NoRuns } from './NoRuns'
 import { number, pathMatcher, runColor, runPath, toNumber, useSelectedRuns, valueText, type RunDetail } from './runs'
 
 const MAX_RUNS = 20
@@ -47,14 +48,7 @@ export function CompareRunsPage() {
   const shown = table.filter((r) => (!differences || (!r.same && !ALWAYS_DIFFERENT.test(r.path))) && matches(r.path))
 
   if (runIds.length < 2) {
-    return (
-      <div className="page">
-        <Link className="back" to="/track">← Runs</Link>
-        <Empty title="Select two runs or more to compare">
-          <p>Tick the runs in the <Link to="/track">runs table</Link>, then press <b>Compare</b>.</p>
-        </Empty>
-      </div>
-    )
+    return <NoRuns title="Select two runs or more to compare" action="Compare" />
   }
   const template = `minmax(200px, 1.2fr) repeat(${runIds.length}, minmax(150px, 1fr))`
   return (

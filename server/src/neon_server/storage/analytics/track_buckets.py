@@ -129,7 +129,8 @@ def _grids(series: Sequence[SeriesRequest], stored: dict[tuple[str, str], dict[s
             and all(complete(seg, series[sid].path) for seg in series[sid].segments)}
 
 
-def _only(columns: dict[str, list[Any]], q: BucketQuery) -> dict[str, list[Any]]:
+def asked(columns: dict[str, list[Any]], q: BucketQuery) -> dict[str, list[Any]]:
+    """The bucket columns the query asked for (`index` always)."""
     return {name: values for name, values in columns.items() if name == "index" or name in q.fields}
 
 
@@ -178,7 +179,7 @@ class TrackBucketStore:
                 out.append(SeriesBuckets(lo, hi, exact=True, points=tuple(
                     (_unscaled(x, q.log_x), y) for x, y in points[sid])))
             else:
-                out.append(SeriesBuckets(lo, hi, columns=_only(buckets.get(sid, {}), q)))
+                out.append(SeriesBuckets(lo, hi, columns=asked(buckets.get(sid, {}), q)))
         return out
 
     def _step_buckets(self, project_id: str, series: Sequence[SeriesRequest],
@@ -245,7 +246,7 @@ class TrackBucketStore:
             elif sid in points:
                 out.append(SeriesBuckets(ranges[sid][0], ranges[sid][1], exact=True, points=tuple(points[sid])))
             else:
-                out.append(SeriesBuckets(ranges[sid][0], ranges[sid][1], columns=_only(buckets[sid], q)))
+                out.append(SeriesBuckets(ranges[sid][0], ranges[sid][1], columns=asked(buckets[sid], q)))
         return out
 
     def _from_blocks(self, whole: list[BlockRange], edges: list[str], grids: dict[int, Grid], q: BucketQuery, *,

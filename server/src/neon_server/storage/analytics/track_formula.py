@@ -23,7 +23,7 @@ from typing import Any
 
 from neon_server.domain.track import BucketQuery, Segment, SeriesBuckets
 from neon_server.storage.analytics.executor import AnalyticsDB, SqlParams
-from neon_server.storage.analytics.track_buckets import bucket_rows
+from neon_server.storage.analytics.track_buckets import asked, bucket_rows
 from neon_server.storage.analytics.track_formula_sql import Binder, Compiler, nullable
 from neon_server.track.formula import Formula
 
@@ -178,10 +178,6 @@ def _bounded(q: BucketQuery, *more: str) -> BucketQuery:
     return replace(q, fields=(*q.fields, "from_x", "to_x", *more))
 
 
-def _asked(columns: dict[str, list[Any]], q: BucketQuery) -> dict[str, list[Any]]:
-    return {name: values for name, values in columns.items() if name == "index" or name in q.fields}
-
-
 def _range_of(columns: dict[str, list[Any]], q: BucketQuery) -> tuple[float, float]:
     if q.window is not None:
         return q.window
@@ -226,7 +222,7 @@ class TrackFormulaStore:
             if sid in small:
                 out.append(SeriesBuckets(lo, hi, exact=True, points=points.get(small.index(sid), ())))
             else:
-                out.append(SeriesBuckets(lo, hi, columns=_asked(buckets[sid], q)))
+                out.append(SeriesBuckets(lo, hi, columns=asked(buckets[sid], q)))
         return out
 
     def _points(self, project_id: str, formula: Formula, runs: Sequence[tuple[Segment, ...]],
@@ -274,7 +270,7 @@ class TrackFormulaStore:
                 series = SeriesBuckets(lo, hi, exact=True, points=tuple((x, c) for x, c, _, _ in exact))
                 out.append(GroupBuckets(series, points=exact))
             else:
-                out.append(GroupBuckets(SeriesBuckets(lo, hi, columns=_asked(line, q)), lower=buckets[3 * g + 1]["min"],
+                out.append(GroupBuckets(SeriesBuckets(lo, hi, columns=asked(line, q)), lower=buckets[3 * g + 1]["min"],
                                         upper=buckets[3 * g + 2]["max"]))
         return out
 
