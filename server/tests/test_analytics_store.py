@@ -88,6 +88,16 @@ def test_engine_errors_carry_the_tag(analytics: AnalyticsDB) -> None:
         analytics.query("SELECT * FROM no_such_table", tag="tests.missing")
 
 
+def test_a_statement_failing_midway_leaves_the_next_one_working(analytics: AnalyticsDB) -> None:
+    """chDB's Arrow output is left half written by an error raised while rows stream (not at parse time): the
+    next Arrow query on that connection failed ("Invalid flatbuffers message") until the backend reset it."""
+    failing = "SELECT number + throwIf(number = 70000, 'stop here') AS n FROM numbers(100000)"
+    for _ in range(3):
+        with pytest.raises(AnalyticsError, match="stop here"):
+            analytics.query_arrow(failing, tag="test.fails")
+        assert analytics.query("SELECT count() AS n FROM numbers(10)", tag="test.next") == [{"n": 10}]
+
+
 def test_insert_rejects_non_identifiers(analytics: AnalyticsDB) -> None:
     with pytest.raises(ValueError, match="not a plain SQL identifier"):
         analytics.insert_arrow("spans; DROP TABLE x", pa.table({"a": [1]}), tag="tests.insert")

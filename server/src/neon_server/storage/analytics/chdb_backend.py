@@ -145,7 +145,15 @@ class ChdbBackend:
         self._conn().query(tagged(sql, tag), "Null", **_params(params))
 
     def query_arrow(self, sql: str, params: Params, tag: str) -> pa.Table:
-        table: pa.Table = self._conn().query(tagged(sql, tag), "ArrowTable", **_params(params))
+        conn = self._conn()
+        try:
+            table: pa.Table = conn.query(tagged(sql, tag), "ArrowTable", **_params(params))
+        except Exception:
+            # An error raised while rows stream leaves chDB's Arrow output half written, and the connection's
+            # next Arrow query fails on it; a statement in another format resets it.
+            with contextlib.suppress(Exception):
+                conn.query("SELECT 1", "Null")
+            raise
         return table
 
     def insert_arrow(self, table: str, data: pa.Table, tag: str, settings: dict[str, int] | None = None) -> None:
