@@ -90,6 +90,30 @@ def test_every_operator_and_function_matches_numpy(services: Services, project: 
     assert not failures, "\n".join(failures)
 
 
+def test_steps_that_only_look_consecutive_are_still_aligned_by_step(services: Services) -> None:
+    """Series of consecutive integer steps are pasted side by side and ema counts rows by step; a series whose
+    summary looks the same (as many points as integers from its first to its last step) but holds a fractional
+    step is caught by the statement and evaluated the general way."""
+    project = services.projects.create("steps").id
+    rnd = random.Random(5)
+    dense = {float(i): rnd.uniform(1, 2) for i in range(100)}
+    fractional = {(i + 0.5 if i == 50 else float(i)): rnd.uniform(1, 2) for i in range(100)}
+    write(services, project, "dense", {"a": dense, "b": dict(dense)})
+    write(services, project, "odd", {"a": fractional, "b": dense})
+    for text in ["ema(${a}, 0.3) / ${b}", "ema(${a}, 0.3)", "${a} - ${b}"]:
+        for run_id, data in [("dense", {"a": dense, "b": dense}), ("odd", {"a": fractional, "b": dense})]:
+            steps, values = evaluate(parse(text), data)
+            for n in (1000, 7):
+                [result] = services.track_formulas.runs(project, text, [run_id], BucketQuery(n=n))
+                assert not bucket_mismatch(result, steps, values, n), (text, run_id, n)
+        [group] = services.track_formulas.groups(project, f"max({text})", [["dense", "odd"]], BucketQuery(n=1000))
+        per_run = [dict(zip(*evaluate(parse(text), d), strict=True)) for d in ({"a": dense, "b": dense},
+                                                                              {"a": fractional, "b": dense})]
+        expected = [(x, max(r[x] for r in per_run if x in r)) for x in sorted({x for r in per_run for x in r})]
+        assert [x for x, _, _, _ in group.points] == [x for x, _ in expected], text
+        assert [c for _, c, _, _ in group.points] == pytest.approx([c for _, c in expected]), text
+
+
 def test_nan_and_infinities_follow_ieee_and_are_counted(services: Services, project: tuple[str, Any]) -> None:
     project_id, data = project
     [result] = services.track_formulas.runs(project_id, "log(${loss})", ["a"], BucketQuery(n=10))

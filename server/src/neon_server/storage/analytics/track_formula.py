@@ -17,16 +17,17 @@ Gaussian weights) are bound parameters; function names and operators come from f
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from neon_server.domain.track import BucketQuery, Segment, SeriesBuckets
-from neon_server.storage.analytics.executor import AnalyticsDB, SqlParams
+from neon_server.storage.analytics.executor import AnalyticsDB, AnalyticsError, SqlParams
 from neon_server.storage.analytics.track_buckets import asked, bucket_rows
 from neon_server.storage.analytics.track_formula_sql import Binder, Compiler, nullable
 from neon_server.track.formula import Formula
 
+T = TypeVar("T")
 MAX_STEP = 1.7976931348623157e308  # "no limit" for a segment's last step
 
 
@@ -42,6 +43,7 @@ class GroupBuckets:
     points: tuple[tuple[float, float, float, float], ...] = ()
 
 
+GroupPoints = dict[int, tuple[tuple[float, float, float, float], ...]]  # group → [x, centre, lower, upper]
 Stored = dict[tuple[str, str], dict[str, Any]]  # (run id, path) → its summary: first/last step, rewritten
 
 
@@ -87,10 +89,16 @@ def _reference(project: str, bind: Binder, path: str, index: int, runs: Sequence
     return f"SELECT sid, step, value AS v{index} FROM ({union})"
 
 
+UNALIGNED = "neon: the summaries promised aligned integer steps"
+
+
 def _aligned(project: str, bind: Binder, formula: Formula, runs: Sequence[tuple[Segment, ...]], q: BucketQuery,
-             *, stored: Stored) -> str | None:
-    """(sid, step, v0 … v(k-1)): the steps of each run where every referenced series has a point (a merge join
-    on (sid, step) of the series read in step order); None when a series is in no run."""
+             *, stored: Stored, dense: bool) -> str | None:
+    """(sid, step, v0 … v(k-1)): the steps of each run where every referenced series has a point; None when a
+    series is in no run. In general a merge join on (sid, step). When `dense` (the summaries say every run's
+    referenced series hold the same consecutive integer steps, see `_dense`), the series read in step order are
+    pasted side by side, row by row, with no join; each row checks that promise (same step everywhere, an integer)
+    and a broken one fails the statement with UNALIGNED, so that the caller asks again without `dense`."""
     extra = "" if q.include_preview else " AND NOT preview"
     if not formula.stateful and q.window is not None:  # no function looks back: the window cuts the points read
         extra += f" AND step >= {bind(q.window[0], 'Float64')} AND step <= {bind(q.window[1], 'Float64')}"
@@ -98,23 +106,32 @@ def _aligned(project: str, bind: Binder, formula: Formula, runs: Sequence[tuple[
               for i, path in enumerate(formula.references)]
     if any(s is None for s in series):
         return None
+    values = ", ".join(f"v{i}" for i in range(len(series)))
+    if dense:
+        order = " ORDER BY sid, step" if len(series) > 1 else ""  # rows are pasted in the order they come
+        pasted = " PASTE JOIN ".join(f"(SELECT sid AS sid{i}, step AS step{i}, v{i} FROM ({s}{order})) AS t{i}"
+                                     for i, s in enumerate(series))
+        broken = " OR ".join(["step0 != floor(step0)", *(f"sid{i} != sid0 OR step{i} != step0"
+                                                          for i in range(1, len(series)))])
+        # the planner drops a subquery's ORDER BY before a join unless told to keep it
+        return (f"SELECT sid0 AS sid, step0 + throwIf({broken}, '{UNALIGNED}') AS step, {values} FROM {pasted} "
+                f"SETTINGS query_plan_remove_redundant_sorting = 0")
     if len(series) == 1:
         return series[0]
     # one run: the step alone is the key (sorting on one column costs the merge join half as much)
     keys = "step" if len(runs) == 1 else "sid, step"
     joined = " INNER JOIN ".join(f"({s}) AS t{i}" + (f" USING ({keys})" if i else "") for i, s in enumerate(series))
-    values = ", ".join(f"v{i}" for i in range(len(series)))
     return f"SELECT t0.sid AS sid, step, {values} FROM {joined} SETTINGS join_algorithm = 'full_sorting_merge'"
 
 
 def _result(project: str, bind: Binder, formula: Formula, runs: Sequence[tuple[Segment, ...]],
-            q: BucketQuery, *, stored: Stored) -> str | None:
+            q: BucketQuery, *, stored: Stored, dense: bool = False) -> str | None:
     """(sid, x, value): the formula per run, x on the scale buckets are cut on, inside the window; None when
     a referenced series is in no run."""
-    aligned = _aligned(project, bind, formula, runs, q, stored=stored)
+    aligned = _aligned(project, bind, formula, runs, q, stored=stored, dense=dense)
     if aligned is None:
         return None
-    compiler = Compiler(bind, formula.references)
+    compiler = Compiler(bind, formula.references, steps_are_rows=dense)
     root, _ = compiler.node(formula.root)
     sql = compiler.layers(aligned, root)
     if q.window is not None:
@@ -123,6 +140,38 @@ def _result(project: str, bind: Binder, formula: Formula, runs: Sequence[tuple[S
     if q.log_x:
         return f"SELECT sid, log10(step) AS x, value FROM ({sql}) WHERE step > 0"
     return f"SELECT sid, step AS x, value FROM ({sql})"
+
+
+def _dense(formula: Formula, runs: Sequence[tuple[Segment, ...]], q: BucketQuery, stored: Stored) -> bool:
+    """Whether the summaries say that in every run all referenced series hold the same consecutive integer steps:
+    one segment, never rewritten, the same first and last step, and as many points as integers between them
+    (the statement checks every row that this holds, see `_aligned`)."""
+    if not q.include_preview:
+        return False
+    for segments in runs:
+        if len(segments) != 1:
+            return False
+        summaries = [stored.get((segments[0].run_id, path)) for path in formula.references]
+        if any(s is None for s in summaries):
+            continue  # the run has no result
+        shapes = {(s["first_step"], s["last_step"], s["count"], bool(s["rewritten"])) for s in summaries if s}
+        if len(shapes) != 1:
+            return False
+        [(first, last, count, rewritten)] = shapes
+        if rewritten or not (float(first).is_integer() and count == last - first + 1):
+            return False
+    return True
+
+
+def _first_that_holds(dense: bool, attempt: Callable[[bool], T]) -> T:
+    """`attempt(dense)`; when the points break the summaries' promise (UNALIGNED), `attempt(False)`."""
+    if dense:
+        try:
+            return attempt(True)
+        except AnalyticsError as exc:
+            if UNALIGNED not in str(exc):
+                raise
+    return attempt(False)
 
 
 def _known_ranges(formula: Formula, runs: Sequence[tuple[Segment, ...]], q: BucketQuery,
@@ -194,7 +243,7 @@ class TrackFormulaStore:
         bind = params.add
         run_ids = sorted({seg.run_id for segments in runs for seg in segments})
         rows = self._db.query(
-            f"SELECT run_id, path, first_step, last_step, rewritten FROM track_series FINAL "
+            f"SELECT run_id, path, count, first_step, last_step, rewritten FROM track_series FINAL "
             f"WHERE project_id = {bind(project_id, 'String')} AND run_id IN {bind(run_ids, 'Array(String)')} "
             f"AND path IN {bind(list(formula.references), 'Array(String)')} AND type = 'floatSeries'",
             tag="track.formula.summaries", params=params.values)
@@ -203,14 +252,20 @@ class TrackFormulaStore:
     def run_buckets(self, project_id: str, formula: Formula, runs: Sequence[tuple[Segment, ...]],
                     q: BucketQuery) -> list[SeriesBuckets]:
         """The formula per run (each a list of segments), bucketed; in request order."""
-        params = SqlParams(prefix="f")
-        bind = params.add
         stored = self._stored(project_id, formula, runs)
-        result = _result(bind(project_id, "String"), bind, formula, runs, q, stored=stored)
-        if result is None:
-            return [SeriesBuckets(None, None) for _ in runs]
         known = _known_ranges(formula, runs, q, stored)
-        buckets = bucket_rows(self._db, _ranged(result, bind, q, known=known), _bounded(q), params)
+
+        def bucketed(dense: bool) -> dict[int, dict[str, list[Any]]] | None:
+            params = SqlParams(prefix="f")
+            bind = params.add
+            result = _result(bind(project_id, "String"), bind, formula, runs, q, stored=stored, dense=dense)
+            if result is None:
+                return None
+            return bucket_rows(self._db, _ranged(result, bind, q, known=known), _bounded(q), params)
+
+        buckets = _first_that_holds(_dense(formula, runs, q, stored), bucketed)
+        if buckets is None:
+            return [SeriesBuckets(None, None) for _ in runs]
         small = [sid for sid, c in buckets.items() if _total(c) <= q.n]
         points = self._points(project_id, formula, [runs[sid] for sid in small], q, stored)
         out = []
@@ -227,13 +282,20 @@ class TrackFormulaStore:
 
     def _points(self, project_id: str, formula: Formula, runs: Sequence[tuple[Segment, ...]],
                 q: BucketQuery, stored: Stored) -> dict[int, tuple[tuple[float, float], ...]]:
-        params = SqlParams(prefix="f")
-        bind = params.add
-        result = _result(bind(project_id, "String"), bind, formula, runs, q, stored=stored)
-        if not runs or result is None:
+        def read(dense: bool) -> dict[str, list[Any]]:
+            params = SqlParams(prefix="f")
+            bind = params.add
+            result = _result(bind(project_id, "String"), bind, formula, runs, q, stored=stored, dense=dense)
+            if result is None:
+                return {"sid": [], "x": [], "value": []}
+            rows: dict[str, list[Any]] = self._db.query_arrow(
+                f"SELECT sid, x, value FROM ({result}) ORDER BY sid, x", tag="track.formula.points",
+                params=params.values).to_pydict()
+            return rows
+
+        if not runs:
             return {}
-        rows = self._db.query_arrow(f"SELECT sid, x, value FROM ({result}) ORDER BY sid, x",
-                                    tag="track.formula.points", params=params.values).to_pydict()
+        rows = _first_that_holds(_dense(formula, runs, q, stored), read)
         found: dict[int, list[tuple[float, float]]] = {}
         for sid, x, y in zip(rows["sid"], rows["x"], rows["value"], strict=True):
             found.setdefault(sid, []).append((10.0**x if q.log_x else x, y))
@@ -243,21 +305,28 @@ class TrackFormulaStore:
                       q: BucketQuery) -> list[GroupBuckets]:
         """The formula per run, aggregated across each group's runs at each step, bucketed as the line and
         its band; in request order."""
-        params = SqlParams(prefix="f")
-        bind = params.add
         runs = [r for g in groups for r in g]
-        group_of = bind([g for g, members in enumerate(groups) for _ in members], "Array(UInt32)")
-        result = _result(bind(project_id, "String"), bind, formula, runs, q,
-                         stored=self._stored(project_id, formula, runs))
-        if result is None:
-            return [GroupBuckets(SeriesBuckets(None, None)) for _ in groups]
-        agg = _aggregated(result, group_of, formula.aggregate or "mean")
-        lines = (f"SELECT toUInt32(g * 3 + k.1) AS sid, x, k.2 AS value, glo, gw FROM "
-                 f"({_ranged(agg, bind, q, key='g')}) ARRAY JOIN [(0, c), (1, l), (2, u)] AS k")
+        stored = self._stored(project_id, formula, runs)
         banded = _bounded(q, "min", "max")  # the band is the lower line's min, the upper line's max
-        buckets = bucket_rows(self._db, lines, banded, params)
-        small = [g for g in range(len(groups)) if 3 * g in buckets and _total(buckets[3 * g]) <= q.n]
-        points = self._group_points(agg, small, params) if small else {}
+
+        def bucketed(dense: bool) -> tuple[dict[int, dict[str, list[Any]]], GroupPoints] | None:
+            params = SqlParams(prefix="f")
+            bind = params.add
+            group_of = bind([g for g, members in enumerate(groups) for _ in members], "Array(UInt32)")
+            result = _result(bind(project_id, "String"), bind, formula, runs, q, stored=stored, dense=dense)
+            if result is None:
+                return None
+            agg = _aggregated(result, group_of, formula.aggregate or "mean")
+            lines = (f"SELECT toUInt32(g * 3 + k.1) AS sid, x, k.2 AS value, glo, gw FROM "
+                     f"({_ranged(agg, bind, q, key='g')}) ARRAY JOIN [(0, c), (1, l), (2, u)] AS k")
+            buckets = bucket_rows(self._db, lines, banded, params)
+            small = [g for g in range(len(groups)) if 3 * g in buckets and _total(buckets[3 * g]) <= q.n]
+            return buckets, self._group_points(agg, small, params) if small else {}
+
+        found = _first_that_holds(_dense(formula, runs, q, stored), bucketed)
+        if found is None:
+            return [GroupBuckets(SeriesBuckets(None, None)) for _ in groups]
+        buckets, points = found
         out = []
         for g in range(len(groups)):
             line = buckets.get(3 * g)
@@ -274,8 +343,7 @@ class TrackFormulaStore:
                                         upper=buckets[3 * g + 2]["max"]))
         return out
 
-    def _group_points(self, agg: str, groups: list[int],
-                      params: SqlParams) -> dict[int, tuple[tuple[float, float, float, float], ...]]:
+    def _group_points(self, agg: str, groups: list[int], params: SqlParams) -> GroupPoints:
         where = f"g IN {params.add(groups, 'Array(UInt32)')}"
         rows = self._db.query_arrow(f"SELECT g, x, c, l, u FROM ({agg}) WHERE {where} ORDER BY g, x",
                                     tag="track.formula.group_points", params=params.values).to_pydict()

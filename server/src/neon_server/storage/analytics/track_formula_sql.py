@@ -28,8 +28,11 @@ class Compiler:
     """The formula tree as layers of SQL: layer 0 aligns the points; layer s evaluates the window functions
     whose argument is ready in layer s-1, then the scalar expressions over them."""
 
-    def __init__(self, bind: Binder, references: Sequence[str]) -> None:
+    def __init__(self, bind: Binder, references: Sequence[str], *, steps_are_rows: bool = False) -> None:
+        """`steps_are_rows`: the aligned steps are consecutive integers, so a step counts rows as well as a row
+        number would (ema then needs no row-number pass)."""
         self.bind = bind
+        self.steps_are_rows = steps_are_rows
         self.refs = {path: i for i, path in enumerate(references)}
         self.windows: list[list[str]] = [[]]
         self.scalars: list[list[str]] = [[]]
@@ -104,11 +107,16 @@ class Compiler:
             alpha = node.params[0]
             if alpha == 1:
                 return a, stage - 1
-            self.numbered.add(stage - 1)
             tau = self.bind(-1 / math.log1p(-alpha), "Float64")
+            if self.steps_are_rows:
+                at = "step"
+            else:
+                self.numbered.add(stage - 1)
+                at = f"toFloat64(rn{stage - 1})"
+            if not nullable(node.args[0]):
+                return self.window(stage, f"exponentialTimeDecayedAvg({tau})({a}, {at}) OVER {CUMULATIVE}")
             # a NULL row (before a diff's first point) is placed so far in the past that its weight is 0
-            at = f"if({a} IS NULL, -1e18, toFloat64(rn{stage - 1}))"
-            ema = f"exponentialTimeDecayedAvg({tau})(ifNull({a}, 0), {at}) OVER {CUMULATIVE}"
+            ema = f"exponentialTimeDecayedAvg({tau})(ifNull({a}, 0), if({a} IS NULL, -1e18, {at})) OVER {CUMULATIVE}"
             return self.window(stage, f"if({a} IS NULL, NULL, {ema})")
         if name == "gaussian":
             return self.gaussian(node, a, stage)
