@@ -48,8 +48,9 @@ Stored = dict[tuple[str, str], dict[str, Any]]  # (run id, path) → its summary
 
 
 def _reference(project: str, bind: Binder, path: str, index: int, runs: Sequence[tuple[Segment, ...]], *,
-               stored: Stored, extra: str) -> str | None:
-    """(sid, step, v<index>): one referenced series per run, its segments stitched; None when no run has it.
+               stored: Stored, extra: str, ordered: bool = False) -> str | None:
+    """(sid, step, v<index>): one referenced series per run, its segments stitched; None when no run has it;
+    `ordered`: in the order of (run id, step), the table's own (then read in order, not sorted).
     Read in step order as stored; grouped by step only when a step may be there twice (a step logged again and
     not merged yet, or a fork's own points overlapping its ancestor's): then the nearer run's latest point wins.
     One read per batch of segments of different runs (the SQL stays small for a thousand runs)."""
@@ -80,13 +81,13 @@ def _reference(project: str, bind: Binder, path: str, index: int, runs: Sequence
         upto = "" if all(v[2] == MAX_STEP for v in batch.values()) else \
             f" AND step <= transform(run_id, {ids}, {limits}, {bind(MAX_STEP, 'Float64')})"
         parts.append(f"SELECT transform(run_id, {ids}, {sids}, toUInt32(0)) AS sid, "
-                     f"transform(run_id, {ids}, {nears}, toUInt8(0)) AS near, step, value, version "
+                     f"transform(run_id, {ids}, {nears}, toUInt8(0)) AS near, run_id, step, value, version "
                      f"FROM track_float_points WHERE project_id = {project} AND run_id IN {ids} "
                      f"AND path = {bind(path, 'String')}{upto}{extra}")
     union = " UNION ALL ".join(parts)
     if twice:
         return f"SELECT sid, step, argMax(value, (near, version)) AS v{index} FROM ({union}) GROUP BY sid, step"
-    return f"SELECT sid, step, value AS v{index} FROM ({union})"
+    return f"SELECT sid, step, value AS v{index} FROM ({union})" + (" ORDER BY run_id, step" if ordered else "")
 
 
 UNALIGNED = "neon: the summaries promised aligned integer steps"
@@ -102,20 +103,22 @@ def _aligned(project: str, bind: Binder, formula: Formula, runs: Sequence[tuple[
     extra = "" if q.include_preview else " AND NOT preview"
     if not formula.stateful and q.window is not None:  # no function looks back: the window cuts the points read
         extra += f" AND step >= {bind(q.window[0], 'Float64')} AND step <= {bind(q.window[1], 'Float64')}"
-    series = [_reference(project, bind, path, i, runs, stored=stored, extra=extra)
+    ordered = dense and len(formula.references) > 1  # rows are pasted in the order they come
+    series = [_reference(project, bind, path, i, runs, stored=stored, extra=extra, ordered=ordered)
               for i, path in enumerate(formula.references)]
     if any(s is None for s in series):
         return None
     values = ", ".join(f"v{i}" for i in range(len(series)))
     if dense:
-        order = " ORDER BY sid, step" if len(series) > 1 else ""  # rows are pasted in the order they come
-        pasted = " PASTE JOIN ".join(f"(SELECT sid AS sid{i}, step AS step{i}, v{i} FROM ({s}{order})) AS t{i}"
+        pasted = " PASTE JOIN ".join(f"(SELECT sid AS sid{i}, step AS step{i}, v{i} FROM ({s})) AS t{i}"
                                      for i, s in enumerate(series))
         broken = " OR ".join(["step0 != floor(step0)", *(f"sid{i} != sid0 OR step{i} != step0"
                                                           for i in range(1, len(series)))])
-        # the planner drops a subquery's ORDER BY before a join unless told to keep it
+        # Rows are pasted in the order they come: the planner must keep each side's ORDER BY (it drops a
+        # subquery's sort before a join otherwise), and one thread must read them (streams read in parallel are
+        # pasted block by block, out of step). One thread pasting costs half the CPU of two sorting for a join.
         return (f"SELECT sid0 AS sid, step0 + throwIf({broken}, '{UNALIGNED}') AS step, {values} FROM {pasted} "
-                f"SETTINGS query_plan_remove_redundant_sorting = 0")
+                f"SETTINGS query_plan_remove_redundant_sorting = 0, max_threads = 1")
     if len(series) == 1:
         return series[0]
     # one run: the step alone is the key (sorting on one column costs the merge join half as much)
