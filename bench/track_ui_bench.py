@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import track_fill
 from ingest_bench import Server
 from track_table_bench import GENERATE
-from ui_bench import CHROMIUM_ARGS, mark, stats
+from ui_bench import CHROMIUM_ARGS, mark, measured_table, stats
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = 20
@@ -154,11 +154,7 @@ def main() -> None:
         track_fill.fill(server.home, big=0, each=args.steps, many=RUNS, paths=METRICS, blocks=True)
         subprocess.run([sys.executable, "-c", GENERATE, str(server.home), str(args.runs), "50", "10"], check=True)
         print(f"store filled in {time.perf_counter() - started:.0f} s", flush=True)
-        again = Server.reuse(server.home, {})
-        try:
-            table_rows = ["| measure (ms) | median / p95 |", "|---|---|", *measure(again.url, again.key, args.repeats)]
-        finally:
-            again.stop()
+        table_rows = measured_table(server.home, lambda url, key: measure(url, key, args.repeats))
         print(f"\n{RUNS} runs × {len(METRICS)} metrics × {args.steps:,} steps; {args.runs:,} more runs in the table")
         print("\n".join(table_rows))
     finally:

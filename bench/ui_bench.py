@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,15 @@ def measure(url: str, key: str) -> list[str]:
     return rows
 
 
+def measured_table(home: Path, measure: Callable[[str, str], list[str]]) -> list[str]:
+    """The rows `measure(url, key)` gives against `neon up` started again on the filled `home`, under a header."""
+    again = Server.reuse(home, {})
+    try:
+        return ["| measure (ms) | median / p95 |", "|---|---|", *measure(again.url, again.key)]
+    finally:
+        again.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--traces", type=int, default=1_000_000)
@@ -125,11 +135,7 @@ def main() -> None:
         subprocess.run([sys.executable, "-c", GENERATE, str(home / "chdb"), project, "0",
                         str(args.traces * SPANS_PER_TRACE), str(SPANS_PER_TRACE), "1", str(DAYS)], check=True)
         print(f"{args.traces:,} traces in store ({time.perf_counter() - started:.0f} s to generate)", flush=True)
-        again = Server.reuse(home, {"NEON_HOME": str(home)})
-        try:
-            table = ["| measure (ms) | median / p95 |", "|---|---|", *measure(again.url, again.key)]
-        finally:
-            again.stop()
+        table = measured_table(home, measure)
         print(f"\n{args.traces:,} traces ({args.traces * SPANS_PER_TRACE:,} spans) in one project, {DAYS} days")
         print("\n".join(table))
     finally:
