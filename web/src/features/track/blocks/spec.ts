@@ -29,8 +29,10 @@ export type ScatterOptions = { x: ValueRef; y: ValueRef; logX: boolean; logY: bo
 export type ValueOptions = { value: ValueRef }
 /** Runs as rows, the chosen attributes and series aggregates as columns. */
 export type TableOptions = { columns: ValueRef[] }
-export type HistogramOptions = { path: string }
-export type ImageOptions = { path: string }
+/** A run's histogram series at a step (a slider over its steps); `run`: which run, else the first in view. */
+export type HistogramOptions = { path: string; run?: string }
+/** A run's file series (a slider over its steps) or file attribute, when it is an image; `run` as for histograms. */
+export type ImageOptions = { path: string; run?: string }
 export type MarkdownOptions = { text: string }
 /** An attribute (`aggregate` null) or a series' aggregate, as the runs table names them. */
 export type ValueRef = { path: string; aggregate: string | null }
