@@ -250,3 +250,110 @@ def test_markdown_is_rendered_and_html_in_it_stays_text(browser_page: Page, serv
     expect(md).to_contain_text("<script>alert('x')</script> <img src=x onerror=alert(1)>")
     expect(md).to_contain_text("[bad](javascript:alert(1))")
     assert md.locator("script, img").count() == 0
+
+
+def open_builder(page: Page, server: TrackServer) -> Locator:
+    open_blocks(page, server)
+    page.get_by_role("button", name="Add chart").click()
+    dialog = page.get_by_role("dialog", name="Chart builder")
+    expect(dialog).to_be_visible()
+    return dialog
+
+
+def test_the_builder_finds_metrics_by_regex_previews_them_and_adds_the_chart(browser_page: Page,
+                                                                            server: TrackServer) -> None:
+    page = browser_page
+    dialog = open_builder(page, server)
+    dialog.get_by_label("Find metrics (regex)").fill("loss$")
+    matches = dialog.get_by_role("list", name="Matching metrics").locator("li")
+    expect(matches).to_have_count(2)
+    expect(matches).to_contain_text(["train/loss", "val/loss"])
+    dialog.get_by_label("train/loss", exact=True).check()
+    dialog.get_by_label("val/loss", exact=True).check()
+    preview = dialog.get_by_label("Preview").locator(".runs-chart")
+    expect(preview).to_have_attribute("data-drawn", "yes")
+    names = [f"{run} · {metric}" for run in RUNS for metric in ("train/loss", "val/loss")]
+    expect(preview.locator(".legend-name")).to_have_text(names)
+    value = preview.locator("li[data-run-id='lr0.1'][data-series='train/loss'] .legend-value")
+    expect(value).to_have_text(f"{loss(0.1, STEPS - 1):.6g}")
+    # smoothing shows in the preview at once
+    dialog.get_by_label("Smoothing kind").select_option("sma")
+    dialog.get_by_label("SMA window").fill("4")
+    values = [loss(0.1, s) for s in range(STEPS)]
+    expect(value).to_have_text(f"{sum(values[-4:]) / 4:.6g}")
+    # a regex as one entry: every metric it finds
+    dialog.get_by_label("Remove val/loss").click()
+    dialog.get_by_label("Find metrics (regex)").fill("^val")
+    dialog.get_by_role("button", name="+ every metric matching /^val/").click()
+    expect(dialog.get_by_role("list", name="Chosen metrics").locator("li")).to_have_text(["train/loss×", "/^val/×"])
+    expect(preview.locator(".legend-name")).to_have_text(names)
+    dialog.get_by_label("Title").fill("Losses")
+    dialog.get_by_role("button", name="Add chart").click()
+    expect(dialog).to_be_hidden()
+    chart = added(page, "line").locator(".runs-chart")
+    expect(chart).to_have_attribute("data-drawn", "yes")
+    expect(chart.locator("h3")).to_have_text("Losses")
+    expect(chart.locator(".legend-name")).to_have_text(names)
+    expect(chart.locator("li[data-run-id='lr0.1'][data-series='train/loss'] .legend-value")).to_have_text(
+        f"{sum(values[-4:]) / 4:.6g}")
+    # the address keeps it: a reload shows the same chart
+    page.reload()
+    expect(added(page, "line").locator(".legend-name")).to_have_text(names)
+
+
+def test_the_formula_editor_completes_checks_and_previews(browser_page: Page, server: TrackServer) -> None:
+    page = browser_page
+    dialog = open_builder(page, server)
+    dialog.get_by_label("Find metrics (regex)").fill("^train/loss$")
+    dialog.get_by_label("train/loss", exact=True).check()
+    dialog.get_by_role("button", name="+ Formula").click()
+    formula = dialog.get_by_label("Formula 1", exact=True)
+    formula.click()
+    # functions, then series names inside ${…}
+    formula.press_sequentially("em")
+    suggestions = dialog.get_by_role("listbox", name="Formula suggestions")
+    expect(suggestions.get_by_role("option").first).to_contain_text("ema")
+    formula.press("Tab")
+    expect(formula).to_have_value("ema(")
+    formula.press_sequentially("${tra")
+    expect(suggestions.get_by_role("option").first).to_contain_text("train/loss")
+    formula.press("Tab")
+    expect(formula).to_have_value("ema(${train/loss}")
+    formula.press_sequentially(", 0.5) + emaa(${val/loss}, 0.1)")
+    # the server's message, and the character it names marked
+    error = dialog.get_by_role("alert")
+    expect(error).to_contain_text('unknown function "emaa"')
+    where = dialog.get_by_label("Where the formula is wrong")
+    expect(where.locator("mark")).to_have_text("e")
+    assert where.inner_text().startswith("ema(${train/loss}, 0.5) + emaa")
+    expect(dialog.get_by_role("button", name="Add chart")).to_be_disabled()
+    # a good formula: checked, then drawn in the preview beside the metric
+    formula.fill("${train/loss} * 2")
+    expect(dialog.get_by_role("status")).to_contain_text("uses train/loss")
+    preview = dialog.get_by_label("Preview").locator(".runs-chart")
+    doubled = preview.locator("li[data-run-id='lr0.1'][data-series='${train/loss} * 2']")
+    expect(doubled.locator(".legend-name")).to_have_text("lr0.1 · ${train/loss} * 2")
+    expect(doubled.locator(".legend-value")).to_have_text(f"{2 * loss(0.1, STEPS - 1):.6g}")
+    expect(preview.locator(".legend-name")).to_have_count(6)
+    dialog.get_by_role("button", name="Add chart").click()
+    expect(added(page, "line").locator("li[data-series='${train/loss} * 2']")).to_have_count(3)
+
+
+def test_the_builder_makes_every_block_type(browser_page: Page, server: TrackServer) -> None:
+    page = browser_page
+    dialog = open_builder(page, server)
+    dialog.get_by_label("Block type").select_option("scatter")
+    dialog.get_by_label("X path").fill("config/lr")
+    dialog.get_by_label("Y path").fill("train/loss")
+    dialog.get_by_label("Y aggregate").select_option("min")
+    preview = dialog.get_by_label("Preview")
+    expect(preview.locator(".scatter-point")).to_have_count(3)
+    dialog.get_by_label("Block type").select_option("histogram")
+    dialog.get_by_label("Histogram series").select_option("weights/hist")
+    expect(preview.locator(".histogram-bar")).to_have_count(4)
+    dialog.get_by_label("Block type").select_option("markdown")
+    dialog.get_by_label("Markdown").fill("## Notes\n<b>bold?</b>")
+    expect(preview.locator(".block-markdown h3")).to_have_text("Notes")
+    expect(preview.locator(".block-markdown")).to_contain_text("<b>bold?</b>")
+    dialog.get_by_role("button", name="Add chart").click()
+    expect(added(page, "markdown")).to_contain_text("<b>bold?</b>")

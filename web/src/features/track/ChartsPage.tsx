@@ -5,6 +5,7 @@ import { ErrorBox, Spinner } from '../../components/Feedback'
 import { useQuery } from '../../lib/useQuery'
 import { NoRuns } from './NoRuns'
 import { LineChart } from './blocks/LineBlock'
+import { BlockEditor } from './blocks/BlockEditor'
 import { BlockView, blockTitle } from './blocks/BlockView'
 import type { Block, LineOptions, RunsInView } from './blocks/spec'
 import { pathMatcher, runColor, runPath, useSelectedRuns } from './runs'
@@ -50,6 +51,7 @@ export function ChartsPage() {
     : { runIds, groups: [] }), [group, JSON.stringify(runIds)]) // eslint-disable-line react-hooks/exhaustive-deps
   const [filter, setFilter] = useState(params.get('metrics') ?? '')
   const [shown, setShown] = useState(CHARTS_PAGE)
+  const [building, setBuilding] = useState(false)
   const { data, error, loading, reload } = useQuery(`charts:${JSON.stringify(runIds)}`, (signal) => Promise.all(
     runIds.map((runId) => unwrap(api.GET('/api/track/runs/{run_id}', { params: { path: { run_id: runId } }, signal }))),
   ))
@@ -106,6 +108,7 @@ export function ChartsPage() {
             <span className="smoothing-weight">{options.smoothing.toFixed(2)}</span>
           </label>
         )}
+        <button type="button" className="primary" onClick={() => setBuilding(true)}>Add chart</button>
         <input className="grid-search" value={filter} onChange={(e) => {
           setFilter(e.target.value)
           setShown(CHARTS_PAGE)
@@ -114,6 +117,14 @@ export function ChartsPage() {
           {data && (matching.length === paths.length ? `${paths.length} metrics` : `${matching.length} of ${paths.length} metrics`)}
         </span>
       </div>
+      {building && <BlockEditor runs={inView} onCancel={() => setBuilding(false)} onSave={(block) => {
+        setBuilding(false)
+        setParams((p) => {
+          const next = new URLSearchParams(p)
+          next.append('block', JSON.stringify(block))
+          return next
+        }, { replace: true })
+      }} />}
       {blocks.length > 0 && (
         <div className="chart-grid track-charts added-blocks" aria-label="Added charts">
           {blocks.map((block, i) => (

@@ -35,12 +35,15 @@ function nearest(xs: number[], x: number): number {
 /** Lines over x for the runs (or groups) in view: every metric and formula of `options`, a line per run × metric in
  * the run's colour (a dash per metric) with its min/max band faint behind; fetched once the chart scrolls into view
  * and again for a dragged zoom; smoothed in the browser with the raw line faint behind. */
-export function LineChart({ options, runs, title, height = 220 }: {
+export function LineChart({ options, runs: given, title, height = 220 }: {
   options: LineOptions
   runs: RunsInView
   title: string
   height?: number
 }) {
+  const runs = useMemo<RunsInView>(() => (options.aggregateRuns && !given.groups.length && given.runIds.length
+    ? { runIds: [], groups: [{ name: `mean of ${given.runIds.length} runs`, runs: given.runIds }] } : given),
+  [options.aggregateRuns, given])
   const frame = useRef<HTMLElement>(null)
   const box = useRef<HTMLDivElement>(null)
   const inView = useInView(frame)

@@ -22,6 +22,8 @@ export type LineOptions = {
   logX: boolean
   logY: boolean
   smoothing: Smoothing
+  /** draw runs given as runs as one group instead: their mean with a ± std band (the default: a line per run) */
+  aggregateRuns?: boolean
 }
 /** One point per run: an attribute or a series aggregate on each axis (e.g. final loss against learning rate). */
 export type ScatterOptions = { x: ValueRef; y: ValueRef; logX: boolean; logY: boolean }
