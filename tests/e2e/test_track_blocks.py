@@ -357,3 +357,31 @@ def test_the_builder_makes_every_block_type(browser_page: Page, server: TrackSer
     expect(preview.locator(".block-markdown")).to_contain_text("<b>bold?</b>")
     dialog.get_by_role("button", name="Add chart").click()
     expect(added(page, "markdown")).to_contain_text("<b>bold?</b>")
+
+
+def test_a_run_page_shows_its_histograms_over_steps_and_its_files(browser_page: Page, server: TrackServer) -> None:
+    page = browser_page
+    open_table(page, server)
+    page.goto(f"{server.url}/track/runs/lr0.1")
+    histograms = page.get_by_role("region", name="Histograms")
+    histogram = histograms.locator(".block-histogram")
+    expect(histogram).to_have_attribute("data-drawn", "yes")
+    expect(histograms.locator(".block-title")).to_have_text("weights/hist")
+    expect(histogram.locator(".step-label")).to_have_text("step 20")
+    histogram.get_by_label("Step of weights/hist").fill("1")
+    expect(histogram.locator(".step-label")).to_have_text("step 10")
+    expect(histogram.locator(".histogram-bar")).to_have_count(4)
+
+    files = page.get_by_role("region", name="Files")
+    expect(files.locator(".file-list tbody tr")).to_have_count(2)
+    expect(files.locator(".file-list tr[data-path='artifacts/picture']")).to_contain_text("image/png")
+    expect(files.locator(".file-list tr[data-path='samples/image']")).to_contain_text("2 files")
+    images = files.locator(".block-image img")
+    expect(images).to_have_count(2)
+    for i in range(2):
+        page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=images.nth(i).element_handle())
+    with page.expect_download() as download:
+        files.get_by_role("button", name="Download artifacts/picture").click()
+    path = download.value.path()
+    assert download.value.suggested_filename.endswith(".png")
+    assert path.read_bytes().startswith(b"\x89PNG")

@@ -1,13 +1,19 @@
 import { useEffect, useState } from 'react'
 import { api, unwrap } from '../../../api/client'
 import { useQuery } from '../../../lib/useQuery'
-import { isFileRef, isImage, useFileUrl, type FileRef } from './files'
+import { downloadFile, isFileRef, isImage, useFileUrl, type FileRef } from './files'
 import { RunPicker } from './RunPicker'
 import type { ImageOptions, RunsInView } from './spec'
 import { StepSlider } from './StepSlider'
 import { allRuns } from './values'
 
 type Found = { steps: number[]; files: FileRef[] }
+
+export function bytes(n: number): string {
+  if (n < 1024) return `${n} B`
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`
+  return `${(n / 1024 ** 2).toFixed(1)} MiB`
+}
 
 /** A run's image: a file series (a slider over its steps, the last first) or a file attribute. */
 export function ImageBlock({ options, runs, height }: { options: ImageOptions; runs: RunsInView; height: number }) {
@@ -40,6 +46,8 @@ export function ImageBlock({ options, runs, height }: { options: ImageOptions; r
       <div className="block-controls">
         <RunPicker runIds={ids} value={runId} onChange={setPicked} />
         {data && data.steps.length > 0 && <StepSlider steps={data.steps} index={at} onChange={setIndex} label={`Step of ${options.path}`} />}
+        {file && <button type="button" className="link small" onClick={() => void downloadFile(file)}
+          aria-label={`Download ${options.path}`}>Download{file.size_bytes !== undefined && ` (${bytes(file.size_bytes)})`}</button>}
       </div>
       {data && !file && <p className="muted small">{runId} has no file at {options.path}.</p>}
       {file && !isImage(file) && <p className="muted small">{file.path} is not an image ({file.mime_type || 'no type'}).</p>}
