@@ -82,9 +82,9 @@ def block(kind: str, options: dict[str, Any], title: str = "") -> dict[str, Any]
             "options": options}
 
 
-def line(metrics: list[str], **options: Any) -> dict[str, Any]:
+def line(metrics: list[str], title: str = "", **options: Any) -> dict[str, Any]:
     return block("line", {"metrics": metrics, "formulas": [], "x": {"kind": "step"}, "logX": False, "logY": False,
-                          "smoothing": {"kind": "none"}, **options})
+                          "smoothing": {"kind": "none"}, **options}, title)
 
 
 def open_blocks(page: Page, server: TrackServer, *blocks: dict[str, Any], runs: list[str] = RUNS) -> None:
@@ -130,6 +130,24 @@ def test_a_metric_as_the_x_axis(browser_page: Page, server: TrackServer) -> None
     assert (body["x"], body["x_path"], body["log_x"]) == ("metric", "progress/tokens", True)
     # log x leaves out x = 0 (step 0): the other steps remain
     expect(chart.locator(".chart-resolution")).to_have_text(f"{3 * (STEPS - 1)} points, exact")
+
+
+def test_runs_drawn_as_a_group_give_a_mean_line_per_metric_and_formula(browser_page: Page,
+                                                                       server: TrackServer) -> None:
+    page = browser_page
+    formulas: list[dict[str, Any]] = []
+    page.on("request", lambda r: formulas.append(json.loads(r.post_data or "{}"))
+            if r.url.endswith("/api/track/formula") else None)
+    open_blocks(page, server, line(["train/loss"], formulas=["${train/loss} * 2"], aggregateRuns=True))
+    chart = added(page, "line").locator(".runs-chart")
+    expect(chart).to_have_attribute("data-drawn", "yes")
+    group = "mean of 3 runs"
+    expect(chart.locator(".legend-name")).to_have_text([f"{group} · train/loss", f"{group} · ${{train/loss}} * 2"])
+    mean = sum(loss(lr, STEPS - 1) for lr in RATES) / 3
+    expect(chart.locator(".legend-value")).to_have_text([f"{mean:.6g}", f"{2 * mean:.6g}"])
+    expect(chart.locator(".chart-resolution")).to_have_text(f"{2 * STEPS} points, exact")
+    assert sorted(f["formula"] for f in formulas) == ["mean(${train/loss} * 2)", "mean(${train/loss})"]
+    assert all(sorted(f["groups"][0]["runs"]) == sorted(RUNS) for f in formulas)
 
 
 @pytest.mark.parametrize("smoothing", [{"kind": "sma", "window": 10}, {"kind": "gaussian", "sigma": 3},

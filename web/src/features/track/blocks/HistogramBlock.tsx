@@ -2,7 +2,7 @@ import { useEffect, useState } from 'react'
 import { api, unwrap } from '../../../api/client'
 import { useQuery } from '../../../lib/useQuery'
 import { number, runColor, toNumber } from '../runs'
-import { scaleOf } from './axes'
+import { scaleOf, useWidth } from './axes'
 import { RunPicker } from './RunPicker'
 import type { HistogramOptions, RunsInView } from './spec'
 import { StepSlider } from './StepSlider'
@@ -11,7 +11,6 @@ import { allRuns } from './values'
 type Histogram = { type?: string; edges: number[]; values: number[] }
 
 const MARGIN = { left: 56, right: 12, top: 8, bottom: 24 }
-const WIDTH = 520
 
 function histogramOf(value: unknown): Histogram | null {
   if (typeof value !== 'object' || value === null) return null
@@ -30,6 +29,7 @@ export function HistogramBlock({ options, runs, height }: { options: HistogramOp
       params: { path: { run_id: runId }, query: { path: options.path, kind: 'histogram' } }, signal,
     })).then((answer) => answer.points) : Promise.resolve([])))
   const [index, setIndex] = useState<number | null>(null)
+  const [frame, WIDTH] = useWidth()
   useEffect(() => setIndex(null), [runId, options.path])
   if (!options.path) return <p className="muted small">Choose a histogram series.</p>
   if (!runId) return <p className="muted small">No run in view.</p>
@@ -53,7 +53,7 @@ export function HistogramBlock({ options, runs, height }: { options: HistogramOp
     base = ys.at(0)
   }
   return (
-    <div className="block-histogram" data-drawn={data ? 'yes' : 'no'} data-run-id={runId}
+    <div ref={frame} className="block-histogram" data-drawn={data ? 'yes' : 'no'} data-run-id={runId}
       data-step={at >= 0 ? points[at].step : ''}>
       <div className="block-controls">
         <RunPicker runIds={ids} value={runId} onChange={setPicked} />
@@ -61,7 +61,7 @@ export function HistogramBlock({ options, runs, height }: { options: HistogramOp
       </div>
       {data && !points.length && <p className="muted small">{runId} has no histograms at {options.path}.</p>}
       {histogram && (
-        <svg viewBox={`0 0 ${WIDTH} ${h}`} width="100%" height={h} preserveAspectRatio="none" role="img"
+        <svg viewBox={`0 0 ${WIDTH} ${h}`} width={WIDTH} height={h} role="img"
           aria-label={`${options.path} at step ${number(points[at].step)}`}>
           {yTicks.map((t) => (
             <g key={t.text}>

@@ -52,7 +52,7 @@ export function ImageBlock({ options, runs, height }: { options: ImageOptions; r
       {data && !file && <p className="muted small">{runId} has no file at {options.path}.</p>}
       {file && !isImage(file) && <p className="muted small">{file.path} is not an image ({file.mime_type || 'no type'}).</p>}
       {fileError && <div className="nql-error small">{fileError}</div>}
-      {url && <img src={url} alt={`${options.path} of ${runId}`} style={{ maxHeight: Math.max(80, height - 50) }} />}
+      {url && <img src={url} alt={`${options.path} of ${runId}`} style={{ height: Math.max(80, height - 70) }} />}
     </div>
   )
 }

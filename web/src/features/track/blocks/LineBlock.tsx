@@ -184,7 +184,10 @@ function ChartLegend({ lines, cursorX, axis }: { lines: Line[]; cursorX: number 
         const y = i >= 0 ? line.ys[i] : null
         return (
           <li key={line.key} data-run-id={line.runId} data-series={line.source}>
-            <span className={`run-swatch${line.dash ? ' dashed' : ''}`} style={{ background: line.color }} aria-hidden />
+            {line.dash
+              ? <span className="line-swatch" aria-hidden
+                style={{ borderTopColor: line.color, borderTopStyle: line.dash[0] <= 2 ? 'dotted' : 'dashed' }} />
+              : <span className="run-swatch" style={{ background: line.color }} aria-hidden />}
             <span className="legend-name">{line.label}</span>
             <span className="legend-value">{y === null || y === undefined ? '–' : number(y)}</span>
             {i >= 0 && cursorX !== null && <span className="muted"> at {axis === 'time'

@@ -1,17 +1,17 @@
 import { useState } from 'react'
 import { number, runColor } from '../runs'
-import { scaleOf } from './axes'
+import { scaleOf, useWidth } from './axes'
 import type { RunsInView, ScatterOptions } from './spec'
 import { numeric, refText, useRunValues } from './values'
 
 const MARGIN = { left: 64, right: 14, top: 10, bottom: 38 }
-const WIDTH = 520
 
 /** One point per run: x and y each an attribute or a series aggregate, in the run's colour; hovering a point names
  * the run and its values. Runs without both values (or ≤ 0 on a log axis) are counted under the chart. */
 export function ScatterBlock({ options, runs, height }: { options: ScatterOptions; runs: RunsInView; height: number }) {
   const { data, error } = useRunValues(runs, [options.x, options.y])
   const [hover, setHover] = useState<string | null>(null)
+  const [frame, WIDTH] = useWidth()
   if (!options.x.path || !options.y.path) return <p className="muted small">Choose what x and y show.</p>
   if (error) return <div className="nql-error small">{error.message}</div>
   const points = (data ?? []).map((r) => ({ runId: r.runId, x: numeric(r.values[0]), y: numeric(r.values[1]) }))
@@ -23,9 +23,9 @@ export function ScatterBlock({ options, runs, height }: { options: ScatterOption
   const ys = scaleOf(points.map((p) => p.y), h - MARGIN.bottom, MARGIN.top, options.logY)
   const shown = points.find((p) => p.runId === hover)
   return (
-    <div className="block-scatter" data-drawn={data ? 'yes' : 'no'}>
-      <svg viewBox={`0 0 ${WIDTH} ${h}`} width="100%" height={h} role="img" aria-label={`${refText(options.y)} against ${refText(options.x)}`}
-        preserveAspectRatio="none">
+    <div ref={frame} className="block-scatter" data-drawn={data ? 'yes' : 'no'}>
+      <svg viewBox={`0 0 ${WIDTH} ${h}`} width={WIDTH} height={h} role="img" aria-label={`${refText(options.y)} against ${refText(options.x)}`}
+       >
         {xs.ticks.map((t) => (
           <g key={`x${t.value}`}>
             <line x1={xs.at(t.value)} x2={xs.at(t.value)} y1={MARGIN.top} y2={h - MARGIN.bottom} className="grid-line" />

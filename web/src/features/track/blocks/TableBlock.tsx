@@ -15,7 +15,7 @@ export function TableBlock({ options, runs }: { options: TableOptions; runs: Run
         <tbody>
           {(data ?? []).map((r) => (
             <tr key={r.runId} data-run-id={r.runId}>
-              <td><span className="run-swatch" style={{ background: runColor(r.runId) }} aria-hidden /> {r.runId}</td>
+              <td className="nowrap"><span className="run-swatch" style={{ background: runColor(r.runId) }} aria-hidden /> {r.runId}</td>
               {columns.map((c, i) => <td key={refText(c)} className="num">{valueText(r.values[i])}</td>)}
             </tr>
           ))}

@@ -1,4 +1,5 @@
 // Scales and ticks for the blocks drawn as SVG (scatter, histogram).
+import { useEffect, useState } from 'react'
 import { number } from '../runs'
 
 export type Scale = { at: (v: number) => number; ticks: { value: number; text: string }[]; log: boolean }
@@ -39,4 +40,20 @@ export function scaleOf(values: number[], from: number, to: number, log: boolean
       .map((p) => ({ value: 10 ** p, text: number(10 ** p) }))
     : linearTicks(lo, hi, count).map((v) => ({ value: v, text: number(v) }))
   return { at, ticks, log }
+}
+
+/** The width of an element in CSS pixels, followed as it resizes, and the ref that names the element (an SVG drawn at
+ * that width keeps its text unstretched). */
+export function useWidth(fallback = 480): [(el: HTMLElement | null) => void, number] {
+  const [el, setEl] = useState<HTMLElement | null>(null)
+  const [width, setWidth] = useState(fallback)
+  useEffect(() => {
+    if (!el) return
+    const update = () => setWidth(Math.max(200, Math.floor(el.clientWidth)))
+    update()
+    const observer = new ResizeObserver(update)
+    observer.observe(el)
+    return () => observer.disconnect()
+  }, [el])
+  return [setEl, width]
 }
