@@ -1,5 +1,6 @@
-import { useEffect, useRef, useState } from 'react'
+import { useEffect, useState } from 'react'
 import { api, unwrap } from '../../api/client'
+import { suggestionKey, SuggestionList, useSuggestingInput } from './Suggestions'
 
 const OPERATORS = ['==', '!=', '>', '>=', '<', '<=', 'MATCHES', 'NOT MATCHES', 'CONTAINS', 'NOT CONTAINS', 'EXISTS',
   'NOT EXISTS']
@@ -48,7 +49,7 @@ export function expectation(text: string): { expect: Expect; prefix: string; sta
   return { expect: state, prefix: text.slice(start), start }
 }
 
-function escapeRegex(text: string): string {
+export function escapeRegex(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 }
 
@@ -60,11 +61,8 @@ export function NqlBar({ value, onSubmit, error }: {
   error: { message: string; position: number | null; query: string } | null
 }) {
   const [text, setText] = useState(value)
-  const [caret, setCaret] = useState(value.length)
-  const [open, setOpen] = useState(false)
-  const [active, setActive] = useState(0)
+  const { caret, open, setOpen, active, setActive, props, insert } = useSuggestingInput(text, setText)
   const [suggestions, setSuggestions] = useState<Suggestion[]>([])
-  const input = useRef<HTMLInputElement>(null)
   useEffect(() => setText(value), [value])
 
   const context = expectation(text.slice(0, caret))
@@ -105,14 +103,7 @@ export function NqlBar({ value, onSubmit, error }: {
   const accept = (s: Suggestion) => {
     const start = context.expect === 'attr' && (text.slice(0, caret).match(/`/g) ?? []).length % 2 === 1
       ? context.start + 1 : context.start
-    const next = text.slice(0, start) + s.insert + text.slice(caret)
-    const at = start + s.insert.length
-    setText(next)
-    setCaret(at)
-    window.requestAnimationFrame(() => {
-      input.current?.focus()
-      input.current?.setSelectionRange(at, at)
-    })
+    insert(start, s.insert)
   }
 
   const showing = open && suggestions.length > 0
@@ -124,45 +115,13 @@ export function NqlBar({ value, onSubmit, error }: {
     }}>
       <div className="filter-row">
         <div className="nql-input">
-          <input ref={input} value={text} aria-label="NQL query" spellCheck={false} autoComplete="off"
+          <input {...props} aria-label="NQL query"
             placeholder='Filter runs with NQL, e.g. config/lr > 0.001 AND sys/tags CONTAINS "best"'
             className={error ? 'has-error' : ''}
-            onChange={(e) => {
-              setText(e.target.value)
-              setCaret(e.target.selectionStart ?? e.target.value.length)
-              setOpen(true)
-            }}
-            onSelect={(e) => setCaret(e.currentTarget.selectionStart ?? 0)}
-            onFocus={() => setOpen(true)}
-            onBlur={() => window.setTimeout(() => setOpen(false), 150)}
             onKeyDown={(e) => {
-              if (!showing) return
-              if (e.key === 'ArrowDown') {
-                e.preventDefault()
-                setActive((active + 1) % suggestions.length)
-              } else if (e.key === 'ArrowUp') {
-                e.preventDefault()
-                setActive((active - 1 + suggestions.length) % suggestions.length)
-              } else if (e.key === 'Tab') {
-                e.preventDefault()
-                accept(suggestions[active])
-              } else if (e.key === 'Escape') {
-                setOpen(false)
-              }
+              if (showing) suggestionKey(e, { items: suggestions, active, setActive, accept, close: () => setOpen(false) })
             }} />
-          {showing && (
-            <ul className="suggestions" role="listbox" aria-label="Suggestions">
-              {suggestions.map((s, i) => (
-                <li key={s.label} role="option" aria-selected={i === active} className={i === active ? 'active' : ''}
-                  onMouseDown={(e) => {
-                    e.preventDefault()
-                    accept(s)
-                  }}>
-                  <span>{s.label}</span>{s.hint && <span className="muted small">{s.hint}</span>}
-                </li>
-              ))}
-            </ul>
-          )}
+          {showing && <SuggestionList items={suggestions} active={active} accept={accept} label="Suggestions" />}
         </div>
         <button type="submit" className="primary">Filter</button>
         {value && <button type="button" onClick={() => onSubmit('')}>Clear</button>}
@@ -172,12 +131,18 @@ export function NqlBar({ value, onSubmit, error }: {
   )
 }
 
-function QueryError({ message, position, query }: { message: string; position: number | null; query: string }) {
+/** A server's refusal of typed text: its message, and the text with the character it names marked. */
+export function QueryError({ message, position, query, what = 'query' }: {
+  message: string
+  position: number | null
+  query: string
+  what?: string
+}) {
   return (
     <div className="nql-error" role="alert">
       <span className="error-message">{message}</span>
       {position !== null && (
-        <pre className="nql-where" aria-label="Where the query is wrong">
+        <pre className="nql-where" aria-label={`Where the ${what} is wrong`}>
           {query.slice(0, position)}<mark>{query.slice(position, position + 1) || ' '}</mark>{query.slice(position + 1)}
         </pre>
       )}

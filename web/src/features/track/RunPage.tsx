@@ -5,6 +5,7 @@ import type { components } from '../../api/schema'
 import { ErrorBox, Spinner } from '../../components/Feedback'
 import { useQuery } from '../../lib/useQuery'
 import { MetricChart } from './MetricChart'
+import { RunMedia } from './RunMedia'
 import { number, pathMatcher, runColor, runPath, toggleRun, toNumber, useSelectedRuns, valueText, type RunDetail } from './runs'
 
 type Summary = components['schemas']['SeriesSummary']
@@ -93,6 +94,7 @@ export function RunPage() {
         <AttributeTree run={run} />
         <div className="run-main">
           <Metrics run={run} color={color} />
+          <RunMedia run={run} />
           <Logs run={run} />
         </div>
       </div>

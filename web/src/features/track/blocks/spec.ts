@@ -22,6 +22,8 @@ export type LineOptions = {
   logX: boolean
   logY: boolean
   smoothing: Smoothing
+  /** draw runs given as runs as one group instead: their mean with a ± std band (the default: a line per run) */
+  aggregateRuns?: boolean
 }
 /** One point per run: an attribute or a series aggregate on each axis (e.g. final loss against learning rate). */
 export type ScatterOptions = { x: ValueRef; y: ValueRef; logX: boolean; logY: boolean }
@@ -29,8 +31,10 @@ export type ScatterOptions = { x: ValueRef; y: ValueRef; logX: boolean; logY: bo
 export type ValueOptions = { value: ValueRef }
 /** Runs as rows, the chosen attributes and series aggregates as columns. */
 export type TableOptions = { columns: ValueRef[] }
-export type HistogramOptions = { path: string }
-export type ImageOptions = { path: string }
+/** A run's histogram series at a step (a slider over its steps); `run`: which run, else the first in view. */
+export type HistogramOptions = { path: string; run?: string }
+/** A run's file series (a slider over its steps) or file attribute, when it is an image; `run` as for histograms. */
+export type ImageOptions = { path: string; run?: string }
 export type MarkdownOptions = { text: string }
 /** An attribute (`aggregate` null) or a series' aggregate, as the runs table names them. */
 export type ValueRef = { path: string; aggregate: string | null }
