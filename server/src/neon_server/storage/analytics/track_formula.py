@@ -134,7 +134,7 @@ def _result(project: str, bind: Binder, formula: Formula, runs: Sequence[tuple[S
     aligned = _aligned(project, bind, formula, runs, q, stored=stored, dense=dense)
     if aligned is None:
         return None
-    compiler = Compiler(bind, formula.references, steps_are_rows=dense)
+    compiler = Compiler(bind, formula.references, steps_are_rows=dense, one_run=len(runs) == 1)
     root, _ = compiler.node(formula.root)
     sql = compiler.layers(aligned, root)
     if q.window is not None:

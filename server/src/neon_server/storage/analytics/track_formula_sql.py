@@ -15,10 +15,6 @@ from typing import Any
 from neon_server.track.formula import BinOp, Call, Neg, Node, Num, Ref
 
 Binder = Callable[[Any, str], str]
-W = "PARTITION BY sid ORDER BY step"
-CUMULATIVE = f"({W} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
-PREVIOUS = f"({W} ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)"
-WHOLE = "(PARTITION BY sid)"
 _ELEMENTWISE = {"log": "log", "log10": "log10", "exp": "exp", "abs": "abs", "sqrt": "sqrt"}
 _ARITHMETIC = {"+": "+", "-": "-", "*": "*", "/": "/"}
 _COMPARE = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "==": "=", "!=": "!="}
@@ -28,10 +24,17 @@ class Compiler:
     """The formula tree as layers of SQL: layer 0 aligns the points; layer s evaluates the window functions
     whose argument is ready in layer s-1, then the scalar expressions over them."""
 
-    def __init__(self, bind: Binder, references: Sequence[str], *, steps_are_rows: bool = False) -> None:
+    def __init__(self, bind: Binder, references: Sequence[str], *, steps_are_rows: bool = False,
+                 one_run: bool = False) -> None:
         """`steps_are_rows`: the aligned steps are consecutive integers, so a step counts rows as well as a row
-        number would (ema then needs no row-number pass)."""
+        number would (ema then needs no row-number pass). `one_run`: windows need no partition by run (sorting
+        on one key costs the window's sort less)."""
         self.bind = bind
+        w = "ORDER BY step" if one_run else "PARTITION BY sid ORDER BY step"
+        self.ordered = w
+        self.cumulative = f"({w} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+        self.previous = f"({w} ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)"
+        self.whole = "()" if one_run else "(PARTITION BY sid)"
         self.steps_are_rows = steps_are_rows
         self.refs = {path: i for i, path in enumerate(references)}
         self.windows: list[list[str]] = [[]]
@@ -97,12 +100,12 @@ class Compiler:
     def stateful(self, node: Call, a: str, stage: int) -> tuple[str, int]:  # noqa: PLR0911
         name = node.name
         if name == "cumsum":
-            return self.window(stage, f"sum({a}) OVER {CUMULATIVE}")
+            return self.window(stage, f"sum({a}) OVER {self.cumulative}")
         if name in ("cummin", "cummax"):
-            return self.window(stage, f"{name[3:]}({a}) OVER {CUMULATIVE}")
+            return self.window(stage, f"{name[3:]}({a}) OVER {self.cumulative}")
         if name == "sma":
             back = self.bind(int(node.params[0]) - 1, "UInt64")
-            return self.window(stage, f"avg({a}) OVER ({W} ROWS BETWEEN {back} PRECEDING AND CURRENT ROW)")
+            return self.window(stage, f"avg({a}) OVER ({self.ordered} ROWS BETWEEN {back} PRECEDING AND CURRENT ROW)")
         if name == "ema":
             alpha = node.params[0]
             if alpha == 1:
@@ -114,20 +117,21 @@ class Compiler:
                 self.numbered.add(stage - 1)
                 at = f"toFloat64(rn{stage - 1})"
             if not nullable(node.args[0]):
-                return self.window(stage, f"exponentialTimeDecayedAvg({tau})({a}, {at}) OVER {CUMULATIVE}")
+                return self.window(stage, f"exponentialTimeDecayedAvg({tau})({a}, {at}) OVER {self.cumulative}")
             # a NULL row (before a diff's first point) is placed so far in the past that its weight is 0
-            ema = f"exponentialTimeDecayedAvg({tau})(ifNull({a}, 0), if({a} IS NULL, -1e18, {at})) OVER {CUMULATIVE}"
+            weighed = f"ifNull({a}, 0), if({a} IS NULL, -1e18, {at})"
+            ema = f"exponentialTimeDecayedAvg({tau})({weighed}) OVER {self.cumulative}"
             return self.window(stage, f"if({a} IS NULL, NULL, {ema})")
         if name == "gaussian":
             return self.gaussian(node, a, stage)
         if name in ("diff", "rate"):  # NULL at the first step: no point there (NULL propagates, aggregates skip it)
-            change = f"({a} - lagInFrame(toNullable({a}), 1) OVER {PREVIOUS})"
+            change = f"({a} - lagInFrame(toNullable({a}), 1) OVER {self.previous})"
             if name == "rate":
-                change = f"{change} / (step - lagInFrame(toNullable(step), 1) OVER {PREVIOUS})"
+                change = f"{change} / (step - lagInFrame(toNullable(step), 1) OVER {self.previous})"
             return self.window(stage, change)
         # normalize: x / the series' first finite value (NaN when it has none)
-        first = f"argMinIf({a}, step, isFinite({a})) OVER {WHOLE}"
-        return self.window(stage, f"if(countIf(isFinite({a})) OVER {WHOLE} > 0, {a} / {first}, nan)")
+        first = f"argMinIf({a}, step, isFinite({a})) OVER {self.whole}"
+        return self.window(stage, f"if(countIf(isFinite({a})) OVER {self.whole} > 0, {a} / {first}, nan)")
 
     def gaussian(self, node: Call, a: str, stage: int) -> tuple[str, int]:
         """Σ x_j·w(j-t) / Σ w(j-t) over the frame of ±k points; rows where the argument is NULL (before a diff's
@@ -136,9 +140,9 @@ class Compiler:
         k = math.ceil(3 * sigma)
         weights = self.bind([math.exp(-(d * d) / (2 * sigma * sigma)) for d in range(-k, k + 1)], "Array(Float64)")
         bound = self.bind(k, "UInt64")
-        frame = f"({W} ROWS BETWEEN {bound} PRECEDING AND {bound} FOLLOWING)"
+        frame = f"({self.ordered} ROWS BETWEEN {bound} PRECEDING AND {bound} FOLLOWING)"
         # the frame starts k rows before the current one, or at the partition's first row
-        first = f"greatest({self.bind(k + 1, 'Int64')} - row_number() OVER {CUMULATIVE}, 0) + 1"
+        first = f"greatest({self.bind(k + 1, 'Int64')} - row_number() OVER {self.cumulative}, 0) + 1"
         if not nullable(node.args[0]):
             values = f"groupArray({a}) OVER {frame}"
             used = f"arraySlice({weights}, {first}, length({values}))"
@@ -158,7 +162,7 @@ class Compiler:
                 sql = f"SELECT *, {', '.join(self.windows[stage])} FROM ({sql})"
             columns = list(self.scalars[stage])
             if stage in self.numbered:
-                columns.append(f"row_number() OVER {CUMULATIVE} AS rn{stage}")
+                columns.append(f"row_number() OVER {self.cumulative} AS rn{stage}")
             if columns:
                 sql = f"SELECT *, {', '.join(columns)} FROM ({sql})"
         return f"SELECT sid, step, assumeNotNull({root}) AS value FROM ({sql}) WHERE {root} IS NOT NULL"
