@@ -10,23 +10,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from pydantic import BaseModel, ConfigDict
 
 from neon_server.api import track_dashboard_schemas as io
 from neon_server.api import track_schemas
 from neon_server.domain.track import RunCreate, RunWrites
 from neon_server.runtime import Services
 from neon_server.services.track_dashboards import token_hash
-
-
-def strict(model: type[BaseModel]) -> type[BaseModel]:
-    return type(f"Strict{model.__name__}", (model,), {"model_config": ConfigDict(extra="forbid")})
-
-
-def check(model: type[BaseModel], response: Any, status: int = 200) -> Any:
-    assert response.status_code == status, response.text
-    strict(model).model_validate(response.json())
-    return response.json()
+from server.tests.test_agents_api import check
 
 
 @pytest.fixture
