@@ -183,6 +183,11 @@ def test_a_dashboard_is_built_saved_reloaded_and_versioned(browser_page: Page, s
     expect(page.locator(".dash-section")).to_have_count(1)
     expect(block(page, "Loss")).to_have_attribute("data-layout", "0,0,6,9")
 
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete", exact=True).click()
+    expect(page.get_by_role("heading", name="Dashboards")).to_be_visible()
+    expect(page.get_by_role("link", name="Sweep overview")).to_have_count(0)
+
 
 def test_a_report_opens_from_its_share_link_without_a_key(browser_page: Page, server: TrackServer) -> None:
     page = browser_page

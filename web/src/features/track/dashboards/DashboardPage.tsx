@@ -91,7 +91,13 @@ export function DashboardPage() {
                 params: { path: { dashboard_id: id, version: v } } })))
               setParams((p) => { p.delete('version'); return p })
             })} />
-          <button onClick={() => void report()} title="A report of these blocks over the runs in view, fixed">Make report</button>
+          <button onClick={() => void report()} disabled={runIds.length === 0}
+            title="A report of these blocks over the runs in view, fixed">Make report</button>
+          <button className="danger" onClick={() => void act(async () => {
+            if (!window.confirm(`Delete the dashboard “${dashboard.name}” and all its versions?`)) return
+            await unwrap(api.DELETE('/api/track/dashboards/{dashboard_id}', { params: { path: { dashboard_id: id } } }))
+            navigate('/track/dashboards')
+          })}>Delete</button>
           <button className="primary" onClick={() => void save()} disabled={!dirty && !old}>Save</button>
         </div>
       </div>
@@ -123,6 +129,8 @@ export function DashboardPage() {
       {runIds.length === 0 && <p className="muted small">No runs in view: select runs in the <Link to="/track">table</Link> or
         choose them with a query.</p>}
 
+      {spec.sections.length === 0 && <p className="muted">No sections yet: add one below, of blocks you place
+        yourself, or dynamic — a chart for every metric whose path a regular expression matches.</p>}
       <SectionsView spec={spec} runs={runs} metricNames={names} editable onChange={setSpec} />
       <AddSection onAdd={(title, regex) => setSpec((s) => ({ sections: [...s.sections, newSection(title, regex)] }))} />
     </div>
