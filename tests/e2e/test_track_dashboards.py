@@ -137,6 +137,17 @@ def test_a_dashboard_is_built_saved_reloaded_and_versioned(browser_page: Page, s
     drag(page, loss.locator(".resize-handle"), 0, 2 * 50)
     expect(loss).to_have_attribute("data-layout", "0,0,6,9")
     expect(page.locator(".unsaved")).to_be_visible()
+    # the keyboard moves and resizes too: Accuracy a column narrower, a column right, and back
+    head = acc.locator(".grid-block-head")
+    head.focus()
+    head.press("Shift+ArrowLeft")
+    expect(acc).to_have_attribute("data-layout", "6,0,5,7")
+    head.press("ArrowRight")
+    expect(acc).to_have_attribute("data-layout", "7,0,5,7")
+    head.press("ArrowLeft")
+    head.press("Shift+ArrowRight")
+    expect(acc).to_have_attribute("data-layout", "6,0,6,7")
+    expect(loss).to_have_attribute("data-layout", "0,0,6,9")
 
     page.get_by_role("button", name="Save", exact=True).click()
     expect(page.get_by_test_id("dashboard-version")).to_contain_text("version 2")

@@ -68,6 +68,20 @@ export function BlockGrid({ blocks, runs, editable, onLayout, onRemove, onEdit }
     if (blocks.some((b) => JSON.stringify(b.layout) !== JSON.stringify(settled[b.id]))) onLayout?.(settled)
   }
 
+  // the keyboard does what dragging does: arrows move the focused block a column or row, with Shift they resize it
+  const STEPS: Record<string, [number, number]> = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] }
+  const key = (e: React.KeyboardEvent, b: Block) => {
+    const step = STEPS[e.key]
+    if (!editable || !step || e.target !== e.currentTarget) return
+    e.preventDefault()
+    const l = b.layout
+    const next = e.shiftKey
+      ? { ...l, w: clamp(l.w + step[0], 1, COLUMNS - l.x), h: Math.max(MIN_ROWS, l.h + step[1]) }
+      : { ...l, x: clamp(l.x + step[0], 0, COLUMNS - l.w), y: Math.max(0, l.y + step[1]) }
+    const settled = settle(blocks.map((i) => ({ id: i.id, layout: i.id === b.id ? next : i.layout })), b.id)
+    onLayout?.(Object.fromEntries(settled.map((i) => [i.id, i.layout])))
+  }
+
   return (
     <div ref={frame} className={`block-grid ${editable ? 'editable' : ''}`}
       style={{ height: rows ? g.top(rows) - 10 : 0 }}>
@@ -89,7 +103,8 @@ export function BlockGrid({ blocks, runs, editable, onLayout, onRemove, onEdit }
               style={{ left: g.left(home.x), top: g.top(home.y), width: w, height: h,
                 transform: dx || dy ? `translate(${dx}px, ${dy}px)` : undefined }}>
               <header className="grid-block-head" onPointerDown={(e) => start(e, b.id, 'move')} onPointerMove={moveTo}
-                onPointerUp={end} onPointerCancel={end} title={editable ? 'Drag to move' : undefined}>
+                onPointerUp={end} onPointerCancel={end} onKeyDown={(e) => key(e, b)} tabIndex={editable ? 0 : undefined}
+                title={editable ? 'Drag to move (or arrow keys; Shift + arrows to resize)' : undefined}>
                 <span className="grid-block-title">{b.title || b.type}</span>
                 {editable && (
                   <span className="grid-block-actions" onPointerDown={(e) => e.stopPropagation()}>
