@@ -72,6 +72,9 @@ CROSS_FIELD_REFUSALS = (
     "not a valid RE2 regular expression",  # attribute search: a regex is parsed by RE2's grammar
     "formula: ",  # a formula too (docs/track-formulas.md), and names at least one series
     "send either `runs`", "with log_x, the window must start above 0", "runs per request",  # Track formulas
+    # dashboard specs: a block inside the 12-column grid, a dynamic section's regex that compiles, a JSON size
+    "(the 12-column grid)", "not a valid regular expression", "KB as JSON", "blocks in all",
+    "a lone surrogate",
 )
 
 

@@ -19,6 +19,11 @@ import { ChartsPage } from './features/track/ChartsPage'
 import { CompareRunsPage } from './features/track/ComparePage'
 import { RunPage } from './features/track/RunPage'
 import { RunsTablePage } from './features/track/RunsTablePage'
+import { DashboardPage } from './features/track/dashboards/DashboardPage'
+import { DashboardsPage } from './features/track/dashboards/DashboardsPage'
+import { ReportPage } from './features/track/reports/ReportPage'
+import { ReportsPage } from './features/track/reports/ReportsPage'
+import { SharedReportPage } from './features/track/reports/SharedReportPage'
 import './styles.css'
 
 function RequireKey({ children }: { children: React.ReactNode }) {
@@ -30,6 +35,7 @@ function App() {
     <BrowserRouter>
       <Routes>
         <Route path="/connect" element={<ConnectPage />} />
+        <Route path="/share/reports/:token" element={<SharedReportPage />} />
         <Route element={<RequireKey><Layout /></RequireKey>}>
           <Route path="/" element={<Navigate to="/traces" replace />} />
           <Route path="/traces" element={<TracesPage />} />
@@ -46,6 +52,10 @@ function App() {
           <Route path="/track/compare" element={<CompareRunsPage />} />
           <Route path="/track/charts" element={<ChartsPage />} />
           <Route path="/track/runs/:runId" element={<RunPage />} />
+          <Route path="/track/dashboards" element={<DashboardsPage />} />
+          <Route path="/track/dashboards/:id" element={<DashboardPage />} />
+          <Route path="/track/reports" element={<ReportsPage />} />
+          <Route path="/track/reports/:id" element={<ReportPage />} />
           <Route path="/settings" element={<SettingsPage />} />
           <Route path="*" element={<div className="page"><h1>Not found</h1><p>No page at this address.</p></div>} />
         </Route>

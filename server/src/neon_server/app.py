@@ -26,9 +26,11 @@ from neon_server.api import (
     scores,
     traces,
     track,
+    track_dashboards,
     track_formulas,
     track_ingest,
     track_io,
+    track_shared,
     track_table,
 )
 from neon_server.api.errors import LiteralPathsFirst, document_common_errors, install_error_handlers
@@ -76,6 +78,8 @@ def create_app(services: Services | None, *, ui_dist: Path = DIST) -> FastAPI:
     for router in NEPTUNE_READ_ROUTERS:
         app.include_router(router)
     app.include_router(track_table.router)
+    app.include_router(track_dashboards.router)
+    app.include_router(track_shared.router)
     mount_ui(app, ui_dist)
     describe = app.openapi
 

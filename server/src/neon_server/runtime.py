@@ -38,6 +38,7 @@ from neon_server.services.stats import StatsService
 from neon_server.services.trace_scoring import TraceScoring
 from neon_server.services.traces import SpanListService, TraceListService, TraceService
 from neon_server.services.track import TrackService
+from neon_server.services.track_dashboards import TrackDashboardService, TrackReportService, TrackViewService
 from neon_server.services.track_formulas import TrackFormulaService
 from neon_server.services.track_table import TrackTableService
 from neon_server.services.track_uploads import TrackUploads
@@ -106,6 +107,9 @@ class Services:
     neptune_files: NeptuneFiles = field(init=False)
     neptune_read: NeptuneRead = field(init=False)
     track_table: TrackTableService = field(init=False)
+    track_views: TrackViewService = field(init=False)
+    track_dashboards: TrackDashboardService = field(init=False)
+    track_reports: TrackReportService = field(init=False)
 
     def __post_init__(self) -> None:
         # The server's own LLM calls (judges) make SDK spans; they must not configure the SDK on first use
@@ -176,6 +180,13 @@ class Services:
                                           part_bytes=s.neptune_file_part_bytes)
         self.neptune_read = NeptuneRead(TrackReadStore(self.analytics), lambda p: self.projects.get(p).name)
         self.track_table = TrackTableService(TrackTableStore(self.analytics))
+        self._start_track_ui()
+
+    def _start_track_ui(self) -> None:
+        """What the Track UI saves: views of the runs table, dashboards and reports."""
+        self.track_views = TrackViewService(self.metadata.track_views)
+        self.track_dashboards = TrackDashboardService(self.metadata.track_dashboards, self.metadata.api_keys)
+        self.track_reports = TrackReportService(self.metadata.track_reports)
 
     def start_temporal(self, neon_url: str, worker_factory: WorkerFactory | None = None) -> TemporalRuntime:
         """Start Temporal (the embedded dev server, or a client of the cluster) and the in-process worker, in

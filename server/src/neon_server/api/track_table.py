@@ -13,6 +13,7 @@ from neon_server.api.deps import PrincipalDep, ServicesDep
 from neon_server.api.errors import errors
 from neon_server.api.schemas import ok
 from neon_server.domain.track_table import MAX_LIMIT, Column, SortKey
+from neon_server.runtime import Services
 from neon_server.services.track_table import TableAnswer, TableRequest
 
 router = APIRouter(tags=["track"])
@@ -24,12 +25,20 @@ router = APIRouter(tags=["track"])
                                             "or aggregate, too many columns, or a cursor this API did not give"))},
              response_model=None)
 async def table(body: io.TableRequest, services: ServicesDep, principal: PrincipalDep) -> Response:
-    request = TableRequest(
+    return await answer_table(services, principal.project_id, table_request(body))
+
+
+def table_request(body: io.TableRequest, run_ids: list[str] | None = None) -> TableRequest:
+    """The service's request for the body; `run_ids` keeps only those runs (a shared report's)."""
+    return TableRequest(
         query=body.query, columns=[Column(c.path, c.type, c.aggregate) for c in body.columns],
         sort=[SortKey(Column(s.path, s.type, s.aggregate), s.direction == "desc") for s in body.sort],
         limit=body.limit, after=body.after, group_by=list(body.group_by), group=body.group,
-        group_limit=body.group_limit, group_after=body.group_after)
-    answer = await run_in_threadpool(services.track_table.table, principal.project_id, request)
+        group_limit=body.group_limit, group_after=body.group_after, run_ids=run_ids)
+
+
+async def answer_table(services: Services, project_id: str, request: TableRequest) -> Response:
+    answer = await run_in_threadpool(services.track_table.table, project_id, request)
     # Up to 1,000 rows × 200 values: serialised once, here, instead of by FastAPI's per-value encoder.
     return Response(orjson.dumps(_answer(answer)), media_type="application/json")
 

@@ -45,9 +45,9 @@ class ApiKey:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the project a verified key (or run token) belongs to, and the key."""
+    """Who is calling: the project a verified key (or run token, or a report's share link) belongs to, and the key."""
 
     project_id: str
     key_id: str
     key_prefix: str
-    credential: Literal["api_key", "run_token"] = "api_key"
+    credential: Literal["api_key", "run_token", "share_link"] = "api_key"

@@ -38,7 +38,7 @@ from neon_server.domain.track_table import (
 from neon_server.services.errors import InvalidInput
 from neon_server.storage.analytics.executor import AnalyticsError, SqlParams
 from neon_server.storage.analytics.track_query import compile_filter
-from neon_server.storage.analytics.track_table import TrackTableStore, group_condition
+from neon_server.storage.analytics.track_table import TrackTableStore, group_condition, runs_condition
 from neon_server.track import nql
 
 DEFAULT_SORT = (SortKey(Column("sys/creation_time", "datetime"), descending=True),)
@@ -56,6 +56,8 @@ class TableRequest:
     group: str | None = None
     group_limit: int = 100
     group_after: str | None = None
+    # only these runs (a shared report's), whatever the query says; None: every run of the project
+    run_ids: list[str] | None = None
 
 
 @dataclass
@@ -108,6 +110,8 @@ class TrackTableService:
                 raise InvalidInput(f"query: {exc}", position=exc.position, reason=exc.reason) from None
             params.values.update(values)
             where.append(condition)
+        if request.run_ids is not None:
+            where.append(runs_condition(request.run_ids, params))
         scope = _digest([request.query or "", [_column_id(k.column) + (":d" if k.descending else ":a")
                                                for k in sort], request.group_by, request.group or ""])
         if request.group is not None:

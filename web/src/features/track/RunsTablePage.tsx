@@ -5,6 +5,8 @@ import { api, ApiError, unwrap } from '../../api/client'
 import { Empty, ErrorBox } from '../../components/Feedback'
 import { ColumnPicker, GroupPicker } from './ColumnPicker'
 import { NqlBar } from './NqlBar'
+import { SavedViews, type SavedView, type ViewState } from './SavedViews'
+import { TrackNav } from './TrackNav'
 import {
   FLOAT_AGGREGATES, OTHER_AGGREGATES, runColor, runPath, setSelectedRuns, toggleRun, useSelectedRuns, valueText,
   type GroupColumn, type TableColumn, type TableGroup, type TableRequest, type TableResponse, type TableRow,
@@ -213,6 +215,32 @@ export function RunsTablePage() {
     for (const path of paths) p.append('group', path)
   })
 
+  // saved views: the address keeps the applied view's id beside the state it set
+  const viewState: ViewState = useMemo(() => ({
+    query: query || null, columns, group_by: groupBy,
+    sort: sort ? [{ path: sort.path, aggregate: sort.aggregate as TableColumn['aggregate'], direction: sort.direction }] : [],
+  }), [query, columns, sort, groupBy])
+  const applyView = useCallback((view: SavedView, replace = false) => {
+    const next = new URLSearchParams()
+    const s = view.state
+    if (s.query) next.set('q', s.query)
+    if (!s.columns?.length) next.append('col', '')
+    for (const c of s.columns ?? []) next.append('col', columnKey(c))
+    const first = s.sort?.[0]
+    if (first) next.set('sort', `${first.path}~${first.aggregate ?? ''}~${first.direction ?? 'asc'}`)
+    for (const path of s.group_by ?? []) next.append('group', path)
+    next.set('view', view.id)
+    setParams(next, { replace })
+  }, [setParams])
+  const viewId = params.get('view')
+  const onlyView = !!viewId && !['q', 'col', 'sort', 'group'].some((k) => params.has(k))
+  useEffect(() => {
+    // a link of just `?view=<id>`: open the view it names
+    if (!onlyView || !viewId) return
+    unwrap(api.GET('/api/track/views/{view_id}', { params: { path: { view_id: viewId } } }))
+      .then((view) => applyView(view, true), (err: unknown) => setError(err as Error))
+  }, [onlyView, viewId, applyView])
+
   const resolved = answer?.columns ?? []
   // a series column holds its aggregate's picker too
   const widths = columns.map((c, i) => (c.aggregate || resolved[i]?.type?.endsWith('Series') ? 210
@@ -227,6 +255,7 @@ export function RunsTablePage() {
 
   return (
     <div className="page track-page">
+      <TrackNav />
       <div className="page-head">
         <h1>Runs {answer && <span className="muted small" data-testid="runs-total">{answer.total.toLocaleString('en-US')} runs</span>}</h1>
         <div className="head-actions">
@@ -238,6 +267,7 @@ export function RunsTablePage() {
               {selected.length > 1 && <Link className="compare-link" to={`/track/compare?${selected.map((r) => `run=${encodeURIComponent(r)}`).join('&')}`}>Compare</Link>}
             </span>
           )}
+          <SavedViews state={viewState} applied={viewId} onApply={(v) => applyView(v)} />
           <GroupPicker value={groupBy} onChange={setGroupBy} />
           <ColumnPicker columns={columns} onAdd={(added) => setColumns([...columns, ...added.filter(
             (a) => !columns.some((c) => columnKey(c) === columnKey(a)))])} />

@@ -72,6 +72,11 @@ def column_source(column: Column, params: SqlParams, alias: str, *, nullable: bo
             f"WHERE project_id = {{project:String}} AND path = {path} AND type IN {params.add(types, 'Array(String)')}")
 
 
+def runs_condition(run_ids: Sequence[str], params: SqlParams) -> str:
+    """SQL over `run_id`: true for these runs only."""
+    return f"run_id IN {params.add(list(run_ids), 'Array(String)')}"
+
+
 def group_condition(paths: Sequence[str], key: GroupKey, params: SqlParams) -> str:
     """SQL over `run_id`: true for the runs in the group with this key."""
     parts = []

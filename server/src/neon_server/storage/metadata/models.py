@@ -255,3 +255,61 @@ class TrackRunRow(Base):
     fork_parent_run_id: Mapped[str] = mapped_column(String(730), default="")
     fork_step: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+# ---------------------------------------------------------------- Track views, dashboards and reports
+class TrackViewRow(Base):
+    """A saved view of the runs table (query, columns, sort, grouping), named uniquely per project."""
+
+    __tablename__ = "track_views"
+    __table_args__ = (UniqueConstraint("project_id", "name", name="uq_track_views_project_id_name"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    state: Mapped[Any] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class TrackDashboardRow(Base):
+    """A dashboard; its specs are its versions (`track_dashboard_versions`), `latest_version` the newest."""
+
+    __tablename__ = "track_dashboards"
+    __table_args__ = (UniqueConstraint("project_id", "name", name="uq_track_dashboards_project_id_name"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    latest_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class TrackDashboardVersionRow(Base):
+    """One saved spec of a dashboard. Saving adds a row; nothing is updated in place, so old versions stay."""
+
+    __tablename__ = "track_dashboard_versions"
+
+    dashboard_id: Mapped[str] = mapped_column(ForeignKey("track_dashboards.id", ondelete="CASCADE"),
+                                              primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    spec: Mapped[Any] = mapped_column(JSON)
+    author: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class TrackReportRow(Base):
+    """A report: a spec over a fixed run list. A share link is a random token of which only the hash is kept."""
+
+    __tablename__ = "track_reports"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    spec: Mapped[Any] = mapped_column(JSON)
+    runs: Mapped[Any] = mapped_column(JSON)
+    groups: Mapped[Any] = mapped_column(JSON)
+    share_token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
+    shared_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

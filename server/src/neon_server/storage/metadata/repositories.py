@@ -15,6 +15,11 @@ from neon_server.storage.metadata.errors import AlreadyExists
 from neon_server.storage.metadata.evaluation import DatasetRepository, EvalRunRepository
 from neon_server.storage.metadata.models import ApiKeyRow, ModelPriceRow, ProjectRow
 from neon_server.storage.metadata.online import OnlineRuleRepository, ScoreJobRepository
+from neon_server.storage.metadata.track_dashboards import (
+    TrackDashboardRepository,
+    TrackReportRepository,
+    TrackViewRepository,
+)
 from neon_server.storage.metadata.track_runs import TrackRunRepository
 
 
@@ -150,6 +155,9 @@ class MetadataStore:
         self.score_jobs = ScoreJobRepository(sessions)
         self.agent_versions = AgentVersionRepository(sessions)
         self.track_runs = TrackRunRepository(sessions)
+        self.track_views = TrackViewRepository(sessions)
+        self.track_dashboards = TrackDashboardRepository(sessions)
+        self.track_reports = TrackReportRepository(sessions)
 
     @property
     def backend(self) -> str:
