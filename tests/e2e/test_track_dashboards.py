@@ -100,11 +100,15 @@ def drag(page: Page, handle, dx: float, dy: float) -> None:  # type: ignore[no-u
 
 
 def add_block(page: Page, section: str, title: str, metric: str) -> None:
+    """A line chart of one metric, made in the chart builder."""
     page.get_by_role("button", name=f"Add block to {section}").click()
-    form = page.get_by_role("form", name="Add block")
-    form.get_by_label("Block title").fill(title)
-    form.get_by_label("Metric path").fill(metric)
-    form.get_by_role("button", name="Add block").click()
+    builder = page.get_by_role("dialog", name="Chart builder")
+    builder.get_by_label("Title", exact=True).fill(title)
+    builder.get_by_label("Find metrics (regex)").fill(f"^{metric}$")
+    builder.get_by_label(metric, exact=True).check()
+    expect(builder.get_by_label("Preview").locator(".runs-chart")).to_have_attribute("data-drawn", "yes")
+    builder.get_by_role("button", name="Add block").click()
+    expect(builder).to_have_count(0)
 
 
 def test_a_dashboard_is_built_saved_reloaded_and_versioned(browser_page: Page, server: TrackServer) -> None:
@@ -211,11 +215,11 @@ def test_a_report_opens_from_its_share_link_without_a_key(browser_page: Page, se
     adding.get_by_role("button", name="Add section").click()
     add_block(page, "Results", "Loss", "train/loss")
     page.get_by_role("button", name="Add block to Results").click()
-    form = page.get_by_role("form", name="Add block")
-    form.get_by_label("Block type").select_option("markdown")
-    form.get_by_label("Block title").fill("Findings")
-    form.get_by_label("Block text").fill("Adam at lr 0.01 converges fastest.")
-    form.get_by_role("button", name="Add block").click()
+    builder = page.get_by_role("dialog", name="Chart builder")
+    builder.get_by_label("Block type").select_option("markdown")
+    builder.get_by_label("Title", exact=True).fill("Findings")
+    builder.get_by_label("Markdown").fill("Adam at lr 0.01 converges fastest.")
+    builder.get_by_role("button", name="Add block").click()
     page.get_by_role("button", name="Save", exact=True).click()
     expect(page.get_by_test_id("dashboard-version")).to_contain_text("version 2")
 

@@ -1,6 +1,6 @@
 import { useMemo, useState } from 'react'
 import { newId, type Block, type DashboardSpec, type Layout, type RunsInView, type Section } from '../blocks/spec'
-import { BlockForm } from './BlockForm'
+import { BlockEditor } from '../blocks/BlockEditor'
 import { BlockGrid } from './BlockGrid'
 import { below, tiled } from './grid'
 
@@ -98,9 +98,14 @@ function SectionView({ section, runs, metricNames, editable, onChange }: {
         )}
       </header>
       {editable && (adding || editing) && (
-        <BlockForm key={editing?.id ?? 'new'} block={editing ?? undefined}
-          place={below(section.blocks, 6, 7)}
-          onSubmit={(block) => { put(block); setAdding(false); setEditing(null) }}
+        <BlockEditor key={editing?.id ?? 'new'} runs={runs} initial={editing ?? undefined}
+          saveLabel={editing ? 'Apply' : 'Add block'}
+          onSave={(block) => {
+            // a new block goes below the section's others; an edited one keeps its place
+            put({ ...block, layout: editing?.layout ?? below(section.blocks, 6, block.type === 'markdown' ? 3 : 7) } as Block)
+            setAdding(false)
+            setEditing(null)
+          }}
           onCancel={() => { setAdding(false); setEditing(null) }} />
       )}
       {!section.collapsed && (
