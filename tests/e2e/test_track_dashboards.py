@@ -200,7 +200,7 @@ def test_a_dashboard_is_built_saved_reloaded_and_versioned(browser_page: Page, s
 
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Delete", exact=True).click()
-    expect(page.get_by_role("heading", name="Dashboards")).to_be_visible()
+    expect(page.get_by_role("heading", name="Dashboards", exact=True)).to_be_visible()
     expect(page.get_by_role("link", name="Sweep overview")).to_have_count(0)
 
 
