@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from neon_server.api import track_dashboard_schemas as io
 from neon_server.api import track_schemas
-from neon_server.domain.track import RunCreate, RunWrites
+from neon_server.domain.track import FileRef, RunCreate, RunWrites
 from neon_server.runtime import Services
 from neon_server.services.track_dashboards import token_hash
 from server.tests.test_agents_api import check
@@ -283,3 +283,39 @@ def test_migration_0007_makes_the_tables_the_models_describe(metadata_url: str) 
         store.close()
     ours = [d for d in diffs if "track_views" in str(d) or "track_dashboard" in str(d) or "track_reports" in str(d)]
     assert ours == []
+
+
+def test_a_share_link_reads_the_points_and_files_of_its_runs_only(client: TestClient, services: Services,
+                                                                  headers: dict[str, str],
+                                                                  project_key: tuple[str, str],
+                                                                  runs: list[str]) -> None:
+    """Histogram and image blocks read series points and file bytes: through a share link, only those of the
+    report's runs (a key another run logged is a 404, as an unknown one is)."""
+    project_id, _ = project_key
+    for run_id in runs:
+        writes = RunWrites(run_id)
+        writes.set_attribute("sample", FileRef(f"{run_id}/sample.png", 4, "image/png"), 0)
+        for step in range(2):
+            writes.add_file("images", step, 0, FileRef(f"{run_id}/img-{step}.png", 4, "image/png"))
+        asyncio.run(services.track.write(project_id, writes))
+        for key in (f"{run_id}/sample.png", f"{run_id}/img-0.png", f"{run_id}/img-1.png"):
+            assert client.put(f"/api/track/files/{key}", headers=headers, content=key.encode()).status_code == 201
+    report = client.post("/api/track/reports", headers=headers, json={
+        "name": "Images", "spec": spec(line("a", "loss")), "runs": runs[:2]}).json()["id"]
+    token = client.post(f"/api/track/reports/{report}/share", headers=headers).json()["token"]
+    anyone = TestClient(client.app)
+
+    points = anyone.get(f"/api/shared/reports/{token}/runs/in-b/points", params={"path": "images", "kind": "file"})
+    assert points.status_code == 200, points.text
+    assert points.json() == client.get("/api/track/runs/in-b/points", headers=headers,
+                                       params={"path": "images", "kind": "file"}).json()
+    assert [p["value"]["path"] for p in points.json()["points"]] == ["in-b/img-0.png", "in-b/img-1.png"]
+    assert anyone.get(f"/api/shared/reports/{token}/runs/outside/points",
+                      params={"path": "images", "kind": "file"}).status_code == 404
+    for key in ("in-a/sample.png", "in-b/img-1.png"):
+        answer = anyone.get(f"/api/shared/reports/{token}/files/{key}")
+        assert (answer.status_code, answer.content) == (200, key.encode())
+    for key in ("outside/sample.png", "outside/img-0.png", "in-a/nothing.png", "in-a"):
+        assert anyone.get(f"/api/shared/reports/{token}/files/{key}").status_code == 404, key
+    client.delete(f"/api/track/reports/{report}/share", headers=headers)
+    assert anyone.get(f"/api/shared/reports/{token}/files/in-a/sample.png").status_code == 404

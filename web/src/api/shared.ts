@@ -3,7 +3,13 @@
 import type { Middleware } from 'openapi-fetch'
 import { api } from './client'
 
-const SHARED = /^\/api\/track\/(buckets|formula|table|runs\/[^/]+)$/
+const SHARED = /^\/api\/track\/(buckets|formula|table|runs\/[^/]+|runs\/[^/]+\/points)$/
+let reading: string | null = null
+
+/** The share link's token while a shared report is open (files are then read through it), else null. */
+export function shareToken(): string | null {
+  return reading
+}
 
 /** Send Track's read requests through the share link while the returned function is not called. */
 export function readThroughShareLink(token: string): () => void {
@@ -21,5 +27,9 @@ export function readThroughShareLink(token: string): () => void {
     },
   }
   api.use(middleware)
-  return () => api.eject(middleware)
+  reading = token
+  return () => {
+    api.eject(middleware)
+    reading = null
+  }
 }

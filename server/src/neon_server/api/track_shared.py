@@ -6,12 +6,12 @@ is not the report's is a 404, as is an unknown or revoked token."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from neon_server.api import track, track_formulas, track_table
+from neon_server.api import track, track_formulas, track_ingest, track_table
 from neon_server.api import track_dashboard_schemas as io
 from neon_server.api import track_formula_schemas as formula_io
 from neon_server.api import track_schemas as track_io
@@ -49,6 +49,27 @@ async def shared_run(token: Token, run_id: track.RunId, services: ServicesDep) -
     report = await _report(services, token)
     services.track_reports.check_runs(report, [run_id])
     return await track.get_run(run_id, services, _principal(report))
+
+
+@router.get("/api/shared/reports/{token}/runs/{run_id}/points",
+            summary="A series' points of a shared report's run (as GET /api/track/runs/…/points)",
+            responses={**ok(track_io.PointList), **errors(NOT_SHARED)}, response_model=None)
+async def shared_points(token: Token, run_id: track.RunId, services: ServicesDep,
+                        path: Annotated[str, Query(min_length=1, max_length=1024, description="the series' path")],
+                        kind: Annotated[Literal["float", "string", "histogram", "file"],
+                                        Query(description="the series' kind")] = "float") -> dict[str, Any]:
+    report = await _report(services, token)
+    services.track_reports.check_runs(report, [run_id])
+    return await track.get_points(run_id, services, _principal(report), path=path, kind=kind)
+
+
+@router.get("/api/shared/reports/{token}/files/{key:path}",
+            summary="The bytes of a file one of a shared report's runs logged (as GET /api/track/files/…)",
+            responses={200: {"content": {"application/octet-stream": {}}}, **errors(NOT_SHARED)})
+async def shared_file(token: Token, key: track_ingest.Key, services: ServicesDep) -> Response:
+    report = await _report(services, token)
+    await run_in_threadpool(services.track.check_file, report.project_id, sorted(report.run_ids()), key)
+    return await track_ingest.get_file(key, services, _principal(report))
 
 
 @router.post("/api/shared/reports/{token}/buckets",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -230,6 +231,11 @@ class TrackService:
             raise NotFound(f"no series kind {kind!r}")
         self.run(project_id, run_id)
         return self._store.run_points(kind, project_id, run_id, paths)
+
+    def check_file(self, project_id: str, run_ids: Sequence[str], key: str) -> None:
+        """NotFound unless one of the runs refers to the file `key` (a file attribute or a file series' point)."""
+        if not self._store.holds_file(project_id, run_ids, key):
+            raise NotFound(f"no file {key!r} among these runs' files")
 
     def points(self, kind: str, project_id: str, run_id: str, path: str) -> pa.Table:
         """A series' points in step order (kind: float, string, histogram or file)."""

@@ -6,7 +6,7 @@ are ReplacingMergeTrees: see the migration), so they are right whether or not a 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -146,6 +146,16 @@ class TrackStore:
             f"FROM {POINT_TABLES[kind]} FINAL WHERE project_id = {{project:String}} AND run_id = {{run:String}} "
             "AND path IN {paths:Array(String)} ORDER BY path, step",
             tag=f"track.run_points.{kind}", params={"project": project_id, "run": run_id, "paths": sorted(paths)})
+
+    def holds_file(self, project_id: str, run_ids: Sequence[str], key: str) -> bool:
+        """Whether one of the runs refers to the file `key`, as a file attribute or in a file series."""
+        params = {"project": project_id, "runs": list(run_ids), "key": key}
+        where = "project_id = {project:String} AND run_id IN {runs:Array(String)} AND file_path = {key:String}"
+        rows = self._db.query(
+            f"SELECT (SELECT count() FROM (SELECT 1 FROM track_attributes WHERE {where} LIMIT 1)) "
+            f"+ (SELECT count() FROM (SELECT 1 FROM track_file_points WHERE {where} LIMIT 1)) AS found",
+            tag="track.holds_file", params=params)
+        return bool(rows[0]["found"])
 
     def points(self, kind: str, project_id: str, run_id: str, path: str) -> pa.Table:
         """A series' points in step order: step, time (epoch ms), preview, ratio and the kind's value columns."""

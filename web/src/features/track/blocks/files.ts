@@ -1,7 +1,9 @@
-// Logged files: their bytes come from GET /api/track/files/{key} with the API key, so the browser shows them from a
+// Logged files: their bytes come from GET /api/track/files/{key} with the API key (through the share link on a
+// shared report), so the browser shows them from a
 // blob URL (an <img src> to the API would go without the key).
 import { useEffect, useState } from 'react'
 import { currentKey } from '../../../api/client'
+import { shareToken } from '../../../api/shared'
 
 export type FileRef = { path: string; size_bytes?: number; mime_type?: string }
 
@@ -18,8 +20,11 @@ export function isImage(file: FileRef): boolean {
 
 export async function fileBlob(file: FileRef, signal?: AbortSignal): Promise<Blob> {
   const key = file.path.replace(/^\/+/, '')
-  const answer = await fetch(`${window.location.origin}/api/track/files/${key}`, {
-    headers: { Authorization: `Bearer ${currentKey()}` }, signal,
+  const token = shareToken()
+  const answer = await fetch(token
+    ? `${window.location.origin}/api/shared/reports/${encodeURIComponent(token)}/files/${key}`
+    : `${window.location.origin}/api/track/files/${key}`, {
+    headers: token ? {} : { Authorization: `Bearer ${currentKey()}` }, signal,
   })
   if (!answer.ok) throw new Error(`the file ${file.path} could not be read (${answer.status})`)
   const bytes = await answer.blob()
