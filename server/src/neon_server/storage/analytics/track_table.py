@@ -218,6 +218,38 @@ class TrackTableStore:
         """Raises AnalyticsError when the engine (RE2) refuses the regular expression."""
         self._db.query("SELECT match('', {r:String}) AS ok", tag="track.table.regex", params={"r": regex})
 
+    def run_paths(self, project_id: str, run_ids: Sequence[str], regex: str, types: Sequence[str], *,
+                  after: str | None, limit: int) -> list[tuple[str, int, list[tuple[str, int]]]]:
+        """As `paths`, over these runs only, counted exactly: read from the run-ordered tables (one read of the
+        runs' rows), not the project-wide catalogue."""
+        params = SqlParams({"project": project_id}, prefix="a")
+        runs = params.add(list(run_ids), "Array(String)")
+        conditions = []
+        if regex:
+            conditions.append(f"match(path, {params.add(regex, 'String')})")
+        if types:
+            conditions.append(f"type IN {params.add(list(types), 'Array(String)')}")
+        if after is not None:
+            conditions.append(f"path > {params.add(after, 'String')}")
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        held = " UNION ALL ".join(
+            f"SELECT DISTINCT run_id, path, toString(type) AS type FROM {table} FINAL "
+            f"WHERE project_id = {{project:String}} AND run_id IN {runs}"
+            for table in ("track_attributes", "track_series"))
+        rows = self._db.query(
+            f"SELECT path, type, groupUniqArray(run_id) AS runs FROM ({held}){where} GROUP BY path, type "
+            "ORDER BY path, type", tag="track.table.run_paths", params=params.values)
+        found: dict[str, tuple[set[str], list[tuple[str, int]]]] = {}
+        for r in rows:
+            if r["path"] not in found:
+                if len(found) == limit:
+                    break
+                found[r["path"]] = (set(), [])
+            holders, kinds = found[r["path"]]
+            holders.update(r["runs"])
+            kinds.append((r["type"], len(r["runs"])))
+        return [(path, len(holders), kinds) for path, (holders, kinds) in found.items()]
+
     def paths(self, project_id: str, regex: str, types: Sequence[str], after: str | None, limit: int
               ) -> list[tuple[str, int, list[tuple[str, int]]]]:
         """(path, runs having it, [(type, runs)]) of the project's attribute and series names matching the
