@@ -224,13 +224,7 @@ class TrackTableStore:
         runs' rows), not the project-wide catalogue."""
         params = SqlParams({"project": project_id}, prefix="a")
         runs = params.add(list(run_ids), "Array(String)")
-        conditions = []
-        if regex:
-            conditions.append(f"match(path, {params.add(regex, 'String')})")
-        if types:
-            conditions.append(f"type IN {params.add(list(types), 'Array(String)')}")
-        if after is not None:
-            conditions.append(f"path > {params.add(after, 'String')}")
+        conditions = _name_conditions(params, regex, types, after)
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         held = " UNION ALL ".join(
             f"SELECT DISTINCT run_id, path, toString(type) AS type FROM {table} FINAL "
@@ -255,14 +249,7 @@ class TrackTableStore:
         """(path, runs having it, [(type, runs)]) of the project's attribute and series names matching the
         regular expression (and of one of `types`, when given), by path, after `after`, at most `limit`."""
         params = SqlParams({"project": project_id}, prefix="a")
-        conditions = ["project_id = {project:String}"]
-        if regex:
-            conditions.append(f"match(path, {params.add(regex, 'String')})")
-        if types:
-            conditions.append(f"type IN {params.add(list(types), 'Array(String)')}")
-        if after is not None:
-            conditions.append(f"path > {params.add(after, 'String')}")
-        where = " AND ".join(conditions)
+        where = " AND ".join(["project_id = {project:String}", *_name_conditions(params, regex, types, after)])
         found = [r["path"] for r in self._db.query(
             f"SELECT DISTINCT path FROM track_paths WHERE {where} ORDER BY path LIMIT {params.add(limit, 'UInt64')}",
             tag="track.table.paths", params=params.values)]
@@ -287,6 +274,18 @@ class TrackTableStore:
                 f"AND path IN {{paths:Array(String)}}{typed} GROUP BY path", tag="track.table.path_union",
                 params=counts.values)}
         return [(p, union.get(p, k[0][1] if k else 0), k) for p, k in kinds.items()]
+
+
+def _name_conditions(params: SqlParams, regex: str, types: Sequence[str], after: str | None) -> list[str]:
+    """The conditions of an attribute-name search on `path` and `type`: the regex, the types, after the cursor."""
+    conditions = []
+    if regex:
+        conditions.append(f"match(path, {params.add(regex, 'String')})")
+    if types:
+        conditions.append(f"type IN {params.add(list(types), 'Array(String)')}")
+    if after is not None:
+        conditions.append(f"path > {params.add(after, 'String')}")
+    return conditions
 
 
 def _key_number(kind: str, text: str) -> float:
