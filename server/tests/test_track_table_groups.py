@@ -176,3 +176,43 @@ def test_a_path_with_several_types_counts_each_and_their_union(services: Service
     assert out["columns"][0]["type"] == "float"
     assert [(r["run_id"], r["values"]) for r in out["rows"]] == [
         ("a", [1, None]), ("b", [1.5, None]), ("c", [None, "text"]), ("d", [None, None])]
+
+
+def test_attribute_names_of_given_runs(services: Services, client: TestClient, project_key: tuple[str, str]) -> None:
+    """`run` (repeated): the names those runs have, counted among them — what the charts view asks for its runs'
+    float series in one request."""
+    import asyncio
+
+    from neon_server.domain.track import RunCreate, RunWrites
+
+    project_id, key = project_key
+    headers = {"Authorization": f"Bearer {key}"}
+
+    async def write() -> None:
+        for run_id, metrics in (("a", ["loss", "acc"]), ("b", ["loss"]), ("c", ["other"])):
+            await services.track.create_run(project_id, RunCreate(run_id))
+            writes = RunWrites(run_id)
+            writes.set_attribute("config/lr", 0.1, 0)
+            for metric in metrics:
+                for step in range(3):
+                    writes.add_float(f"train/{metric}", step, 1000 + step, step / 2)
+            await services.track.write(project_id, writes)
+
+    asyncio.run(write())
+
+    def names(**params: Any) -> list[dict[str, Any]]:
+        answer = client.get("/api/track/attributes", params=params, headers=headers)
+        assert answer.status_code == 200, answer.text
+        found: list[dict[str, Any]] = answer.json()["attributes"]
+        return found
+
+    assert names(run=["a", "b"], type="floatSeries") == [
+        {"path": "train/acc", "runs": 1, "types": [{"type": "floatSeries", "runs": 1}]},
+        {"path": "train/loss", "runs": 2, "types": [{"type": "floatSeries", "runs": 2}]}]
+    assert [(a["path"], a["runs"]) for a in names(run=["b", "c"], regex="^(config|train)/")] == [
+        ("config/lr", 2), ("train/loss", 1), ("train/other", 1)]
+    assert [a["path"] for a in names(run=["a", "c"], type="floatSeries", limit=2)] == ["train/acc", "train/loss"]
+    assert [a["path"] for a in names(run=["a", "c"], type="floatSeries", after="train/loss")] == ["train/other"]
+    assert names(run=["nobody"]) == []
+    answer = client.get("/api/track/attributes", params={"run": [f"r{i}" for i in range(1001)]}, headers=headers)
+    assert answer.status_code == 422 and "run" in answer.json()["error"]["message"], answer.text  # noqa: PT018

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Response
+from pydantic import StringConstraints
 from starlette.concurrency import run_in_threadpool
 
 from neon_server.api import track_table_schemas as io
@@ -14,7 +16,7 @@ from neon_server.api.errors import errors
 from neon_server.api.schemas import ok
 from neon_server.domain.track_table import MAX_LIMIT, Column, SortKey
 from neon_server.runtime import Services
-from neon_server.services.track_table import TableAnswer, TableRequest
+from neon_server.services.track_table import MAX_NAME_RUNS, TableAnswer, TableRequest
 
 router = APIRouter(tags=["track"])
 
@@ -72,8 +74,11 @@ async def attribute_names(
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
         after: Annotated[str | None, Query(min_length=1, max_length=1024, description=(
             "`next_cursor` of the previous page (the last path answered)"))] = None,
+        run: Annotated[list[Annotated[str, StringConstraints(min_length=1, max_length=1024)]] | None, Query(
+            description=f"only the names these runs have, `runs` counting among them (repeat the parameter; at most "
+                        f"{MAX_NAME_RUNS})")] = None,
 ) -> dict[str, Any]:
-    found, cursor = await run_in_threadpool(services.track_table.attribute_names, principal.project_id, regex,
-                                            list(type or []), after, limit)
+    found, cursor = await run_in_threadpool(partial(services.track_table.attribute_names, run_ids=list(run or [])),
+                                            principal.project_id, regex, list(type or []), after, limit)
     return {"attributes": [{"path": path, "runs": runs, "types": [{"type": t, "runs": n} for t, n in kinds]}
                            for path, runs, kinds in found], "next_cursor": cursor}

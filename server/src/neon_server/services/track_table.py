@@ -43,6 +43,7 @@ from neon_server.track import nql
 
 DEFAULT_SORT = (SortKey(Column("sys/creation_time", "datetime"), descending=True),)
 MAX_REGEX_CHARS = 1_000
+MAX_NAME_RUNS = 1_000
 
 
 @dataclass
@@ -192,10 +193,14 @@ class TrackTableService:
         return rows
 
     # -- attribute names --------------------------------------------------------------------------------------
-    def attribute_names(self, project_id: str, regex: str, types: Sequence[str], after: str | None, limit: int
+    def attribute_names(self, project_id: str, regex: str, types: Sequence[str], after: str | None, limit: int, *,
+                        run_ids: Sequence[str] = ()
                         ) -> tuple[list[tuple[str, int, list[tuple[str, int]]]], str | None]:
         """The project's attribute and series names matching an RE2 regular expression, by path: (path, runs
-        having it, [(type, runs)]), and the cursor of the next page (the last path) when there may be more."""
+        having it, [(type, runs)]), and the cursor of the next page (the last path) when there may be more. With
+        `run_ids`, the names those runs have, their runs counted among them."""
+        if len(run_ids) > MAX_NAME_RUNS:
+            raise InvalidInput(f"run: at most {MAX_NAME_RUNS} runs", field="run")
         if len(regex) > MAX_REGEX_CHARS:
             raise InvalidInput(f"regex: longer than {MAX_REGEX_CHARS} characters", field="regex")
         if regex:
@@ -210,7 +215,9 @@ class TrackTableService:
                                f"{', '.join((*ATTRIBUTE_KINDS, *SERIES_KINDS))}", field="type")
         if not 1 <= limit <= MAX_LIMIT:
             raise InvalidInput(f"limit: between 1 and {MAX_LIMIT}", field="limit")
-        found = self._store.paths(project_id, regex, types, after, limit)
+        found = (self._store.run_paths(project_id, sorted(set(run_ids)), regex, types, after=after,
+                                         limit=limit) if run_ids
+                 else self._store.paths(project_id, regex, types, after, limit))
         return found, (found[-1][0] if len(found) == limit else None)
 
 

@@ -12,6 +12,7 @@ import { pathMatcher, runColor, runPath, useSelectedRuns } from './runs'
 
 const MAX_RUNS = 100
 const CHARTS_PAGE = 12
+const NAMES_PAGE = 1000
 
 export type XAxis = 'step' | 'time' | 'relative'
 export type ChartOptions = { x: XAxis; logX: boolean; logY: boolean; smoothing: number }
@@ -52,11 +53,22 @@ export function ChartsPage() {
   const [filter, setFilter] = useState(params.get('metrics') ?? '')
   const [shown, setShown] = useState(CHARTS_PAGE)
   const [building, setBuilding] = useState(false)
-  const { data, error, loading, reload } = useQuery(`charts:${JSON.stringify(runIds)}`, (signal) => Promise.all(
-    runIds.map((runId) => unwrap(api.GET('/api/track/runs/{run_id}', { params: { path: { run_id: runId } }, signal }))),
-  ))
-  const paths = useMemo(() => [...new Set((data ?? []).flatMap((run) => Object.entries(run.series)
-    .filter(([, s]) => s.type === 'floatSeries').map(([p]) => p)))].sort(), [data])
+  // the float series the runs have, by path: one request (a page of names) instead of each run's whole detail
+  const { data, error, loading, reload } = useQuery(`charts:${JSON.stringify(runIds)}`, async (signal) => {
+    const found: string[] = []
+    let after: string | null = null
+    do {
+      const page: { attributes: { path: string }[]; next_cursor: string | null } = await unwrap(api.GET(
+        '/api/track/attributes', {
+          params: { query: { run: runIds, type: ['floatSeries'], limit: NAMES_PAGE, ...(after ? { after } : {}) } },
+          signal,
+        }))
+      found.push(...page.attributes.map((a) => a.path))
+      after = page.next_cursor
+    } while (after)
+    return found
+  })
+  const paths = useMemo(() => data ?? [], [data])
   const matching = useMemo(() => paths.filter(pathMatcher(filter)), [paths, filter])
   const set = (key: string, value: string | null) => setParams((p) => {
     const next = new URLSearchParams(p)

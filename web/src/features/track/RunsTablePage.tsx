@@ -1,5 +1,5 @@
 import { useVirtualizer } from '@tanstack/react-virtual'
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react'
+import { memo, useCallback, useEffect, useMemo, useRef, useState } from 'react'
 import { Link, useNavigate, useSearchParams } from 'react-router'
 import { api, ApiError, unwrap } from '../../api/client'
 import { Empty, ErrorBox } from '../../components/Feedback'
@@ -339,27 +339,8 @@ export function RunsTablePage() {
                   </div>
                 )
               }
-              const row = item.row
-              const picked = selected.includes(row.run_id)
-              return (
-                <div key={`r:${row.run_id}`} role="row" className={`tr run-row ${picked ? 'picked' : ''} depth-${item.depth}`}
-                  style={style} data-run-id={row.run_id}>
-                  <div className="td pick-cell" role="cell">
-                    <input type="checkbox" checked={picked} onChange={() => toggleRun(row.run_id)}
-                      aria-label={`Select ${row.run_id} for charts`} style={{ accentColor: runColor(row.run_id) }} />
-                  </div>
-                  <div className="td run-id" role="cell">
-                    <span className="run-swatch" style={{ background: runColor(row.run_id) }} aria-hidden />
-                    <Link to={runPath(row.run_id)} title={row.short_id}>{row.run_id}</Link>
-                  </div>
-                  <div className="td" role="cell" title={row.name}>{row.name}</div>
-                  {row.values.map((value, i) => (
-                    <div key={i} className={`td ${typeof value === 'number' ? 'num' : ''}`} role="cell" title={valueText(value)}>
-                      {valueText(value)}
-                    </div>
-                  ))}
-                </div>
-              )
+              return <RunRow key={`r:${item.row.run_id}`} row={item.row} depth={item.depth} start={v.start}
+                template={template} minWidth={minWidth} picked={selected.includes(item.row.run_id)} />
             })}
           </div>
           {loading && <div className="loading-row">Loading…</div>}
@@ -368,6 +349,37 @@ export function RunsTablePage() {
     </div>
   )
 }
+
+/** A run's row: memoised, so that a page of rows arriving (or the loading line) re-renders none of those on
+ * screen — only the rows whose place or selection changed. */
+const RunRow = memo(function RunRow({ row, depth, start, template, minWidth, picked }: {
+  row: TableRow
+  depth: number
+  start: number
+  template: string
+  minWidth: number
+  picked: boolean
+}) {
+  return (
+    <div role="row" className={`tr run-row ${picked ? 'picked' : ''} depth-${depth}`} data-run-id={row.run_id}
+      style={{ position: 'absolute', top: 0, transform: `translateY(${start}px)`, height: ROW_HEIGHT,
+        gridTemplateColumns: template, minWidth }}>
+      <div className="td pick-cell" role="cell">
+        <input type="checkbox" checked={picked} onChange={() => toggleRun(row.run_id)}
+          aria-label={`Select ${row.run_id} for charts`} style={{ accentColor: runColor(row.run_id) }} />
+      </div>
+      <div className="td run-id" role="cell">
+        <span className="run-swatch" style={{ background: runColor(row.run_id) }} aria-hidden />
+        <Link to={runPath(row.run_id)} title={row.short_id}>{row.run_id}</Link>
+      </div>
+      <div className="td" role="cell" title={row.name}>{row.name}</div>
+      {row.values.map((value, i) => {
+        const text = valueText(value)
+        return <div key={i} className={`td ${typeof value === 'number' ? 'num' : ''}`} role="cell" title={text}>{text}</div>
+      })}
+    </div>
+  )
+})
 
 function GroupRowView({ group, groupBy, style, open, loading, onToggle, onChart }: {
   group: TableGroup

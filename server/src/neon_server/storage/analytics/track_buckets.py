@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,6 +133,11 @@ def _grids(series: Sequence[SeriesRequest], stored: dict[tuple[str, str], dict[s
 def asked(columns: dict[str, list[Any]], q: BucketQuery) -> dict[str, list[Any]]:
     """The bucket columns the query asked for (`index` always)."""
     return {name: values for name, values in columns.items() if name == "index" or name in q.fields}
+
+
+# a second engine thread for the reads of one bucket request that do not wait on each other (chDB runs each
+# thread's statements on its own connection)
+_READS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="track-buckets")
 
 
 class TrackBucketStore:
@@ -254,13 +260,14 @@ class TrackBucketStore:
         """Buckets merged from whole blocks (read in key order and merged here, which costs a quarter of the
         engine's GROUP BY of ~100k buckets) and from the points of the blocks cut by a window or a fork."""
         wanted = with_keys({"index", *q.fields, *COUNTS})
-        parts = []
-        for layer in layers(whole):
-            table = self._db.query_arrow(layer_sql(layer, project, params.add, wanted), tag="track.buckets.blocks",
-                                         params=params.values)
-            parts.append(block_buckets(layer, table, wanted))
-        if edges:
-            table = self._db.query_arrow(merged_sql(edges, wanted), tag="track.buckets.edges", params=params.values)
+        reads = [(layer, layer_sql(layer, project, params.add, wanted)) for layer in layers(whole)]
+        # the points of the cut blocks (a zoom's window edges) are read beside the whole blocks, not after them
+        cut = _READS.submit(self._db.query_arrow, merged_sql(edges, wanted), tag="track.buckets.edges",
+                            params=params.values) if edges else None
+        parts = [block_buckets(layer, self._db.query_arrow(sql, tag="track.buckets.blocks", params=params.values),
+                               wanted) for layer, sql in reads]
+        if cut is not None:
+            table = cut.result()
             names = [name for name in table.column_names if name not in ("sid", "idx", "lo", "w")]
             parts.append(Merged(table.column("sid").to_numpy().astype(np.int64), table.column("idx").to_numpy(),
                                 {name: table.column(name).to_numpy() for name in names}))

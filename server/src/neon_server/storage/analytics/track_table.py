@@ -223,19 +223,38 @@ class TrackTableStore:
         """Raises AnalyticsError when the engine (RE2) refuses the regular expression."""
         self._db.query("SELECT match('', {r:String}) AS ok", tag="track.table.regex", params={"r": regex})
 
+    def run_paths(self, project_id: str, run_ids: Sequence[str], regex: str, types: Sequence[str], *,
+                  after: str | None, limit: int) -> list[tuple[str, int, list[tuple[str, int]]]]:
+        """As `paths`, over these runs only, counted exactly: read from the run-ordered tables (one read of the
+        runs' rows), not the project-wide catalogue."""
+        params = SqlParams({"project": project_id}, prefix="a")
+        runs = params.add(list(run_ids), "Array(String)")
+        conditions = _name_conditions(params, regex, types, after)
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        held = " UNION ALL ".join(
+            f"SELECT DISTINCT run_id, path, toString(type) AS type FROM {table} FINAL "
+            f"WHERE project_id = {{project:String}} AND run_id IN {runs}"
+            for table in ("track_attributes", "track_series"))
+        rows = self._db.query(
+            f"SELECT path, type, groupUniqArray(run_id) AS runs FROM ({held}){where} GROUP BY path, type "
+            "ORDER BY path, type", tag="track.table.run_paths", params=params.values)
+        found: dict[str, tuple[set[str], list[tuple[str, int]]]] = {}
+        for r in rows:
+            if r["path"] not in found:
+                if len(found) == limit:
+                    break
+                found[r["path"]] = (set(), [])
+            holders, kinds = found[r["path"]]
+            holders.update(r["runs"])
+            kinds.append((r["type"], len(r["runs"])))
+        return [(path, len(holders), kinds) for path, (holders, kinds) in found.items()]
+
     def paths(self, project_id: str, regex: str, types: Sequence[str], after: str | None, limit: int
               ) -> list[tuple[str, int, list[tuple[str, int]]]]:
         """(path, runs having it, [(type, runs)]) of the project's attribute and series names matching the
         regular expression (and of one of `types`, when given), by path, after `after`, at most `limit`."""
         params = SqlParams({"project": project_id}, prefix="a")
-        conditions = ["project_id = {project:String}"]
-        if regex:
-            conditions.append(f"match(path, {params.add(regex, 'String')})")
-        if types:
-            conditions.append(f"type IN {params.add(list(types), 'Array(String)')}")
-        if after is not None:
-            conditions.append(f"path > {params.add(after, 'String')}")
-        where = " AND ".join(conditions)
+        where = " AND ".join(["project_id = {project:String}", *_name_conditions(params, regex, types, after)])
         found = [r["path"] for r in self._db.query(
             f"SELECT DISTINCT path FROM track_paths WHERE {where} ORDER BY path LIMIT {params.add(limit, 'UInt64')}",
             tag="track.table.paths", params=params.values)]
@@ -260,6 +279,18 @@ class TrackTableStore:
                 f"AND path IN {{paths:Array(String)}}{typed} GROUP BY path", tag="track.table.path_union",
                 params=counts.values)}
         return [(p, union.get(p, k[0][1] if k else 0), k) for p, k in kinds.items()]
+
+
+def _name_conditions(params: SqlParams, regex: str, types: Sequence[str], after: str | None) -> list[str]:
+    """The conditions of an attribute-name search on `path` and `type`: the regex, the types, after the cursor."""
+    conditions = []
+    if regex:
+        conditions.append(f"match(path, {params.add(regex, 'String')})")
+    if types:
+        conditions.append(f"type IN {params.add(list(types), 'Array(String)')}")
+    if after is not None:
+        conditions.append(f"path > {params.add(after, 'String')}")
+    return conditions
 
 
 def _key_number(kind: str, text: str) -> float:

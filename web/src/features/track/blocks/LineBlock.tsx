@@ -89,9 +89,21 @@ export function LineChart({ options, runs: given, title, height = 220 }: {
     return { ...line, raw: ys, ys: smooth(ys, smoothing), lows: line.lows.map(positive), highs: line.highs.map(positive) }
   }), [lines, smoothKey, logY]) // eslint-disable-line react-hooks/exhaustive-deps
 
+  // the plot, kept while what it draws has the same shape (series, scales, size): new data — a zoom's window — is
+  // given to it with setData instead of building a new plot
+  const plotted = useRef<{ plot: uPlot; shape: string; release: () => void } | null>(null)
+  const dropPlot = () => {
+    plotted.current?.release()
+    plotted.current = null
+  }
+  useEffect(() => dropPlot, [])
+
   useEffect(() => {
     const el = box.current
-    if (!el || !lines) return
+    if (!el || !lines) {
+      dropPlot()
+      return
+    }
     const value = (_u: uPlot, v: number | null) => (v === null || v === undefined ? '–' : number(v))
     const series: uPlot.Series[] = [{ label: xLabel(xSpec) }]
     const bands: uPlot.Band[] = []
@@ -115,6 +127,15 @@ export function LineChart({ options, runs: given, title, height = 220 }: {
       tables.push([line.xs, ...columns] as uPlot.AlignedData)
     }
     const data = tables.length ? uPlot.join(tables) : ([[]] as unknown as uPlot.AlignedData)
+    const shape = JSON.stringify([series.map((s) => [s.label, s.stroke, s.width, s.dash, s.points?.show]),
+      axis, logX, logY, height])
+    const kept = plotted.current
+    if (kept && kept.shape === shape && kept.plot.root.parentElement === el) {
+      kept.plot.setData(data)
+      performance.mark('neon:track-chart')
+      return
+    }
+    dropPlot()
     const opts: uPlot.Options = {
       width: Math.max(el.clientWidth, 200), height,
       legend: { show: false },
@@ -143,10 +164,12 @@ export function LineChart({ options, runs: given, title, height = 220 }: {
     plot.over.addEventListener('dblclick', reset)
     const observer = new ResizeObserver(() => plot.setSize({ width: Math.max(el.clientWidth, 200), height }))
     observer.observe(el)
-    return () => {
-      observer.disconnect()
-      plot.over.removeEventListener('dblclick', reset)
-      plot.destroy()
+    plotted.current = {
+      plot, shape, release: () => {
+        observer.disconnect()
+        plot.over.removeEventListener('dblclick', reset)
+        plot.destroy()
+      },
     }
   }, [drawn, lines, axis, logX, logY, smoothed, height]) // eslint-disable-line react-hooks/exhaustive-deps
 

@@ -65,6 +65,89 @@ export async function resolveMetrics(metrics: string[], signal: AbortSignal): Pr
 }
 
 type GroupOut = components['schemas']['FormulaGroupOut']
+type BucketsBody = components['schemas']['BucketsRequest']
+type BucketsAnswer = components['schemas']['BucketsResponse']
+type Waiting = { body: BucketsBody; signal: AbortSignal; resolve: (a: BucketsAnswer) => void; reject: (e: unknown) => void }
+
+/** The API's limit of series in one buckets request. */
+const MAX_SERIES = 1000
+const waiting = new Map<string, Waiting[]>()
+
+/** Buckets of the same kind (x, scale, bucket count, fields; no window) asked in the same frame — the charts of a
+ * page coming into view together — go as one request, split back per asker: one round trip and one engine read
+ * instead of one a chart. A zoom (a window) goes alone, at once. */
+export function postBuckets(body: BucketsBody, signal: AbortSignal): Promise<BucketsAnswer> {
+  if (body.from_x !== undefined && body.from_x !== null) {
+    return unwrap(api.POST('/api/track/buckets', { body, signal }))
+  }
+  const key = JSON.stringify({ ...body, series: null })
+  return new Promise((resolve, reject) => {
+    let batch = waiting.get(key)
+    if (!batch) {
+      const mine: Waiting[] = []
+      batch = mine
+      waiting.set(key, mine)
+      let sent = false
+      const send = () => {
+        if (sent) return
+        sent = true
+        waiting.delete(key)
+        void sendBatch(mine)
+      }
+      requestAnimationFrame(send)
+      setTimeout(send, 50) // a hidden page draws no frames
+    }
+    batch.push({ body, signal, resolve, reject })
+  })
+}
+
+async function sendBatch(batch: Waiting[]): Promise<void> {
+  const live = batch.filter((w) => {
+    if (w.signal.aborted) w.reject(w.signal.reason)
+    return !w.signal.aborted
+  })
+  // askers in requests of at most MAX_SERIES series (one asker's series are never split)
+  const requests: Waiting[][] = []
+  let size = MAX_SERIES
+  for (const w of live) {
+    if (size + w.body.series.length > MAX_SERIES) {
+      requests.push([])
+      size = 0
+    }
+    requests[requests.length - 1].push(w)
+    size += w.body.series.length
+  }
+  await Promise.all(requests.map(async (askers) => {
+    const controller = new AbortController()
+    let open = askers.length
+    for (const w of askers) {
+      w.signal.addEventListener('abort', () => {
+        w.reject(w.signal.reason)
+        if (--open === 0) controller.abort()
+      }, { once: true })
+    }
+    try {
+      const answer = await unwrap(api.POST('/api/track/buckets', {
+        body: { ...askers[0].body, series: askers.flatMap((w) => w.body.series) }, signal: controller.signal,
+      }))
+      let at = 0
+      for (const w of askers) {
+        const n = w.body.series.length
+        w.resolve({ ...answer, series: answer.series.slice(at, at + n) })
+        at += n
+      }
+    } catch (err) {
+      if (askers.length === 1 || controller.signal.aborted) {
+        for (const w of askers) w.reject(err)
+        return
+      }
+      // one asker's bad series (a run since deleted, say) fails the batch: each asks alone, and only it fails
+      for (const w of askers) {
+        if (!w.signal.aborted) unwrap(api.POST('/api/track/buckets', { body: w.body, signal: w.signal })).then(w.resolve, w.reject)
+      }
+    }
+  }))
+}
 
 /** A group's aggregate as columns: its mean through each bucket's last point (or the exact steps), the band its
  * ± std edges. */
@@ -140,13 +223,11 @@ export async function fetchLines({ options, runs, zoom, buckets, signal }: {
     }
   }
   if (!runs.runIds.length) return { lines: [], notes }
-  const stored = metrics.length ? unwrap(api.POST('/api/track/buckets', {
-    body: {
-      series: runs.runIds.flatMap((run_id) => metrics.map((path) => ({ run_id, path }))).slice(0, 1000),
-      buckets, fields: FIELDS, x: axis, x_path: options.x.kind === 'metric' ? options.x.path : '', log_x: options.logX,
-      lineage: true, include_preview: true, shared_range: false, ...window,
-    }, signal,
-  })) : Promise.resolve({ series: [] })
+  const stored = metrics.length ? postBuckets({
+    series: runs.runIds.flatMap((run_id) => metrics.map((path) => ({ run_id, path }))).slice(0, MAX_SERIES),
+    buckets, fields: FIELDS, x: axis, x_path: options.x.kind === 'metric' ? options.x.path : '', log_x: options.logX,
+    lineage: true, include_preview: true, shared_range: false, ...window,
+  }, signal) : Promise.resolve({ series: [] })
   const derived = axis === 'step' ? formulas.map((f) => formula(f, false)) : []
   if (axis !== 'step' && formulas.length) notes.push('formulas are drawn over steps only')
   const [series, ...formulaAnswers] = await Promise.all([stored, ...derived])
