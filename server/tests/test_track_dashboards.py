@@ -317,5 +317,13 @@ def test_a_share_link_reads_the_points_and_files_of_its_runs_only(client: TestCl
         assert (answer.status_code, answer.content) == (200, key.encode())
     for key in ("outside/sample.png", "outside/img-0.png", "in-a/nothing.png", "in-a"):
         assert anyone.get(f"/api/shared/reports/{token}/files/{key}").status_code == 404, key
+    # names: only those the report's runs have, counted among them (a /regex/ metric of a block resolves so)
+    outside = RunWrites("outside")
+    outside.add_float("secret/loss", 0, 0, 1.0)
+    asyncio.run(services.track.write(project_id, outside))
+    names = anyone.get(f"/api/shared/reports/{token}/attributes", params={"regex": "loss$"})
+    assert names.status_code == 200, names.text
+    assert [(a["path"], a["runs"]) for a in names.json()["attributes"]] == [("loss", 2)]
     client.delete(f"/api/track/reports/{report}/share", headers=headers)
     assert anyone.get(f"/api/shared/reports/{token}/files/in-a/sample.png").status_code == 404
+    assert anyone.get(f"/api/shared/reports/{token}/attributes").status_code == 404

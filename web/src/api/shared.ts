@@ -3,7 +3,7 @@
 import type { Middleware } from 'openapi-fetch'
 import { api } from './client'
 
-const SHARED = /^\/api\/track\/(buckets|formula|table|runs\/[^/]+|runs\/[^/]+\/points)$/
+const SHARED = /^\/api\/track\/(buckets|formula|table|attributes|runs\/[^/]+|runs\/[^/]+\/points)$/
 let reading: string | null = null
 
 /** The share link's token while a shared report is open (files are then read through it), else null. */

@@ -92,6 +92,22 @@ async def shared_formula(token: Token, body: formula_io.FormulaRequest, services
     return await track_formulas.formula(body, services, _principal(report))
 
 
+@router.get("/api/shared/reports/{token}/attributes",
+            summary="Attribute and series names of a shared report's runs (as GET /api/track/attributes with run=…)",
+            responses={**ok(table_io.AttributeNameList), **errors(NOT_SHARED, (422, "as /api/track/attributes"))},
+            response_model=None)
+async def shared_attribute_names(
+        token: Token, services: ServicesDep,
+        regex: Annotated[str, Query(max_length=1_000, description="as /api/track/attributes")] = "",
+        type: Annotated[list[table_io.ColumnType] | None, Query(description="as /api/track/attributes")] = None,
+        limit: Annotated[int, Query(ge=1, le=track_table.MAX_LIMIT)] = 100,
+        after: Annotated[str | None, Query(min_length=1, max_length=1024)] = None,
+) -> dict[str, Any]:
+    report = await _report(services, token)
+    return await track_table.attribute_names(services, _principal(report), regex=regex, type=type, limit=limit,
+                                             after=after, run=sorted(report.run_ids()))
+
+
 @router.post("/api/shared/reports/{token}/table",
              summary="The runs table over a shared report's runs only (as POST /api/track/table)",
              responses={**ok(table_io.TableResponse), **errors(400, NOT_SHARED, (422, "as /api/track/table"))},
