@@ -1,5 +1,5 @@
 // The suggestion list under a typed input (the NQL bar, the formula editor): ↑/↓ move, Tab (or a click) takes one.
-import { useRef, useState } from 'react'
+import { useLayoutEffect, useRef, useState } from 'react'
 
 /** An input that suggests as you type: where its caret is, whether its suggestions are open, which one is active,
  * the props the input needs, and `insert`, which replaces text from `from` to the caret and puts the caret after. */
@@ -8,6 +8,14 @@ export function useSuggestingInput(text: string, setText: (text: string) => void
   const [caret, setCaret] = useState(text.length)
   const [open, setOpen] = useState(false)
   const [active, setActive] = useState(0)
+  // where an insert put the caret: set as soon as React has written the new text, before the next key is handled
+  // (set a frame later, a fast typist's next key landed before it and the caret jumped back behind it)
+  const [placed, setPlaced] = useState<{ at: number } | null>(null)
+  useLayoutEffect(() => {
+    if (!placed) return
+    input.current?.focus()
+    input.current?.setSelectionRange(placed.at, placed.at)
+  }, [placed])
   const props = {
     ref: input, value: text, spellCheck: false, autoComplete: 'off',
     onChange: (e: React.ChangeEvent<HTMLInputElement>) => {
@@ -23,10 +31,7 @@ export function useSuggestingInput(text: string, setText: (text: string) => void
     const at = from + inserted.length
     setText(text.slice(0, from) + inserted + text.slice(caret))
     setCaret(at)
-    window.requestAnimationFrame(() => {
-      input.current?.focus()
-      input.current?.setSelectionRange(at, at)
-    })
+    setPlaced({ at })
   }
   return { caret, open, setOpen, active, setActive, props, insert }
 }
