@@ -145,19 +145,32 @@ def _result(project: str, bind: Binder, formula: Formula, runs: Sequence[tuple[S
     return f"SELECT sid, step AS x, value FROM ({sql})"
 
 
+def _run_summaries(formula: Formula, runs: Sequence[tuple[Segment, ...]], q: BucketQuery,
+                   stored: Stored) -> dict[int, list[dict[str, Any]]] | None:
+    """Per run (by sid) the summaries of its referenced series, when the summaries describe the points read: every
+    run of one segment and previews read. A run missing a referenced series has no result and is left out. None
+    when the summaries cannot tell."""
+    if not q.include_preview:
+        return None
+    found = {}
+    for sid, segments in enumerate(runs):
+        if len(segments) != 1:
+            return None
+        summaries = [stored.get((segments[0].run_id, path)) for path in formula.references]
+        if all(s is not None for s in summaries):
+            found[sid] = [s for s in summaries if s is not None]
+    return found
+
+
 def _dense(formula: Formula, runs: Sequence[tuple[Segment, ...]], q: BucketQuery, stored: Stored) -> bool:
     """Whether the summaries say that in every run all referenced series hold the same consecutive integer steps:
     one segment, never rewritten, the same first and last step, and as many points as integers between them
     (the statement checks every row that this holds, see `_aligned`)."""
-    if not q.include_preview:
+    found = _run_summaries(formula, runs, q, stored)
+    if found is None:
         return False
-    for segments in runs:
-        if len(segments) != 1:
-            return False
-        summaries = [stored.get((segments[0].run_id, path)) for path in formula.references]
-        if any(s is None for s in summaries):
-            continue  # the run has no result
-        shapes = {(s["first_step"], s["last_step"], s["count"], bool(s["rewritten"])) for s in summaries if s}
+    for summaries in found.values():
+        shapes = {(s["first_step"], s["last_step"], s["count"], bool(s["rewritten"])) for s in summaries}
         if len(shapes) != 1:
             return False
         [(first, last, count, rewritten)] = shapes
@@ -182,16 +195,12 @@ def _known_ranges(formula: Formula, runs: Sequence[tuple[Segment, ...]], q: Buck
     """Each run's x range from the summaries, when they tell it: a run of one segment whose referenced series
     all start at one step and end at one step has both steps aligned, and a formula that never drops a step
     (no diff or rate) keeps them. None when any run's range needs the points (then a window pass finds it)."""
-    if not q.include_preview or nullable(formula.root):
+    found = None if nullable(formula.root) else _run_summaries(formula, runs, q, stored)
+    if found is None:
         return None
     ranges = {}
-    for sid, segments in enumerate(runs):
-        if len(segments) != 1:
-            return None
-        summaries = [stored.get((segments[0].run_id, path)) for path in formula.references]
-        if any(s is None for s in summaries):
-            continue  # the run has no result: no range needed
-        ends = {(s["first_step"], s["last_step"]) for s in summaries if s is not None}
+    for sid, summaries in found.items():
+        ends = {(s["first_step"], s["last_step"]) for s in summaries}
         if len(ends) != 1:
             return None
         [(lo, hi)] = ends
