@@ -1,9 +1,13 @@
 """Ingestion benchmark: sustained spans/s into a real `neon up` (embedded chDB), and request latency.
 
-A request is answered only after its spans are written to chDB, so the time from sending a request to its
-200 answer is the time from request to queryable; the run ends by checking that the store holds every span.
+The load: 2,000 agent traces × 50 spans, pre-encoded OTLP protobuf, 200 spans per request, sent from N
+concurrent connections. An OTLP protobuf request is answered once it is synced to the ingest log; its spans are
+written in bulk after. So a run reports both: the answer's latency (what holds a sender back) and the time from
+arrival to queryable (the server's own figure for the latest requests, `/api/health` → `ingest.queryable_*`).
+A run ends when the server has written every span; then the server is stopped and its store counted.
 
-    uv run python bench/ingest_bench.py                       # concurrency and batch-size sweeps
+    uv run python bench/ingest_bench.py                       # concurrency 1, 4, 8 (the issue's load)
+    uv run python bench/ingest_bench.py --sweep               # concurrency 1–32 and batch sizes, 1,000-span requests
     uv run python bench/ingest_bench.py --quick               # one short run
     uv run python bench/ingest_bench.py --sdk                 # through the real OTel SDK exporter
     uv run python bench/ingest_bench.py --profile out.txt     # py-spy collapsed stacks of the server under load
@@ -102,6 +106,10 @@ class RunResult:
     retries: int
     stored: int
     server_cpu: float = 0.0
+    written_seconds: float = 0.0   # from the first request to the last span written
+    queryable_p50: float | None = None
+    queryable_p99: float | None = None
+    peak_rss_mb: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -112,9 +120,38 @@ class RunResult:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
     def row(self) -> str:
-        return (f"| {self.label} | {self.rate:,.0f} | {self.pct(0.5):.0f} | {self.pct(0.99):.0f} | "
-                f"{self.server_cpu / self.seconds:.2f} | {self.server_cpu / self.spans * 1e6:.0f} | "
-                f"{self.retries} | {'yes' if self.stored == self.spans else f'NO ({self.stored})'} |")
+        written = self.spans / self.written_seconds if self.written_seconds else 0.0
+        return (f"| {self.label} | {self.rate:,.0f} | {written:,.0f} | {self.pct(0.5):.0f} | {self.pct(0.99):.0f} | "
+                f"{_ms(self.queryable_p50)} | {_ms(self.queryable_p99)} | "
+                f"{self.server_cpu / self.written_seconds:.2f} | {self.server_cpu / self.spans * 1e6:.0f} | "
+                f"{self.peak_rss_mb:,.0f} | {self.retries} | "
+                f"{'yes' if self.stored == self.spans else f'NO ({self.stored})'} |")
+
+
+HEADER = ("| run | spans/s answered | spans/s written | answer p50 ms | answer p99 ms | queryable p50 ms "
+          "| queryable p99 ms | server CPU cores | server CPU µs/span | peak RSS MB | 429 retries | all stored |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|---|")
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f}"
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def wait_written(url: str, spans: int, timeout: float = 600) -> dict[str, object]:
+    """Poll the server's health until it has written `spans` spans; returns its ingest figures."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ingest = httpx.get(f"{url}/api/health", timeout=10).json()["ingest"]
+        if ingest["written_spans"] >= spans or time.monotonic() > deadline:
+            return dict(ingest)
+        time.sleep(0.005)
 
 
 def process_cpu(pid: int) -> float:
@@ -171,13 +208,21 @@ def run(label: str, bodies: list[bytes], spans_per_body: int, concurrency: int, 
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1)
         cpu_before = process_cpu(server.proc.pid)
+        started = time.perf_counter()
         latencies, retries, seconds = asyncio.run(send_all(server.url, server.key, bodies, concurrency))
+        total = len(bodies) * spans_per_body
+        ingest = wait_written(server.url, total)
+        written_seconds = time.perf_counter() - started
         cpu = process_cpu(server.proc.pid) - cpu_before
+        rss = peak_rss_mb(server.proc.pid)
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             spy.wait(60)
         stored = server.count_spans()
-        return RunResult(label, len(bodies) * spans_per_body, seconds, latencies, retries, stored, cpu)
+        p50, p99 = ingest.get("queryable_p50_ms"), ingest.get("queryable_p99_ms")
+        return RunResult(label, total, seconds, latencies, retries, stored, cpu, written_seconds,
+                         float(p50) if isinstance(p50, int | float) else None,
+                         float(p99) if isinstance(p99, int | float) else None, rss)
     finally:
         server.cleanup()
 
@@ -219,35 +264,47 @@ def sdk_run(spans: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one short run")
+    parser.add_argument("--sweep", action="store_true", help="concurrency 1–32 and batch sizes, 1,000-span requests")
     parser.add_argument("--sdk", action="store_true", help="measure through the OTel SDK exporter instead")
     parser.add_argument("--profile", help="write py-spy collapsed stacks of the server during one run")
-    parser.add_argument("--requests", type=int, default=200, help="requests per run (each 20 traces x 50 spans)")
-    parser.add_argument("--concurrency", type=int, default=4, help="connections for --quick and --profile runs")
+    parser.add_argument("--traces", type=int, default=2000, help="traces of 50 spans per run")
+    parser.add_argument("--spans-per-request", type=int, default=200, help="a multiple of 50")
+    parser.add_argument("--concurrency", type=int, action="append",
+                        help="connections (repeatable; default 1, 4, 8; 4 for --quick and --profile)")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
-                        help="server setting for the --quick and --profile runs, e.g. NEON_INGEST_BATCH_DELAY_MS=250")
+                        help="server setting for every run, e.g. NEON_INGEST_BATCH_DELAY_MS=250")
     args = parser.parse_args()
     if args.sdk:
         sdk_run(50_000 if args.quick else 200_000)
         return
-    traces_per_request, spans_per_body = 20, 20 * 50
-    count = 30 if args.quick else args.requests
-    print(f"encoding {count} requests of {spans_per_body} spans …", file=sys.stderr)
+    env = dict(item.split("=", 1) for item in args.env)
+    per_request = 1000 if args.sweep else args.spans_per_request
+    traces_per_request = per_request // 50
+    count = max(1, (300 if args.quick else args.traces) // traces_per_request)
+    if args.sweep:
+        count = 200
+    print(f"encoding {count} requests of {per_request} spans …", file=sys.stderr)
     bodies = encode_requests(count, traces_per_request, seed=1)
     mb = sum(len(b) for b in bodies) / count / 1e6
-    print(f"average request: {mb:.2f} MB, {spans_per_body} spans, ~1 KB input and output per LLM span")
-    header = ("| run | spans/s | p50 ms (to queryable) | p99 ms | server CPU cores | server CPU µs/span | 429 retries "
-              "| all stored |\n|---|---|---|---|---|---|---|---|")
-    print(header)
+    print(f"{count} requests of {per_request} spans, {mb:.2f} MB each, ~1 KB input and output per LLM span")
+    print(HEADER)
+    settings = "".join(f", {k}={v}" for k, v in env.items())
     if args.quick or args.profile:
-        env = dict(item.split("=", 1) for item in args.env)
-        label = f"concurrency {args.concurrency}" + "".join(f", {k}={v}" for k, v in env.items())
-        print(run(label, bodies, spans_per_body, args.concurrency, env, args.profile).row(), flush=True)
+        concurrency = (args.concurrency or [4])[0]
+        print(run(f"concurrency {concurrency}{settings}", bodies, per_request, concurrency, env,
+                  args.profile).row(), flush=True)
         return
-    for concurrency in (1, 2, 4, 8, 16, 32):
-        print(run(f"concurrency {concurrency}, batch ≤20k", bodies, spans_per_body, concurrency, {}).row(), flush=True)
-    for batch in (2_000, 5_000, 50_000):
-        env = {"NEON_INGEST_BATCH_ROWS": str(batch)}
-        print(run(f"concurrency 16, batch ≤{batch // 1000}k", bodies, spans_per_body, 16, env).row(), flush=True)
+    if args.sweep:
+        for concurrency in (1, 2, 4, 8, 16, 32):
+            print(run(f"concurrency {concurrency}, batch ≤20k", bodies, per_request, concurrency, env).row(),
+                  flush=True)
+        for batch in (2_000, 5_000, 50_000):
+            batch_env = {**env, "NEON_INGEST_BATCH_ROWS": str(batch)}
+            print(run(f"concurrency 16, batch ≤{batch // 1000}k", bodies, per_request, 16, batch_env).row(),
+                  flush=True)
+        return
+    for concurrency in args.concurrency or [1, 4, 8]:
+        print(run(f"concurrency {concurrency}{settings}", bodies, per_request, concurrency, env).row(), flush=True)
 
 
 if __name__ == "__main__":

@@ -240,6 +240,11 @@ class LiveServer:
         self.server.should_exit = True
         self.thread.join(10)
 
+    def settle(self) -> None:
+        """Wait until the spans of every OTLP export answered so far are in the store (protobuf exports are
+        answered once logged, and written in bulk just after)."""
+        assert self.services.writer.settle(30), "answered exports not written within 30 s"
+
 
 @pytest.fixture
 def project_key(services: Services) -> tuple[str, str]:

@@ -75,6 +75,7 @@ def test_genai_spans_through_the_protobuf_exporter(live_server: LiveServer, proj
             tool.set_status(Status(StatusCode.ERROR, "account locked"))
         trace_id = format(root.get_span_context().trace_id, "032x")
     provider.shutdown()
+    live_server.settle()
 
     spans = spans_of(analytics, trace_id)
     assert set(spans) == {"agent run", "chat gpt-4o", "execute_tool lookup"}
@@ -179,6 +180,7 @@ def test_bad_spans_are_rejected_and_counted_while_good_ones_land(
     message = answer.partial_success.error_message
     for reason in ("invalid trace_id", "invalid span_id", "start time missing", "end time before start time"):
         assert reason in message
+    live_server.settle()
     assert set(spans_of(analytics, good_trace.hex())) == {"good"}
 
 
@@ -269,6 +271,7 @@ def test_retried_export_is_not_counted_twice(live_server: LiveServer, project_ke
     body = request.SerializeToString()
     for _ in range(3):
         assert post(live_server, secret, body).status_code == 200
+    live_server.settle()
 
     def totals() -> dict[str, Any]:
         return analytics.query(
@@ -284,6 +287,7 @@ def test_retried_export_is_not_counted_twice(live_server: LiveServer, project_ke
         assert again.ingest.load_recent_requests() >= 1
         with LiveServer(again) as restarted:
             assert post(restarted, secret, body).status_code == 200
+            restarted.settle()
     finally:
         again.stop_writers()
     assert totals() == first

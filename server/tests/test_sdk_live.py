@@ -54,6 +54,7 @@ def test_example_agent_trace_lands_nested(live_server: LiveServer, project_key: 
     reply = example.main()
     assert reply.startswith("Your balance is 42 EUR")
     provider.shutdown()
+    live_server.settle()
 
     [trace_id] = [r["trace_id"] for r in analytics.query(
         "SELECT DISTINCT trace_id FROM spans WHERE project_id = {p:String}", tag="tests.sdk",

@@ -11,7 +11,8 @@ from neon.execute.errors import SpecError
 from neon.execute.folder import load_agents
 from neon.tracing.config import disable_autoconfigure
 from neon_server.ingest.semconv import Limits
-from neon_server.ingest.writer import BatchWriter
+from neon_server.ingest.wal import IngestLog
+from neon_server.ingest.writer import BatchWriter, queryable_after
 from neon_server.services.agent_blobs import AgentBlobService
 from neon_server.services.agent_runs import AgentRunService
 from neon_server.services.agents import AgentService
@@ -81,6 +82,7 @@ class Services:
     live: LiveHub = field(init=False)
     writer: BatchWriter = field(init=False)
     ingest: IngestService = field(init=False)
+    ingest_log: IngestLog | None = field(init=False)
     scores: ScoreService = field(init=False)
     traces: TraceService = field(init=False)
     trace_list: TraceListService = field(init=False)
@@ -134,8 +136,9 @@ class Services:
             issue_token=self.run_tokens.issue, neon_url=lambda: self._neon_url_for_workers,
             task_queue=s.agent_task_queue)
         self.live = LiveHub()
+        self._start_ingest()
         self.scores = ScoreService(ScoreStore(self.analytics))
-        self.traces = TraceService(TraceStore(self.analytics))
+        self.traces = TraceService(TraceStore(self.analytics), settle=self.writer.settle)
         self.trace_list = TraceListService(TraceListStore(self.analytics))
         self.span_list = SpanListService(SpanListStore(self.analytics))
         self.stats = StatsService(StatsStore(self.analytics))
@@ -155,15 +158,7 @@ class Services:
             self.online_rules.set_on_change(self.online_scorer.reload)
             self.live.listen(self.online_scorer.on_written)
             self.online_scorer.start()
-        spans = SpanStore(self.analytics)
-        self.writer = BatchWriter(spans.write, max_batch_rows=s.ingest_batch_rows,
-                                  max_delay_seconds=s.ingest_batch_delay_ms / 1000,
-                                  max_pending_rows=s.ingest_buffer_rows, on_written=self.live.publish)
-        self.ingest = IngestService(spans, self.writer, self.pricing,
-                                    Limits(s.ingest_max_attribute_bytes, s.ingest_max_payload_bytes),
-                                    dedupe_window_seconds=s.ingest_dedupe_window_seconds)
-        self.ingest.load_recent_requests()
-        self.writer.start()
+        self.ingest.recover()  # requests a crash left in the ingest log, now that every listener is in place
         track_store = TrackStore(self.analytics)
         self.track_writer = TrackWriter(track_store)
         self.track = TrackService(self.metadata.track_runs, track_store, self.track_writer,
@@ -181,6 +176,20 @@ class Services:
         self.neptune_read = NeptuneRead(TrackReadStore(self.analytics), lambda p: self.projects.get(p).name)
         self.track_table = TrackTableService(TrackTableStore(self.analytics))
         self._start_track_ui()
+
+    def _start_ingest(self) -> None:
+        """The span writer and the ingest service."""
+        s = self.settings
+        spans = SpanStore(self.analytics)
+        self.ingest_log = IngestLog(s.home / "ingest-log") if s.ingest_log else None
+        self.writer = BatchWriter(spans.write, max_batch_rows=s.ingest_batch_rows,
+                                  max_delay_seconds=s.ingest_batch_delay_ms / 1000,
+                                  max_pending_rows=s.ingest_buffer_rows, on_written=self.live.publish)
+        self.ingest = IngestService(spans, self.writer, self.pricing,
+                                    Limits(s.ingest_max_attribute_bytes, s.ingest_max_payload_bytes),
+                                    ingest_log=self.ingest_log, dedupe_window_seconds=s.ingest_dedupe_window_seconds)
+        self.ingest.load_recent_requests()
+        self.writer.start()
 
     def _start_track_ui(self) -> None:
         """What the Track UI saves: views of the runs table, dashboards and reports."""
@@ -230,9 +239,9 @@ class Services:
             dependencies["temporal"] = self.temporal.health()
         ok = all(d["status"] == "ok" for d in dependencies.values())
         stats = self.writer.stats
-        ingest = {"pending_spans": self.writer.pending_rows, "written_spans": stats.spans,
-                  "batches": stats.batches, "failed_batches": stats.failures,
-                  "rejected_overloaded": stats.rejected_overload}
+        ingest: dict[str, Any] = {"pending_spans": self.writer.pending_rows, "written_spans": stats.spans,
+                                  "batches": stats.batches, "failed_batches": stats.failures,
+                                  "rejected_overloaded": stats.rejected_overload, **queryable_after(stats)}
         written = self.track_writer.stats
         track = {"pending_rows": self.track_writer.pending_rows, "written_points": written.points,
                  "batches": written.batches, "failed_batches": written.failures,
@@ -253,6 +262,8 @@ class Services:
         """Write what the span and Track writers hold, then stop them."""
         timeout = self.settings.shutdown_timeout_seconds
         self.writer.stop(timeout=timeout)
+        if self.ingest_log is not None:
+            self.ingest_log.close()
         self.track.close()
         self.track_writer.stop(timeout=timeout)
 

@@ -67,6 +67,8 @@ class Settings(BaseSettings):
                                     description="Spans waiting to be written before requests get 429.")
     ingest_dedupe_window_seconds: int = Field(default=600, ge=0, le=86_400,
                                               description="How long a written request is recognised if retried.")
+    ingest_log: bool = Field(default=True, description="Answer OTLP protobuf exports once synced to the ingest log "
+                             "($NEON_HOME/ingest-log) and write them in bulk; off: answer after the insert.")
 
     # Neptune's clients (docs/track-neptune.md)
     neptune_token_seconds: int = Field(default=3600, ge=60, le=7 * 86_400,

@@ -18,7 +18,9 @@ class Health(BaseModel):
     version: str
     dependencies: dict[str, dict[str, Any]] = Field(description="analytics and metadata stores: status, backend, "
                                                                 "latency_ms or error")
-    ingest: dict[str, int] = Field(description="write buffer and batch counters")
+    ingest: dict[str, int | float | None] = Field(
+        description="write buffer and batch counters; queryable_p50_ms / queryable_p99_ms: from an OTLP protobuf "
+                    "request's arrival to its spans being queryable, over the latest 10,000 requests")
     track: dict[str, int] = Field(description="Track's write buffer and batch counters")
     online_scoring: dict[str, Any]
 

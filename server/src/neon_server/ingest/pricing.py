@@ -8,9 +8,12 @@ input or output tokens is not priced.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from neon_server.ingest.default_prices import MAX_MEMO, DefaultPrices
 
@@ -87,3 +90,28 @@ class PriceBook:
                 if pricer is None:
                     continue
             costs[i] = pricer.cost(inputs[i], outputs[i], cached[i], starts[i])
+
+
+def price_spans(spans: pa.Table, book_for: Callable[[str], PriceBook]) -> pa.Table:
+    """`spans` (the span table of a write batch) with `cost` filled as `PriceBook.apply` fills it, project by
+    project. Only the rows that need a price are read into Python."""
+    needs = pc.and_(pc.and_(pc.is_null(spans["cost"]), pc.not_equal(spans["model"], "")),
+                    pc.or_(pc.greater(spans["input_tokens"], 0), pc.greater(spans["output_tokens"], 0)))
+    rows = pc.indices_nonzero(needs)
+    if not len(rows):
+        return spans
+    picked = spans.take(rows).select(["project_id", "model", "provider", "input_tokens", "output_tokens",
+                                      "cached_input_tokens", "start_time"]).to_pydict()
+    starts = pc.cast(spans["start_time"].take(rows), pa.int64()).to_pylist()
+    costs = spans["cost"].to_pylist()
+    books: dict[str, PriceBook] = {}
+    for i, row in enumerate(rows.to_pylist()):
+        project = picked["project_id"][i]
+        book = books.get(project)
+        if book is None:
+            book = books[project] = book_for(project)
+        pricer = book.lookup(picked["model"][i], picked["provider"][i])
+        if pricer is not None:
+            costs[row] = pricer.cost(picked["input_tokens"][i], picked["output_tokens"][i],
+                                     picked["cached_input_tokens"][i], starts[i])
+    return spans.set_column(spans.schema.get_field_index("cost"), "cost", pa.array(costs, pa.float64()))

@@ -1,8 +1,13 @@
-"""Group commit: requests hand in column batches; one thread writes them in large batches.
+"""Group commit: requests hand in column batches or logged bodies; one thread writes them in large batches.
 
-A request's future resolves only after the batch holding its spans is written to the store (so an answered
-request is durable), or fails with the store's error. The buffer is bounded by rows: when it is full,
-`submit` raises Overloaded at once and the API answers 429 with Retry-After, instead of queueing without bound.
+Two kinds of work wait in one buffer:
+- column batches (`submit`): the request's future resolves only after the batch holding its spans is written to
+  the store (so an answered request is durable), or fails with the store's error;
+- logged requests (`submit_logged`): bodies already synced to the ingest log (`wal.py`), answered before they are
+  written. The writer maps them in bulk (`materialize`, one call per batch) and writes them with the rest; a
+  failed write is retried, with a growing pause, until it succeeds, since their senders were already answered.
+The buffer is bounded by rows: when it is full, `submit` and `submit_logged` raise Overloaded at once and the API
+answers 429 with Retry-After, instead of queueing without bound.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import pyarrow as pa
+
+from neon_server.ingest.wal import LoggedRequest
 
 log = logging.getLogger("neon.ingest.writer")
 
@@ -32,10 +39,17 @@ class WriterStopped(RuntimeError):
     """The writer is shutting down and takes no more work."""
 
 
+Materialize = Callable[[list[LoggedRequest]], tuple[pa.Table, pa.Table]]
+MAX_RETRY_PAUSE = 5.0
+
+
 @dataclass
 class PendingBatch:
-    spans: pa.Table
-    payloads: pa.Table
+    spans: pa.Table | None
+    payloads: pa.Table | None
+    rows: int
+    logged: LoggedRequest | None = None
+    seq: int = 0  # logged requests are numbered in the order they were admitted
     future: Future[None] = field(default_factory=Future)
 
 
@@ -57,6 +71,19 @@ class WriterStats:
     rejected_overload: int = 0
     last_batch_spans: int = 0
     write_seconds: float = 0.0
+    retries: int = 0
+    # Seconds from a logged request's arrival to its spans being in the store, for the latest requests.
+    queryable_seconds: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+
+
+def queryable_after(stats: WriterStats) -> dict[str, float | None]:
+    """Median and p99 of the seconds from a logged request's arrival to its spans being in the store (latest
+    10,000 requests): how long an answered export takes to become queryable."""
+    times = sorted(stats.queryable_seconds)
+    if not times:
+        return {"queryable_p50_ms": None, "queryable_p99_ms": None}
+    return {"queryable_p50_ms": round(times[len(times) // 2] * 1000, 1),
+            "queryable_p99_ms": round(times[min(len(times) - 1, int(len(times) * 0.99))] * 1000, 1)}
 
 
 class BatchWriter:
@@ -64,6 +91,12 @@ class BatchWriter:
                  max_delay_seconds: float = 0.05, max_pending_rows: int = 200_000,
                  on_written: Callable[[WrittenBatch], None] | None = None) -> None:
         self._write = write
+        self._materialize: Materialize | None = None
+        self._on_logged_written: Callable[[list[LoggedRequest]], None] | None = None
+        self._failures_in_a_row = 0
+        self._logged_seq = 0
+        self._written_seq = 0
+        self._written = threading.Condition()
         self._max_batch_rows = max_batch_rows
         self._max_delay = max_delay_seconds
         self._max_pending_rows = max_pending_rows
@@ -84,25 +117,64 @@ class BatchWriter:
         self._thread = threading.Thread(target=self._run, name="neon-batch-writer", daemon=True)
         self._thread.start()
 
+    def take_logged(self, materialize: Materialize, on_written: Callable[[list[LoggedRequest]], None]) -> None:
+        """Accept logged requests: `materialize` maps a batch of them onto tables; `on_written` hears which were
+        written. Call before `start`."""
+        self._materialize = materialize
+        self._on_logged_written = on_written
+
     def submit(self, spans: pa.Table, payloads: pa.Table) -> Future[None]:
-        batch = PendingBatch(spans, payloads)
-        rows = spans.num_rows
+        batch = PendingBatch(spans, payloads, spans.num_rows)
         with self._cond:
-            if self._stopping:
-                raise WriterStopped("the server is shutting down")
-            # One oversized request is admitted into an empty buffer, or it could never be written.
-            if self._pending_rows and self._pending_rows + rows > self._max_pending_rows:
-                self.stats.rejected_overload += 1
-                raise Overloaded(retry_after=1.0)
-            if not self._pending:
-                self._first_pending_at = time.monotonic()
-            self._pending.append(batch)
-            self._pending_rows += rows
-            if self._pending_rows >= self._max_batch_rows:
-                self._cond.notify()
-            elif len(self._pending) == 1:
-                self._cond.notify()  # start the delay clock in the writer
+            self._admit(batch.rows)
+            self._enqueue(batch)
         return batch.future
+
+    def submit_logged(self, rows: int, log: Callable[[], LoggedRequest]) -> Future[None]:
+        """Admit a request of `rows` spans, then call `log` (which syncs it to the ingest log) and queue what it
+        returns. Admission comes first so that a request refused with 429 is never logged (its retry would be a
+        second copy)."""
+        if self._materialize is None:
+            raise RuntimeError("this writer takes no logged requests")
+        with self._cond:
+            self._admit(rows)
+            batch = PendingBatch(None, None, rows, log(), self._logged_seq + 1)
+            self._logged_seq += 1
+            self._enqueue(batch)
+        return batch.future
+
+    def settle(self, timeout: float) -> bool:
+        """Wait until every logged request admitted so far is written (read-your-writes for a caller that was
+        answered before its spans were written); False if that took longer than `timeout`."""
+        target = self._logged_seq
+        with self._written:
+            return self._written.wait_for(lambda: self._written_seq >= target, timeout)
+
+    def submit_recovered(self, record: LoggedRequest) -> Future[None]:
+        """Queue a request logged before a restart, whatever the buffer holds (it was answered already)."""
+        with self._cond:
+            batch = PendingBatch(None, None, record.spans, record, self._logged_seq + 1)
+            self._logged_seq += 1
+            self._enqueue(batch)
+        return batch.future
+
+    def _admit(self, rows: int) -> None:
+        if self._stopping:
+            raise WriterStopped("the server is shutting down")
+        # One oversized request is admitted into an empty buffer, or it could never be written.
+        if self._pending_rows and self._pending_rows + rows > self._max_pending_rows:
+            self.stats.rejected_overload += 1
+            raise Overloaded(retry_after=1.0)
+
+    def _enqueue(self, batch: PendingBatch) -> None:
+        if not self._pending:
+            self._first_pending_at = time.monotonic()
+        self._pending.append(batch)
+        self._pending_rows += batch.rows
+        if self._pending_rows >= self._max_batch_rows:
+            self._cond.notify()
+        elif len(self._pending) == 1:
+            self._cond.notify()  # start the delay clock in the writer
 
     def stop(self, timeout: float = 30.0) -> None:
         """Write everything pending, then stop the thread."""
@@ -124,11 +196,11 @@ class BatchWriter:
                     if self._stopping or self._pending_rows >= self._max_batch_rows or now >= due:
                         taken: list[PendingBatch] = []
                         rows = 0
-                        while self._pending and (not taken or rows + self._pending[0].spans.num_rows
+                        while self._pending and (not taken or rows + self._pending[0].rows
                                                  <= self._max_batch_rows):
                             batch = self._pending.popleft()
                             taken.append(batch)
-                            rows += batch.spans.num_rows
+                            rows += batch.rows
                         self._pending_rows -= rows
                         self._first_pending_at = time.monotonic()
                         return taken
@@ -145,25 +217,66 @@ class BatchWriter:
                 return
             started = time.perf_counter()
             try:
-                spans = pa.concat_tables([b.spans for b in taken]) if len(taken) > 1 else taken[0].spans
-                payloads = pa.concat_tables([b.payloads for b in taken]) if len(taken) > 1 else taken[0].payloads
+                spans, payloads = self._tables(taken)
                 self._write(spans, payloads)
-            except Exception as exc:  # every waiting request learns the failure; the writer goes on
-                self.stats.failures += 1
-                log.exception("batch write failed", extra={"fields": {"requests": len(taken)}})
-                for batch in taken:
-                    batch.future.set_exception(exc)
+            except Exception as exc:
+                self._failed(taken, exc)
                 continue
+            self._failures_in_a_row = 0
             elapsed = time.perf_counter() - started
-            self.stats.batches += 1
-            self.stats.spans += spans.num_rows
-            self.stats.requests += len(taken)
-            self.stats.last_batch_spans = spans.num_rows
-            self.stats.write_seconds += elapsed
+            self._count(taken, spans, elapsed)
             for batch in taken:
                 batch.future.set_result(None)
+            logged = [b.logged for b in taken if b.logged is not None]
+            if logged:
+                if self._on_logged_written is not None:
+                    self._on_logged_written(logged)
+                with self._written:  # batches are taken in admission order, failed ones put back in front
+                    self._written_seq = max(self._written_seq, *(b.seq for b in taken))
+                    self._written.notify_all()
             if self._on_written is not None:
                 try:
                     self._on_written(WrittenBatch(spans=spans, requests=len(taken), seconds=elapsed))
                 except Exception:
                     log.exception("live notification failed")
+
+    def _tables(self, taken: list[PendingBatch]) -> tuple[pa.Table, pa.Table]:
+        parts = [(b.spans, b.payloads) for b in taken if b.spans is not None and b.payloads is not None]
+        logged = [b.logged for b in taken if b.logged is not None]
+        if logged and self._materialize is not None:
+            parts.append(self._materialize(logged))
+        if len(parts) == 1:
+            return parts[0]
+        return pa.concat_tables([p[0] for p in parts]), pa.concat_tables([p[1] for p in parts])
+
+    def _failed(self, taken: list[PendingBatch], exc: Exception) -> None:
+        """Requests waiting for the write learn the failure; logged ones (already answered) go back to the
+        front of the buffer and are tried again after a pause."""
+        self.stats.failures += 1
+        self._failures_in_a_row += 1
+        log.exception("batch write failed", extra={"fields": {"requests": len(taken)}})
+        again = [b for b in taken if b.logged is not None]
+        for batch in taken:
+            if batch.logged is None:
+                batch.future.set_exception(exc)
+        if not again:
+            return
+        self.stats.retries += 1
+        pause = min(MAX_RETRY_PAUSE, 0.1 * 2 ** min(self._failures_in_a_row, 6))
+        with self._cond:
+            self._pending.extendleft(reversed(again))
+            self._pending_rows += sum(b.rows for b in again)
+            self._first_pending_at = time.monotonic() - self._max_delay  # due at once after the pause
+            self._cond.wait(pause)
+
+    def _count(self, taken: list[PendingBatch], spans: pa.Table, elapsed: float) -> None:
+        stats = self.stats
+        stats.batches += 1
+        stats.spans += spans.num_rows
+        stats.requests += len(taken)
+        stats.last_batch_spans = spans.num_rows
+        stats.write_seconds += elapsed
+        now_ns = time.time_ns()
+        for batch in taken:
+            if batch.logged is not None:
+                stats.queryable_seconds.append((now_ns - batch.logged.received_ns) / 1e9)

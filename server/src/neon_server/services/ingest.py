@@ -4,22 +4,33 @@ Retried exports are recognised by a digest of the request body (per project): an
 identical body, so a retry of a request that was written is answered OK without writing it again, and a retry
 arriving while the original is still being written waits for the original. Digests are written with the
 spans (`spans.ingest_request`) and reloaded at start, so a retry after a crash is recognised too.
+
+OTLP protobuf, the hot path, is checked (ids, times, duplicates: what partial success reports), synced to the
+ingest log and answered; the batch writer maps and writes the logged bodies in bulk (`_materialize`). At start,
+`recover` writes the logged requests a crash left unwritten. JSON OTLP and native requests are decoded here
+and answered once written.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import pyarrow as pa
+
 from neon_server.ingest.native import decode_native
 from neon_server.ingest.otlp import DecodeResult, decode_json, decode_protobuf
+from neon_server.ingest.otlp_check import check_protobuf
+from neon_server.ingest.pricing import price_spans
 from neon_server.ingest.semconv import Limits
+from neon_server.ingest.wal import IngestLog, LoggedRequest
 from neon_server.ingest.writer import BatchWriter
 from neon_server.services.pricing import PricingService
 from neon_server.storage.analytics.spans import SpanStore
@@ -38,9 +49,13 @@ class IngestResult:
 
 class IngestService:
     def __init__(self, spans: SpanStore, writer: BatchWriter, pricing: PricingService, limits: Limits, *,
-                 dedupe_window_seconds: int = 600, decode_threads: int = 1) -> None:
+                 ingest_log: IngestLog | None = None, dedupe_window_seconds: int = 600,
+                 decode_threads: int = 1) -> None:
         self._spans = spans
         self._writer = writer
+        self._log = ingest_log
+        if ingest_log is not None:
+            writer.take_logged(self.materialize, self.written)
         self._pricing = pricing
         self._limits = limits
         self._window = dedupe_window_seconds
@@ -60,14 +75,18 @@ class IngestService:
         return len(found)
 
     async def otlp(self, project_id: str, body: bytes, *, json_body: bool) -> IngestResult:
+        if not json_body and self._log is not None:
+            return await self._ingest(project_id, body, lambda digest: self._check_and_log(project_id, digest, body))
         decoder = decode_json if json_body else decode_protobuf
-        return await self._ingest(project_id, body, lambda: (decoder(body, project_id, self._limits), []))
+        return await self._ingest(project_id, body, lambda digest: self._decode_and_write(
+            project_id, digest, lambda: (decoder(body, project_id, self._limits), [])))
 
     async def native(self, project_id: str, body: bytes) -> IngestResult:
-        return await self._ingest(project_id, body, lambda: decode_native(body, project_id, self._limits))
+        return await self._ingest(project_id, body, lambda digest: self._decode_and_write(
+            project_id, digest, lambda: decode_native(body, project_id, self._limits)))
 
     async def _ingest(self, project_id: str, body: bytes,
-                      decode: Callable[[], tuple[DecodeResult, list[str]]]) -> IngestResult:
+                      work: Callable[[str], Awaitable[IngestResult]]) -> IngestResult:
         key = (project_id, hashlib.blake2b(body, digest_size=16).hexdigest())
         self._expire()
         if key in self._recent:
@@ -78,7 +97,7 @@ class IngestService:
         mine: Future[IngestResult] = Future()
         self._inflight[key] = mine
         try:
-            result = await self._decode_and_write(project_id, key[1], decode)
+            result = await work(key[1])
         except BaseException as exc:
             mine.set_exception(exc)
             mine.exception()  # mark retrieved: waiting duplicates re-raise it themselves
@@ -103,6 +122,67 @@ class IngestService:
         if written is not None:
             await asyncio.wrap_future(written)
         return IngestResult(len(decoded.columns), decoded.rejected, decoded.message(), trace_ids=trace_ids)
+
+    async def _check_and_log(self, project_id: str, digest: str, body: bytes) -> IngestResult:
+        """Check the request, sync it to the ingest log and hand it to the writer; answered without waiting for
+        the write."""
+        ingest_log = self._log
+        assert ingest_log is not None
+
+        def prepare() -> IngestResult:
+            checked = check_protobuf(body, project_id)
+            if checked.spans:
+                record = LoggedRequest(project_id, digest, time.time_ns(), checked.spans, checked.body)
+                self._writer.submit_logged(checked.spans,
+                                           lambda: dataclasses.replace(record, segment=ingest_log.append(record)))
+            return IngestResult(checked.spans, checked.rejected, checked.message)
+
+        return await asyncio.get_running_loop().run_in_executor(self._decoder, prepare)
+
+    def materialize(self, logged: list[LoggedRequest]) -> tuple[pa.Table, pa.Table]:
+        """Map logged requests onto span and payload tables, priced: the batch writer's bulk step."""
+        spans: list[pa.Table] = []
+        payloads: list[pa.Table] = []
+        for request in logged:
+            decoded = decode_protobuf(request.body, request.project_id, self._limits)
+            if decoded.rejected:
+                log.warning("logged request %s: %d spans could not be mapped: %s", request.digest,
+                            decoded.rejected, decoded.message())
+            table, payload = decoded.columns.to_arrow(request.digest)
+            spans.append(table)
+            payloads.append(payload)
+        return price_spans(pa.concat_tables(spans), self._pricing.book), pa.concat_tables(payloads)
+
+    def written(self, logged: list[LoggedRequest]) -> None:
+        """The writer wrote these logged requests: their log records are done."""
+        if self._log is not None:
+            self._log.done([r.segment for r in logged])
+
+    def recover(self) -> int:
+        """Write the requests a previous process logged but did not write (call once, with the writer started,
+        before serving); returns how many. A request whose spans are already stored is only remembered."""
+        if self._log is None:
+            return 0
+        records = self._log.recovered()
+        if not records:
+            return 0
+        stored = set(self._spans.written_requests(
+            [r.digest for r in records], since_ns=min(r.received_ns for r in records)))
+        expires = time.monotonic() + self._window
+        waits: list[Future[None]] = []
+        skipped: list[LoggedRequest] = []
+        for record in records:
+            self._remember((record.project_id, record.digest), expires)
+            if (record.project_id, record.digest) in stored:
+                skipped.append(record)
+            else:
+                waits.append(self._writer.submit_recovered(record))
+        self._log.done([r.segment for r in skipped])
+        for wait in waits:
+            wait.result()
+        log.info("ingest log: %d requests written again after a restart, %d were already stored",
+                 len(waits), len(skipped))
+        return len(waits)
 
     def close(self) -> None:
         self._decoder.shutdown(wait=True)

@@ -18,16 +18,26 @@ from neon_server.storage.analytics.traces import TraceStore
 Rows = list[dict[str, Any]]
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 HEX16 = re.compile(r"^[0-9a-f]{16}$")
+SETTLE_SECONDS = 10.0
 
 
 class TraceService:
-    def __init__(self, store: TraceStore) -> None:
+    def __init__(self, store: TraceStore, settle: Callable[[float], bool] | None = None) -> None:
+        """`settle(timeout)` waits until the spans of every request answered so far are written: a trace asked
+        for right after its export was answered is read after its spans land, not reported missing."""
         self._store = store
+        self._settle = settle
+
+    def _summary(self, project_id: str, trace_id: str) -> dict[str, Any] | None:
+        summary = self._store.summary(project_id, trace_id)
+        if summary is None and self._settle is not None and self._settle(SETTLE_SECONDS):
+            summary = self._store.summary(project_id, trace_id)
+        return summary
 
     def get(self, project_id: str, trace_id: str, *, limit: int = 5000, offset: int = 0) -> dict[str, Any]:
         """The trace's rollup and a page of its spans (start order); `next_offset` when more remain."""
         trace_id = _trace_id(trace_id)
-        summary = self._store.summary(project_id, trace_id)
+        summary = self._summary(project_id, trace_id)
         if summary is None:
             raise NotFound(f"no trace {trace_id} in this project")
         # The rollup's time range bounds the days to read (a day of slack for clocks at midnight).
@@ -52,6 +62,8 @@ class TraceService:
         if not HEX16.match(span_id):
             raise InvalidInput("span_id must be 16 hex characters")
         found = self._store.payload(project_id, trace_id, span_id)
+        if found is None and self._settle is not None and self._settle(SETTLE_SECONDS):
+            found = self._store.payload(project_id, trace_id, span_id)
         if found is None:
             return {"input": "", "output": "", "attributes": {}}
         return {"input": found["input"], "output": found["output"], "attributes": dict(found["attributes"])}

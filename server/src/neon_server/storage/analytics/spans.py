@@ -25,3 +25,13 @@ class SpanStore:
             "WHERE ingested_at >= now64(3) - toIntervalSecond({window:UInt32}) AND ingest_request != ''",
             tag="ingest.recent_requests", params={"window": window_seconds})
         return [(r["project_id"], r["ingest_request"]) for r in rows]
+
+    def written_requests(self, digests: list[str], since_ns: int) -> list[tuple[str, str]]:
+        """(project_id, ingest_request) of those requests whose spans are stored, among spans ingested since
+        `since_ns` (a request's spans are ingested after it arrived)."""
+        rows = self._db.query(
+            "SELECT DISTINCT project_id, ingest_request FROM spans "
+            "WHERE ingested_at >= fromUnixTimestamp64Nano({since:Int64}) - toIntervalSecond(60) "
+            "AND has({digests:Array(String)}, ingest_request)",
+            tag="ingest.written_requests", params={"since": since_ns, "digests": digests})
+        return [(r["project_id"], r["ingest_request"]) for r in rows]

@@ -1,0 +1,146 @@
+"""The ingest log: OTLP protobuf requests are answered once synced to disk, written in bulk, and written again
+after a crash; a request whose spans reached the store before the crash is not written twice."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from neon_server.app import create_app
+from neon_server.ingest.wal import IngestLog, LoggedRequest, encode
+from neon_server.runtime import Services
+from neon_server.storage.analytics import AnalyticsDB
+from neon_server.storage.metadata.repositories import MetadataStore
+from server.tests.conftest import make_services
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from workload import make_request
+
+PROTOBUF = {"content-type": "application/x-protobuf"}
+
+
+@pytest.fixture
+def metadata_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'neon.db'}"
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def raw_span_rows(analytics: AnalyticsDB, trace_ids: list[str]) -> int:
+    """Rows as inserted (no FINAL): a request written twice would show twice until parts merge."""
+    rows = analytics.query("SELECT count() AS n FROM spans WHERE has({t:Array(String)}, trace_id)",
+                           tag="tests.raw", params={"t": trace_ids})
+    return int(rows[0]["n"])
+
+
+def trace_ids_of(body: Any) -> list[str]:
+    return sorted({s.trace_id.hex() for rs in body.resource_spans for ss in rs.scope_spans for s in ss.spans})
+
+
+def test_records_survive_reopening_and_a_torn_tail_is_dropped(tmp_path: Path) -> None:
+    log = IngestLog(tmp_path / "log")
+    first = LoggedRequest("p1", "d1", 1, 3, b"\x0a\x00body-one")
+    second = LoggedRequest("p2", "d2", 2, 5, b"body-two" * 1000)
+    segment = log.append(first)
+    log.append(second)
+    (tmp_path / "log" / f"{segment:012d}.log").open("ab").write(encode(first)[:-3])  # a crash mid-append
+    reopened = IngestLog(tmp_path / "log")
+    found = reopened.recovered()
+    assert [(r.project_id, r.digest, r.received_ns, r.spans, r.body) for r in found] == [
+        ("p1", "d1", 1, 3, first.body), ("p2", "d2", 2, 5, second.body)]
+    reopened.done([r.segment for r in found])
+    assert not (tmp_path / "log" / f"{segment:012d}.log").exists(), "a done segment is deleted"
+    reopened.close()
+    assert list((tmp_path / "log").glob("*.log")) == [], "an empty active segment is removed on close"
+
+
+def test_segments_roll_and_go_once_their_records_are_done(tmp_path: Path) -> None:
+    log = IngestLog(tmp_path / "log", segment_bytes=10_000, roll_bytes=10_000)
+    record = LoggedRequest("p", "d", 1, 1, b"x" * 4_000)
+    segments = [log.append(record) for _ in range(5)]
+    assert len(set(segments)) == 3, "a segment holds what fits in its size"
+    assert len(list((tmp_path / "log").glob("*.log"))) == 3
+    log.done(segments[:4])
+    assert len(list((tmp_path / "log").glob("*.log"))) == 1, "closed segments with nothing outstanding go"
+    assert log.pending_records() == 1
+    log.close()
+    assert len(list((tmp_path / "log").glob("*.log"))) == 1, "a segment with an unwritten record is kept"
+
+
+def post(client: TestClient, secret: str, body: bytes) -> ExportTraceServiceResponse:
+    answer = client.post("/v1/traces", content=body, headers={**PROTOBUF, "x-api-key": secret})
+    assert answer.status_code == 200, answer.text
+    return ExportTraceServiceResponse.FromString(answer.content)
+
+
+def test_an_answered_request_is_written_and_its_rejections_named(client: TestClient, services: Services,
+                                                                 project_key: tuple[str, str],
+                                                                 analytics: AnalyticsDB) -> None:
+    body = make_request(random.Random(3), traces=2, spans_per_trace=10, payload_bytes=100)
+    spans = body.resource_spans[0].scope_spans[0].spans
+    bad = spans.add()
+    bad.CopyFrom(spans[0])
+    bad.trace_id = b"\x00" * 16
+    response = post(client, project_key[1], body.SerializeToString())
+    assert response.partial_success.rejected_spans == 1
+    assert "invalid trace_id" in response.partial_success.error_message
+    ids = [t for t in trace_ids_of(body) if t != "0" * 32]
+    wait_for(lambda: raw_span_rows(analytics, ids) == 20, "the 20 good spans in the store")
+    assert services.ingest_log is not None
+    wait_for(lambda: services.ingest_log.pending_records() == 0, "the log's records done")
+    assert services.health()["ingest"]["queryable_p99_ms"] is not None
+
+
+def test_requests_logged_before_a_crash_are_written_at_start_once(tmp_path: Path, analytics: AnalyticsDB,
+                                                                   metadata: MetadataStore) -> None:
+    rng = random.Random(5)
+    stored, lost = (make_request(rng, traces=2, spans_per_trace=5, payload_bytes=50) for _ in range(2))
+    stored_body, lost_body = stored.SerializeToString(), lost.SerializeToString()
+    # A first process writes one request the slow way (answered after its insert) ...
+    first = make_services(tmp_path / "first", analytics, metadata, ingest_log=False)
+    project = first.projects.create("crash")
+    _key, secret = first.keys.create(project.id)
+    with TestClient(create_app(first)) as client:
+        post(client, secret, stored_body)
+    first.stop_scoring()
+    first.stop_writers()
+    assert raw_span_rows(analytics, trace_ids_of(stored)) == 10
+    # ... and the log a crash left holds both requests: one stored, one never written.
+    home = tmp_path / "second"
+    crashed = IngestLog(home / "ingest-log")
+    for body in (stored_body, lost_body):
+        crashed.append(LoggedRequest(project.id, hashlib.blake2b(body, digest_size=16).hexdigest(),
+                                     time.time_ns(), 10, body))
+    # no close(): the process died
+    second = make_services(home, analytics, metadata)
+    try:
+        assert raw_span_rows(analytics, trace_ids_of(lost)) == 10, "written before the server serves"
+        assert raw_span_rows(analytics, trace_ids_of(stored)) == 10, "not written twice"
+        with TestClient(create_app(second)) as client:
+            post(client, secret, lost_body)  # the exporter's retry after the crash
+        assert second.ingest_log is not None
+        wait_for(lambda: second.ingest_log.pending_records() == 0, "the log's records done")
+        assert raw_span_rows(analytics, trace_ids_of(lost)) == 10, "the retry is recognised"
+        assert list((home / "ingest-log").glob("*.log")) != [], "the active segment"
+        assert len(list((home / "ingest-log").glob("*.log"))) == 1, "the crashed process's segment is gone"
+    finally:
+        second.stop_scoring()
+        second.stop_writers()
