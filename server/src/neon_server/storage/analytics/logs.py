@@ -57,14 +57,20 @@ class LogStore:
         if not spans:
             return []
         rows = self._db.query(
-            "SELECT trace_id, span_id, event_name, body, body_type, attributes FROM logs FINAL "
+            "SELECT trace_id, span_id, record_id, event_name, body, body_type, attributes FROM logs "
             "WHERE project_id = {p:String} AND trace_id IN {t:Array(String)} AND span_id IN {s:Array(String)} "
             "AND event_name IN {n:Array(String)} ORDER BY time, observed_time, ingested_at, seq",
             tag="logs.span_events",
             params={"p": project_id, "t": sorted({t for t, _ in spans}), "s": sorted({s for _, s in spans}),
                     "n": list(names)})
         wanted = set(spans)
-        return [r for r in rows if (r["trace_id"], r["span_id"]) in wanted]
+        seen: set[str] = set()  # without FINAL (a merge per read): a record written twice is skipped here
+        found = []
+        for row in rows:
+            if (row["trace_id"], row["span_id"]) in wanted and row["record_id"] not in seen:
+                seen.add(row["record_id"])
+                found.append(row)
+        return found
 
     def search(self, project_id: str, flt: LogFilter) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"p": project_id, "limit": flt.limit}
