@@ -170,6 +170,7 @@ def test_bad_records_are_rejected_and_named_while_good_ones_land(live_server: Li
     records.append(record(trace, b"\x02" * 3, "short span id"))
     records.append(record(trace, span, "from the future", time_ns=time.time_ns() + 10**15))
     records.append(record(b"", b"", "no trace at all"))
+    records.append(record(trace, b"", "in the trace, in no span"))
     response = post(live_server, secret, request.SerializeToString())
     assert response.status_code == 200
     answer = ExportLogsServiceResponse.FromString(response.content)
@@ -177,7 +178,10 @@ def test_bad_records_are_rejected_and_named_while_good_ones_land(live_server: Li
     message = answer.partial_success.error_message
     for reason in ("invalid trace_id", "invalid span_id", "more than a day in the future"):
         assert reason in message
-    assert [r["body"] for r in logs(live_server, secret, trace_id=trace.hex())["logs"]] == ["good one"]
+    assert [r["body"] for r in logs(live_server, secret, trace_id=trace.hex(), span_id=span.hex())["logs"]] == [
+        "good one"]
+    assert [r["body"] for r in logs(live_server, secret, trace_id=trace.hex(), span_id="")["logs"]] == [
+        "in the trace, in no span"]
     assert [r["body"] for r in logs(live_server, secret, text="no trace")["logs"]] == ["no trace at all"]
 
     now = time.time_ns()

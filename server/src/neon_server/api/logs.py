@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from neon_server.api.deps import PrincipalDep, ServicesDep
-from neon_server.api.params import CURSOR, SPAN_ID_PATTERN, TRACE_ID_PATTERN, Time
+from neon_server.api.params import CURSOR, OPTIONAL_SPAN_ID_PATTERN, TRACE_ID_PATTERN, Time
 from neon_server.api.schemas import ok
 from neon_server.domain.time_range import within_store_range
 from neon_server.storage.analytics.logs import LogFilter
@@ -48,7 +48,8 @@ class LogPage(BaseModel):
 async def list_logs(
     services: ServicesDep, principal: PrincipalDep,
     trace_id: Annotated[str | None, Query(pattern=TRACE_ID_PATTERN)] = None,
-    span_id: Annotated[str | None, Query(pattern=SPAN_ID_PATTERN)] = None,
+    span_id: Annotated[str | None, Query(pattern=OPTIONAL_SPAN_ID_PATTERN, description=(
+        "empty: the records of the trace that belong to no span"))] = None,
     text: Annotated[str | None, Query(min_length=1, max_length=500,
                                       description="in the body or an attribute value, case-insensitive")] = None,
     min_severity: Annotated[int | None, Query(ge=0, le=24, description="severity_number at least this")] = None,
@@ -61,7 +62,7 @@ async def list_logs(
 ) -> JSONResponse:
     flt = LogFilter(start=within_store_range(start) if start else None, end=within_store_range(end) if end else None,
                     trace_id=trace_id.lower().replace("-", "") if trace_id else None,
-                    span_id=span_id.lower() if span_id else None, text=text, min_severity=min_severity,
+                    span_id=span_id.lower() if span_id is not None else None, text=text, min_severity=min_severity,
                     severity_text=severity_text, event_name=event_name, limit=limit, descending=order == "desc")
     result = await run_in_threadpool(services.logs.search, principal.project_id, flt, cursor)
     return JSONResponse(jsonable_encoder(result))

@@ -14,8 +14,9 @@ export function severityName(record: Pick<LogRecord, 'severity_number' | 'severi
   return record.severity_number ? names[Math.floor((record.severity_number - 1) / 4)] ?? '' : ''
 }
 
-/** The span's log records (POST /v1/logs), oldest first: GenAI events too, also those shown as the conversation. */
-export function SpanLogs({ traceId, spanId }: { traceId: string; spanId: string }) {
+/** The span's log records (POST /v1/logs), oldest first: GenAI events too, also those shown as the conversation.
+ * With `spanId` '' (shown on the root span): the trace's records that belong to no span. */
+export function SpanLogs({ traceId, spanId, title = 'Logs' }: { traceId: string; spanId: string; title?: string }) {
   const logs = useQuery(`logs/${traceId}/${spanId}`, (signal) => unwrap(api.GET('/api/logs', {
     params: { query: { trace_id: traceId, span_id: spanId, order: 'asc', limit: SHOWN } }, signal,
   })))
@@ -24,8 +25,8 @@ export function SpanLogs({ traceId, spanId }: { traceId: string; spanId: string 
   const records = logs.data?.logs ?? []
   if (!records.length) return null
   return (
-    <section aria-label="Logs">
-      <h3>Logs <span className="muted">({records.length}{logs.data?.next_cursor ? '+' : ''})</span></h3>
+    <section aria-label={title}>
+      <h3>{title} <span className="muted">({records.length}{logs.data?.next_cursor ? '+' : ''})</span></h3>
       <ol className="span-logs">
         {records.map((r) => {
           const severity = severityName(r)

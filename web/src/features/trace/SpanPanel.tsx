@@ -95,6 +95,7 @@ export function SpanPanel({ span, scores, onClose }: { span: Span; scores: Score
         </section>
       )}
       <SpanLogs traceId={span.trace_id} spanId={span.span_id} />
+      {!span.parent_span_id && <SpanLogs traceId={span.trace_id} spanId="" title="Trace logs (no span)" />}
     </aside>
   )
 }
