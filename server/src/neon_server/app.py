@@ -18,6 +18,7 @@ from neon_server.api import (
     health,
     ingest,
     live,
+    logs,
     online,
     otlp,
     prices,
@@ -57,6 +58,7 @@ def create_app(services: Services | None, *, ui_dist: Path = DIST) -> FastAPI:
     app.include_router(health.router)
     app.include_router(projects.router)
     app.include_router(otlp.router)
+    app.include_router(logs.router)
     app.include_router(ingest.router)
     app.include_router(prices.router)
     app.include_router(scores.router)

@@ -23,6 +23,7 @@ from neon_server.services.evals import EvalRunService
 from neon_server.services.ingest import IngestService
 from neon_server.services.keys import KeyService
 from neon_server.services.live import LiveHub
+from neon_server.services.logs import LogIngestService, LogService
 from neon_server.services.neptune_files import NeptuneFiles
 from neon_server.services.neptune_ingest import NeptuneIngest, RequestIds
 from neon_server.services.neptune_read import NeptuneRead
@@ -45,6 +46,7 @@ from neon_server.services.track_table import TrackTableService
 from neon_server.services.track_uploads import TrackUploads
 from neon_server.settings import Settings
 from neon_server.storage.analytics import AnalyticsDB, open_analytics
+from neon_server.storage.analytics.logs import LogStore
 from neon_server.storage.analytics.scores import ScoreStore
 from neon_server.storage.analytics.span_list import SpanListStore
 from neon_server.storage.analytics.spans import SpanStore
@@ -83,6 +85,8 @@ class Services:
     writer: BatchWriter = field(init=False)
     ingest: IngestService = field(init=False)
     ingest_log: IngestLog | None = field(init=False)
+    log_ingest: LogIngestService = field(init=False)
+    logs: LogService = field(init=False)
     scores: ScoreService = field(init=False)
     traces: TraceService = field(init=False)
     trace_list: TraceListService = field(init=False)
@@ -113,6 +117,14 @@ class Services:
     track_dashboards: TrackDashboardService = field(init=False)
     track_reports: TrackReportService = field(init=False)
 
+    def _open_logs(self) -> None:
+        s = self.settings
+        store = LogStore(self.analytics)
+        self.logs = LogService(store)
+        self.log_ingest = LogIngestService(store, Limits(s.ingest_max_attribute_bytes, s.ingest_max_payload_bytes),
+                                           dedupe_window_seconds=s.ingest_dedupe_window_seconds)
+        self.log_ingest.load_recent_requests()
+
     def __post_init__(self) -> None:
         # The server's own LLM calls (judges) make SDK spans; they must not configure the SDK on first use
         # from the credentials `neon up` saved and send the server's traces to itself.
@@ -138,7 +150,8 @@ class Services:
         self.live = LiveHub()
         self._start_ingest()
         self.scores = ScoreService(ScoreStore(self.analytics))
-        self.traces = TraceService(TraceStore(self.analytics), settle=self.writer.settle)
+        self._open_logs()
+        self.traces = TraceService(TraceStore(self.analytics), self.logs, settle=self.writer.settle)
         self.trace_list = TraceListService(TraceListStore(self.analytics))
         self.span_list = SpanListService(SpanListStore(self.analytics))
         self.stats = StatsService(StatsStore(self.analytics))

@@ -24,7 +24,7 @@ class IngestFailure:
         return {"Retry-After": str(int(self.retry_after))} if self.retry_after is not None else None
 
 
-def ingest_failure(exc: Exception, endpoint: str) -> IngestFailure:
+def ingest_failure(exc: Exception, endpoint: str, what: str = "spans") -> IngestFailure:
     """Call from the `except` block: an unexpected error is logged with its traceback and answered 503."""
     if isinstance(exc, ServiceError):
         return IngestFailure(exc.status_code, exc.code, exc.message)
@@ -35,4 +35,4 @@ def ingest_failure(exc: Exception, endpoint: str) -> IngestFailure:
     if isinstance(exc, WriterStopped):
         return IngestFailure(503, "unavailable", str(exc), RETRY_AFTER_STORE_FAILURE)
     log.exception("%s failed", endpoint)
-    return IngestFailure(503, "unavailable", "spans could not be written; retry later", RETRY_AFTER_STORE_FAILURE)
+    return IngestFailure(503, "unavailable", f"{what} could not be written; retry later", RETRY_AFTER_STORE_FAILURE)

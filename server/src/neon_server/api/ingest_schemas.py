@@ -40,12 +40,22 @@ OTLP_JSON_BODY: dict[str, Any] = {
 }
 
 
-def otlp_request_body() -> dict[str, Any]:
-    """`openapi_extra` of `POST /v1/traces`: protobuf or JSON, optionally gzip."""
+OTLP_LOGS_JSON_BODY: dict[str, Any] = {
+    "type": "object",
+    "description": (
+        "ExportLogsServiceRequest in the OTLP/JSON encoding: resourceLogs → scopeLogs → logRecords, ids as hex "
+        "strings (or absent), times as Unix nanoseconds. Records that cannot be used (bad ids or times) are "
+        "refused on their own and counted in partialSuccess."),
+}
+
+
+def otlp_request_body(logs: bool = False) -> dict[str, Any]:
+    """`openapi_extra` of `POST /v1/traces` (or `/v1/logs`): protobuf or JSON, optionally gzip."""
     description = "OTLP/HTTP: protobuf or JSON, optionally `Content-Encoding: gzip`"
+    message = "ExportLogsServiceRequest" if logs else "ExportTraceServiceRequest"
     return {"requestBody": {"required": True, "description": description, "content": {
-        PROTOBUF: {"schema": {**BINARY, "description": "ExportTraceServiceRequest, serialized"}},
-        JSON: {"schema": OTLP_JSON_BODY}}}}
+        PROTOBUF: {"schema": {**BINARY, "description": f"{message}, serialized"}},
+        JSON: {"schema": OTLP_LOGS_JSON_BODY if logs else OTLP_JSON_BODY}}}}
 
 
 def native_request_body() -> dict[str, Any]:
@@ -66,6 +76,18 @@ class ExportTraceServiceResponse(BaseModel):
         default=None, description="present when some spans were refused: how many, and why")
 
 
+class LogsPartialSuccess(BaseModel):
+    rejectedLogRecords: str = Field(description="an int64, written as a string as the JSON mapping does")
+    errorMessage: str
+
+
+class ExportLogsServiceResponse(BaseModel):
+    """opentelemetry.proto.collector.logs.v1.ExportLogsServiceResponse in the OTLP/JSON encoding."""
+
+    partialSuccess: LogsPartialSuccess | None = Field(
+        default=None, description="present when some log records were refused: how many, and why")
+
+
 class RpcStatus(BaseModel):
     """google.rpc.Status in the OTLP/JSON encoding: the OTLP receiver's error body."""
 
@@ -82,12 +104,14 @@ OTLP_ERRORS = {
 }
 
 
-def otlp_responses() -> dict[int | str, dict[str, Any]]:
-    """`responses=` of `POST /v1/traces`: every answer in the request's encoding, as the OTLP specification asks."""
+def otlp_responses(logs: bool = False) -> dict[int | str, dict[str, Any]]:
+    """`responses=` of `POST /v1/traces` (or `/v1/logs`): every answer in the request's encoding, as the OTLP
+    specification asks."""
+    what, model = ("log records", ExportLogsServiceResponse) if logs else ("spans", ExportTraceServiceResponse)
     responses: dict[int | str, dict[str, Any]] = {
-        200: {"description": "Written; partialSuccess says how many spans were refused and why",
-              "model": ExportTraceServiceResponse,  # the JSON answer; FastAPI documents it as application/json
-              "content": {PROTOBUF: {"schema": {**BINARY, "description": "ExportTraceServiceResponse, serialized"}}}},
+        200: {"description": f"Written; partialSuccess says how many {what} were refused and why",
+              "model": model,  # the JSON answer; FastAPI documents it as application/json
+              "content": {PROTOBUF: {"schema": {**BINARY, "description": f"{model.__name__}, serialized"}}}},
     }
     status_pb = {"schema": {**BINARY, "description": "google.rpc.Status, serialized"}}
     for status, meaning in OTLP_ERRORS.items():

@@ -1,6 +1,8 @@
-"""OTLP/HTTP trace receiver: `POST /v1/traces`, protobuf or JSON, optionally gzip, as the OTLP spec says.
+"""OTLP/HTTP receivers: `POST /v1/traces` and `POST /v1/logs`, protobuf or JSON, optionally gzip, as the OTLP
+spec says.
 
-Answers: 200 with ExportTraceServiceResponse (partial_success when some spans were rejected); 400 for a
+Answers: 200 with ExportTraceServiceResponse / ExportLogsServiceResponse (partial_success when some spans or log
+records were rejected); 400 for a
 body that cannot be decoded; 413 too large; 415 wrong content type; 429 with Retry-After when the write
 buffer is full; 503 with Retry-After when the store cannot write. Error bodies are google.rpc.Status in the
 request's encoding.
@@ -19,6 +21,7 @@ from neon_server.api.deps import KeyOrRunTokenDep, ServicesDep
 from neon_server.api.ingest_errors import ingest_failure
 from neon_server.api.ingest_schemas import JSON, PROTOBUF, otlp_request_body, otlp_responses
 from neon_server.ingest.otlp import encode_response_json, encode_response_protobuf
+from neon_server.ingest.otlp_logs import encode_logs_response_json, encode_logs_response_protobuf
 from neon_server.services.errors import UnsupportedMediaType
 
 router = APIRouter(tags=["ingest"])
@@ -59,3 +62,24 @@ async def export_traces(request: Request, services: ServicesDep, principal: KeyO
     if media == PROTOBUF:
         return Response(encode_response_protobuf(result.rejected, result.message), media_type=PROTOBUF)
     return Response(encode_response_json(result.rejected, result.message), media_type=JSON)
+
+
+@router.post("/v1/logs", summary="OTLP/HTTP log export (protobuf or JSON, gzip)",
+             response_class=Response, responses=otlp_responses(logs=True), openapi_extra=otlp_request_body(logs=True))
+async def export_logs(request: Request, services: ServicesDep, principal: KeyOrRunTokenDep) -> Response:
+    """Log records are stored and searchable (`GET /api/logs`); GenAI prompt/completion events show as their
+    span's input and output."""
+    try:
+        media = _media_type(request)
+    except UnsupportedMediaType as exc:
+        return _error(JSON, exc.status_code, exc.message)
+    settings = services.settings
+    try:
+        body = await read_body(request, settings.ingest_max_body_bytes, settings.ingest_max_decompressed_bytes)
+        result = await services.log_ingest.otlp(principal.project_id, body, json_body=media == JSON)
+    except Exception as exc:
+        failure = ingest_failure(exc, "OTLP log export", "log records")
+        return _error(media, failure.status, failure.message, failure.retry_after)
+    if media == PROTOBUF:
+        return Response(encode_logs_response_protobuf(result.rejected, result.message), media_type=PROTOBUF)
+    return Response(encode_logs_response_json(result.rejected, result.message), media_type=JSON)

@@ -8,12 +8,15 @@ import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from neon_server.services.errors import InvalidInput, NotFound
 from neon_server.storage.analytics.span_list import SpanFilter, SpanListStore
 from neon_server.storage.analytics.trace_list import Page, TraceFilter, TraceListStore
 from neon_server.storage.analytics.traces import TraceStore
+
+if TYPE_CHECKING:
+    from neon_server.services.logs import LogService
 
 Rows = list[dict[str, Any]]
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
@@ -22,10 +25,12 @@ SETTLE_SECONDS = 10.0
 
 
 class TraceService:
-    def __init__(self, store: TraceStore, settle: Callable[[float], bool] | None = None) -> None:
+    def __init__(self, store: TraceStore, logs: LogService | None = None,
+                 settle: Callable[[float], bool] | None = None) -> None:
         """`settle(timeout)` waits until the spans of every request answered so far are written: a trace asked
         for right after its export was answered is read after its spans land, not reported missing."""
         self._store = store
+        self._logs = logs  # fills an empty input/output from the span's GenAI log events
         self._settle = settle
 
     def _summary(self, project_id: str, trace_id: str) -> dict[str, Any] | None:
@@ -64,13 +69,22 @@ class TraceService:
         found = self._store.payload(project_id, trace_id, span_id)
         if found is None and self._settle is not None and self._settle(SETTLE_SECONDS):
             found = self._store.payload(project_id, trace_id, span_id)
-        if found is None:
-            return {"input": "", "output": "", "attributes": {}}
-        return {"input": found["input"], "output": found["output"], "attributes": dict(found["attributes"])}
+        payload: dict[str, Any] = {"input": "", "output": "", "attributes": {}} if found is None else {
+            "input": found["input"], "output": found["output"], "attributes": dict(found["attributes"])}
+        if self._logs is not None:
+            self._logs.fill_payloads(project_id, {(trace_id, span_id): payload})
+        return payload
 
     def root_payloads(self, project_id: str, roots: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, str]]:
-        """Inputs and outputs of the given (trace id, root span id) pairs, read in one query."""
-        return self._store.payloads(project_id, roots)
+        """Inputs and outputs of the given (trace id, root span id) pairs, read in one query (spans with neither
+        are absent)."""
+        found = self._store.payloads(project_id, roots)
+        if self._logs is None:
+            return found
+        payloads: dict[tuple[str, str], dict[str, Any]] = {
+            key: dict(found.get(key) or {"input": "", "output": ""}) for key in roots}
+        self._logs.fill_payloads(project_id, payloads)
+        return {key: p for key, p in payloads.items() if key in found or p["input"] or p["output"]}
 
 
 def unknown_cost_is_null(trace: dict[str, Any]) -> dict[str, Any]:

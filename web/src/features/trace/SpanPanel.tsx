@@ -5,6 +5,7 @@ import { cost, count, duration, fullTime, score } from '../../lib/format'
 import { useQuery } from '../../lib/useQuery'
 import { StatusBadge } from '../traces/TracesPage'
 import { toMessages, type Message } from './messages'
+import { SpanLogs } from './SpanLogs'
 import { kindOf } from './tree'
 
 /** Everything about one span: its conversation or tool call, payload, attributes, usage, scores and errors. */
@@ -93,6 +94,8 @@ export function SpanPanel({ span, scores, onClose }: { span: Span; scores: Score
           ))}
         </section>
       )}
+      <SpanLogs traceId={span.trace_id} spanId={span.span_id} />
+      {!span.parent_span_id && <SpanLogs traceId={span.trace_id} spanId="" title="Trace logs (no span)" />}
     </aside>
   )
 }
