@@ -205,9 +205,10 @@ def leaf_text(v: str) -> str:
             f"base64Encode(assumeNotNull({v}.bytes_value)), 'null')")
 
 
-def leaf_json(v: str) -> str:
+def leaf_json(v: str, *, strings: bool = True) -> str:
     """`json.dumps(_pb_value(v), ensure_ascii=False)` for a scalar AnyValue."""
-    return (f"multiIf({v}.string_value IS NOT NULL, toJSONString(assumeNotNull({v}.string_value)), "
+    string = f"toJSONString(assumeNotNull({v}.string_value))" if strings else "''"
+    return (f"multiIf({v}.string_value IS NOT NULL, {string}, "
             f"{v}.bool_value IS NOT NULL, if(assumeNotNull({v}.bool_value), 'true', 'false'), "
             f"{v}.int_value IS NOT NULL, toString(assumeNotNull({v}.int_value)), {v}.double_value IS NOT NULL, "
             f"{json_float(f'assumeNotNull({v}.double_value)')}, {v}.bytes_value IS NOT NULL, "
@@ -228,8 +229,10 @@ def any_text(v: str) -> str:
             f"notEmpty({v}.kvlist_value.values), {_kvlist_json(v)}, 'null'))")
 
 
-def any_json(v: str) -> str:
-    return (f"if(NOT {_leaf_none(v)}, {leaf_json(v)}, multiIf(notEmpty({v}.array_value.values), {_array_json(v)}, "
+def any_json(v: str, *, strings: bool = True) -> str:
+    """JSON of an AnyValue; without `strings`, a string value gives "" (inside a lambda every branch runs for
+    every element, and escaping every payload to throw it away is most of the cost)."""
+    return (f"if(NOT {_leaf_none(v)}, {leaf_json(v, strings=strings)}, multiIf(notEmpty({v}.array_value.values), {_array_json(v)}, "
             f"notEmpty({v}.kvlist_value.values), {_kvlist_json(v)}, 'null'))")
 
 
@@ -248,6 +251,15 @@ def truncate(text: str, limit: int, lower_bound: int = 0) -> str:
         f", {limit - 4})"
     return (f"if(length({text}) > {limit} AND lengthUTF8({text}) > {floor}, concat(substring({text}, 1, {keep}), "
             f"'…[truncated by neon: ', toString(lengthUTF8({text})), ' characters]'), {text})")
+
+
+def cut_text(text: str, limit: str) -> str:
+    """The truncated form of `text` (which is longer than `limit` bytes; `limit` may be an expression)."""
+    byte = "bitAnd(reinterpretAsUInt8(substring({t}, {i}, 1)), 192) = 128"
+    keep = "multiIf(" + ", ".join(f"NOT {byte.format(t=text, i=f'({limit}) + {1 - k}')}, ({limit}) - {k}"
+                                  for k in range(4)) + f", ({limit}) - 4)"
+    return (f"concat(substring({text}, 1, {keep}), '…[truncated by neon: ', toString(lengthUTF8({text})), "
+            "' characters]')")
 
 
 def truncated(text: str, limit: int, lower_bound: int = 0) -> str:
@@ -335,8 +347,13 @@ def build_sql(source: str, limits: Limits) -> str:  # noqa: PLR0915 - one column
     add("arrayConcat(r_attrs, sp.attributes, arrayFlatten(arrayMap(e -> e.attributes, sp.events)), "
         "arrayFlatten(arrayMap(l -> l.attributes, sp.links))) AS all_kv")
     # JSON of every value but strings (a string's JSON is escaped only where needed: payloads are long).
-    add(f"arrayMap(a -> if(a.value.string_value IS NOT NULL, '', {any_json('a.value')}), all_kv) AS all_json")
+    # JSON of the values that are not strings, computed over those alone (a string's JSON is escaped only
+    # where needed: payloads are long), then laid out beside all_kv.
     add("arrayMap(a -> a.value.string_value IS NOT NULL, all_kv) AS all_str")
+    add(f"arrayMap(a -> {any_json('a.value', strings=False)}, "
+        "arrayFilter(a -> a.value.string_value IS NULL, all_kv)) AS other_json")
+    add("arrayMap((x, i) -> if(x, '', other_json[i]), all_str, arrayCumSum(arrayMap(x -> NOT x, all_str))) "
+        "AS all_json")
     add(f"arrayMap(a -> NOT {_any_none('a.value')}, all_kv) AS all_set")
     add("arrayMap((a, j) -> multiIf(a.value.string_value IS NOT NULL, assumeNotNull(a.value.string_value), "
         "a.value.bytes_value IS NOT NULL, base64Encode(assumeNotNull(a.value.bytes_value)), "
@@ -370,8 +387,9 @@ def build_sql(source: str, limits: Limits) -> str:  # noqa: PLR0915 - one column
     add(f"arrayMap(k -> if(has({strings(sorted(PAYLOAD_KEYS))}, k), 0, multiIf({plen}, 0)), a_keys) AS a_plen")
     add(f"arrayMap((t, p) -> if(p, {truncated('t', payload_limit, short)}, {truncated('t', attr_limit, short)}), "
         f"a_text, a_payload) AS a_cut")
-    add(f"arrayMap((t, p, c) -> if(NOT c, t, if(p, {truncate('t', payload_limit, short)}, "
-        f"{truncate('t', attr_limit, short)})), a_text, a_payload, a_cut) AS a_stored")
+    # Inside a lambda every branch is computed for every element: the cut is computed on "" unless it applies.
+    cut = cut_text("if(c, t, '')", f"if(p, {payload_limit}, {attr_limit})")
+    add(f"arrayMap((t, p, c) -> if(c, {cut}, t), a_text, a_payload, a_cut) AS a_stored")
     span = _Lookup("s_", "a_keys", "a_text", "a_present", SPAN_FIELDS)
     cols.extend(span.columns)
 
@@ -387,20 +405,16 @@ def build_sql(source: str, limits: Limits) -> str:  # noqa: PLR0915 - one column
         f"{span.index('tool_name')} > 0, 'tool', "
         f"{span.index('model')} > 0 AND {span.index('input_tokens')} > 0, 'generation', 'span') AS span_type")
 
-    # Numbers.
-    def number(field: str) -> str:
-        index = span.index(field)
-        return f"if({index} = 0, NULL, {_number(f'sp.attributes[{index}].value')})"
-
-    add(f"{_clamp(number('input_tokens'))} AS input_tokens")
-    add(f"{_clamp(number('output_tokens'))} AS output_tokens")
-    add(f"{_clamp(number('cached_input_tokens'))} AS cached_input_tokens")
-    add(f"{number('total_tokens')} AS total_raw")
-    add("if(total_raw IS NULL OR NOT isFinite(assumeNotNull(total_raw)), toUInt32(least(4294967295, "
-        f"toUInt64(input_tokens) + output_tokens)), {_clamp('total_raw')}) AS total_tokens")
-    cost_value = f"sp.attributes[{span.index('cost')}].value"
-    add(f"if({span.index('cost')} = 0 OR {cost_value}.bool_value IS NOT NULL, NULL, {_number(cost_value)}) AS cost_raw")
-    add("if(cost_raw >= 0, cost_raw, NULL) AS cost")
+    # Numbers: each attribute read as `_float` reads it (bool and anything else non-numeric → NULL), once.
+    add(f"arrayMap(a -> {_number('a.value')}, sp.attributes) AS a_number")
+    for field in ("input_tokens", "output_tokens", "cached_input_tokens", "total_tokens", "cost"):
+        add(f"if({span.index(field)} = 0, NULL, a_number[{span.index(field)}]) AS n_{field}")
+    add(f"{_clamp('n_input_tokens')} AS input_tokens")
+    add(f"{_clamp('n_output_tokens')} AS output_tokens")
+    add(f"{_clamp('n_cached_input_tokens')} AS cached_input_tokens")
+    add("if(n_total_tokens IS NULL OR NOT isFinite(assumeNotNull(n_total_tokens)), toUInt32(least(4294967295, "
+        f"toUInt64(input_tokens) + output_tokens)), {_clamp('n_total_tokens')}) AS total_tokens")
+    add("if(n_cost >= 0, n_cost, NULL) AS cost")
 
     # Input and output: the chosen payload attribute, else the flattened message list; then truncated.
     # Flattened messages: (side, index, path, JSON value) of each message attribute with a numeric index.
