@@ -308,7 +308,11 @@ def test_documented_differences(db: AnalyticsDB) -> None:
     nested.array_value.values.add().array_value.values.add(string_value="deep")
     empty_array = AnyValue()
     empty_array.array_value.SetInParent()
-    b.span(ss, "differences", {"nested": nested, "empty array": empty_array, "kv": {"a": 1, "l": ["x"]}})
+    duplicate = AnyValue()
+    duplicate.kvlist_value.values.extend(attrs([("a", 1), ("a", 2)]))
+    b.span(ss, "differences", {"nested": nested, "empty array": empty_array, "kv": {"a": 1, "l": ["x"]},
+                               "separator": ["a\u2028b"], "duplicate": duplicate, "json tags": 1})
+    b.span(ss, "tags", {"neon.tags": '["a", 1.0, [1, 2]]'})
     body = b.body()
     spans, _ = decode_otlp(db, [OtlpRequest("p", "d", body)], Limits())
     python, _ = python_decode([("p", "d", body)], Limits())
@@ -316,6 +320,10 @@ def test_documented_differences(db: AnalyticsDB) -> None:
     assert (got["nested"], want["nested"]) == ("[null]", '[["deep"]]')
     assert (got["empty array"], want["empty array"]) == ("null", "[]")
     assert (got["kv"], want["kv"]) == ('{"a": 1, "l": null}', '{"a": 1, "l": ["x"]}')
+    assert (got["separator"], want["separator"]) == ('["a\\u2028b"]', '["a\u2028b"]')
+    assert (got["duplicate"], want["duplicate"]) == ('{"a": 1, "a": 2}', '{"a": 2}')
+    assert (spans.column("tags")[1].as_py(), python.column("tags")[1].as_py()) == (
+        ["a", "1", "[1,2]"], ["a", "1.0", "[1, 2]"])
 
 
 def test_no_requests_is_an_empty_result(db: AnalyticsDB) -> None:

@@ -205,13 +205,15 @@ def leaf_text(v: str) -> str:
             f"base64Encode(assumeNotNull({v}.bytes_value)), 'null')")
 
 
-def leaf_json(v: str, *, strings: bool = True) -> str:
-    """`json.dumps(_pb_value(v), ensure_ascii=False)` for a scalar AnyValue."""
+def leaf_json(v: str, *, strings: bool = True, double: str = "") -> str:
+    """`json.dumps(_pb_value(v), ensure_ascii=False)` for a scalar AnyValue (`double`: its double's JSON, when
+    already formatted)."""
     string = f"toJSONString(assumeNotNull({v}.string_value))" if strings else "''"
+    double = double or json_float(f"assumeNotNull({v}.double_value)")
     return (f"multiIf({v}.string_value IS NOT NULL, {string}, "
             f"{v}.bool_value IS NOT NULL, if(assumeNotNull({v}.bool_value), 'true', 'false'), "
             f"{v}.int_value IS NOT NULL, toString(assumeNotNull({v}.int_value)), {v}.double_value IS NOT NULL, "
-            f"{json_float(f'assumeNotNull({v}.double_value)')}, {v}.bytes_value IS NOT NULL, "
+            f"{double}, {v}.bytes_value IS NOT NULL, "
             f"toJSONString(base64Encode(assumeNotNull({v}.bytes_value))), 'null')")
 
 
@@ -229,11 +231,12 @@ def any_text(v: str) -> str:
             f"notEmpty({v}.kvlist_value.values), {_kvlist_json(v)}, 'null'))")
 
 
-def any_json(v: str, *, strings: bool = True) -> str:
+def any_json(v: str, *, strings: bool = True, double: str = "") -> str:
     """JSON of an AnyValue; without `strings`, a string value gives "" (inside a lambda every branch runs for
     every element, and escaping every payload to throw it away is most of the cost)."""
-    return (f"if(NOT {_leaf_none(v)}, {leaf_json(v, strings=strings)}, multiIf(notEmpty({v}.array_value.values), {_array_json(v)}, "
-            f"notEmpty({v}.kvlist_value.values), {_kvlist_json(v)}, 'null'))")
+    leaf = leaf_json(v, strings=strings, double=double)
+    return (f"if(NOT {_leaf_none(v)}, {leaf}, multiIf(notEmpty({v}.array_value.values), "
+            f"{_array_json(v)}, notEmpty({v}.kvlist_value.values), {_kvlist_json(v)}, 'null'))")
 
 
 def attributes_json(attrs: str) -> str:
@@ -271,7 +274,11 @@ def _number(v: str) -> str:
     """`_float`'s reading of a value: int and double as they are, a string parsed, anything else NULL."""
     return (f"multiIf({v}.int_value IS NOT NULL, toFloat64(assumeNotNull({v}.int_value)), {v}.double_value IS NOT "
             f"NULL, {v}.double_value, {v}.string_value IS NOT NULL, "
-            f"toFloat64OrNull(trimBoth(assumeNotNull({v}.string_value))), NULL)")
+            f"toFloat64OrNull(trimBoth(if(length(assumeNotNull({v}.string_value)) <= {MAX_NUMBER_TEXT}, "
+            f"assumeNotNull({v}.string_value), ''))), NULL)")
+
+
+MAX_NUMBER_TEXT = 400  # a longer string is not read as a number (and payloads are not copied to find out)
 
 
 def _clamp(x: str) -> str:
@@ -350,15 +357,21 @@ def build_sql(source: str, limits: Limits) -> str:  # noqa: PLR0915 - one column
     # JSON of the values that are not strings, computed over those alone (a string's JSON is escaped only
     # where needed: payloads are long), then laid out beside all_kv.
     add("arrayMap(a -> a.value.string_value IS NOT NULL, all_kv) AS all_str")
-    add(f"arrayMap(a -> {any_json('a.value', strings=False)}, "
-        "arrayFilter(a -> a.value.string_value IS NULL, all_kv)) AS other_json")
+    add("arrayMap(x -> assumeNotNull(x), arrayFilter(x -> x IS NOT NULL, "
+        "arrayMap(a -> a.value.double_value, all_kv))) AS doubles")
+    add(f"arrayMap(x -> {json_float('x')}, doubles) AS doubles_json")
+    add("arrayCumSum(arrayMap(a -> a.value.double_value IS NOT NULL, all_kv)) AS double_at")
+    add(f"arrayMap((a, i) -> {any_json('a.value', strings=False, double='doubles_json[i]')}, "
+        "arrayFilter(a -> a.value.string_value IS NULL, all_kv), "
+        "arrayFilter((i, a) -> a.value.string_value IS NULL, double_at, all_kv)) AS other_json")
     add("arrayMap((x, i) -> if(x, '', other_json[i]), all_str, arrayCumSum(arrayMap(x -> NOT x, all_str))) "
         "AS all_json")
     add(f"arrayMap(a -> NOT {_any_none('a.value')}, all_kv) AS all_set")
     add("arrayMap((a, j) -> multiIf(a.value.string_value IS NOT NULL, assumeNotNull(a.value.string_value), "
         "a.value.bytes_value IS NOT NULL, base64Encode(assumeNotNull(a.value.bytes_value)), "
         "a.value.double_value IS NOT NULL AND NOT isFinite(assumeNotNull(a.value.double_value)), "
-        f"{py_float('assumeNotNull(a.value.double_value)')}, j), all_kv, all_json) AS all_text")
+        "if(isNaN(assumeNotNull(a.value.double_value)), 'nan', if(assumeNotNull(a.value.double_value) > 0, 'inf', "
+        "'-inf')), j), all_kv, all_json) AS all_text")
     add("arrayMap(a -> a.key, all_kv) AS all_keys")
     add("arraySlice(all_keys, 1, nr) AS r_keys")
     add("arraySlice(all_text, 1, nr) AS r_text")
