@@ -247,23 +247,12 @@ def _kvlist_json(v: str) -> str:
     return f"concat('{{', arrayStringConcat(arrayMap(ekv -> {member}, {v}.kvlist_value.values), ', '), '}}')"
 
 
-def any_text(v: str) -> str:
-    return (f"if(NOT {_leaf_none(v)}, {leaf_text(v)}, multiIf(notEmpty({v}.array_value.values), {_array_json(v)}, "
-            f"notEmpty({v}.kvlist_value.values), {_kvlist_json(v)}, 'null'))")
-
-
 def any_json(v: str, *, strings: bool = True, double: str = "") -> str:
     """JSON of an AnyValue; without `strings`, a string value gives "" (inside a lambda every branch runs for
     every element, and escaping every payload to throw it away is most of the cost)."""
     leaf = leaf_json(v, strings=strings, double=double)
     return (f"if(NOT {_leaf_none(v)}, {leaf}, multiIf(notEmpty({v}.array_value.values), "
             f"{_array_json(v)}, notEmpty({v}.kvlist_value.values), {_kvlist_json(v)}, 'null'))")
-
-
-def attributes_json(attrs: str) -> str:
-    """A JSON object of OTLP attributes, as `{kv.key: _pb_value(kv.value)}` dumps it."""
-    return (f"concat('{{', arrayStringConcat(arrayMap(a -> concat(toJSONString(a.key), ': ', {any_json('a.value')}), "
-            f"{attrs}), ', '), '}}')")
 
 
 def truncate(text: str, limit: int, lower_bound: int = 0) -> str:
