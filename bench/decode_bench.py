@@ -1,8 +1,12 @@
 """The ingestion building blocks in one process, without HTTP: OTLP decode, Arrow building, chDB insert.
 
-    uv run python bench/decode_bench.py
+    uv run python bench/decode_bench.py          # all of it
+    uv run python bench/decode_bench.py sql      # only the Python decoder against the engine's decode
 
-Prints the median cost per span of each step over repeated runs of the same workload as ingest_bench.py.
+Prints the median cost per span of each step over repeated runs of the same workload as ingest_bench.py, then
+the Python decoder (decode_protobuf + to_arrow) against the engine's decode (storage/analytics/otlp_decode.py,
+same two Arrow tables) for 200-span requests one per statement, 20 per statement, and one 10,000-span request:
+µs of process CPU per span (chDB runs in this process, so its threads count) and spans/s of wall time.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -23,7 +28,8 @@ from workload import make_request
 
 from neon_server.ingest.otlp import decode_protobuf
 from neon_server.ingest.semconv import Limits
-from neon_server.storage.analytics import open_analytics
+from neon_server.storage.analytics import AnalyticsDB, open_analytics
+from neon_server.storage.analytics.otlp_decode import OtlpRequest, decode_otlp
 
 
 def cpu() -> float:
@@ -31,7 +37,50 @@ def cpu() -> float:
     return times.user + times.system
 
 
+def measure(run: Any, spans: int, repeat: int) -> tuple[float, float]:
+    """(median µs of CPU per span, median spans/s of wall time) over `repeat` runs."""
+    cpus, walls = [], []
+    for _ in range(repeat):
+        started_cpu, started = cpu(), time.perf_counter()
+        run()
+        walls.append(time.perf_counter() - started)
+        cpus.append(cpu() - started_cpu)
+    return statistics.median(cpus) / spans * 1e6, spans / statistics.median(walls)
+
+
+def compare_sql(db: AnalyticsDB, repeat: int = 5) -> None:
+    rng = random.Random(2)
+    limits = Limits()
+    small = [make_request(rng, 4).SerializeToString() for _ in range(50)]  # 200 spans each
+    large = make_request(rng, 200).SerializeToString()  # 10,000 spans
+    decode_otlp(db, [OtlpRequest("bench", "warm", small[0])], limits)  # first statement: schema and caches
+
+    def python(bodies: list[bytes]) -> Any:
+        return lambda: [decode_protobuf(b, "bench", limits).columns.to_arrow("digest") for b in bodies]
+
+    def sql(bodies: list[bytes]) -> Any:
+        return lambda: decode_otlp(db, [OtlpRequest("bench", f"d{i}", b) for i, b in enumerate(bodies)], limits)
+
+    print(f"{'case':<38}{'python µs/span':>15}{'sql µs/span':>13}{'python spans/s':>16}{'sql spans/s':>13}")
+    for label, bodies, spans in (("200-span request, 1 per statement", small[:1], 200),
+                                 ("200-span requests, 20 per statement", small[:20], 4000),
+                                 ("200-span requests, 50 per statement", small, 10_000),
+                                 ("10,000-span request", [large], 10_000)):
+        py_cpu, py_rate = measure(python(bodies), spans, repeat)
+        sql_cpu, sql_rate = measure(sql(bodies), spans, repeat)
+        print(f"{label:<38}{py_cpu:>15.1f}{sql_cpu:>13.1f}{py_rate:>16,.0f}{sql_rate:>13,.0f}")
+
+
 def main() -> None:
+    if sys.argv[1:] == ["sql"]:
+        folder = tempfile.mkdtemp(prefix="neon-decode-bench-")
+        try:
+            db = open_analytics(f"chdb://{folder}", migrate=False)
+            compare_sql(db)
+            db.close()
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return
     rng = random.Random(1)
     bodies = [make_request(rng, 20).SerializeToString() for _ in range(20)]
     spans_per_body = 1000
@@ -58,6 +107,7 @@ def main() -> None:
             db.insert_arrow(table, data, tag="bench.insert")
             print(f"insert {table}: {(time.perf_counter() - started) / spans.num_rows * 1e6:.1f} µs/span wall, "
                   f"{(cpu() - started_cpu) / spans.num_rows * 1e6:.1f} µs/span CPU ({spans.num_rows} spans)")
+        compare_sql(db)
         db.close()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
