@@ -144,3 +144,31 @@ def test_requests_logged_before_a_crash_are_written_at_start_once(tmp_path: Path
     finally:
         second.stop_scoring()
         second.stop_writers()
+
+
+def test_the_engine_decoder_stores_what_the_python_decoder_stores(tmp_path: Path, analytics: AnalyticsDB,
+                                                                   metadata: MetadataStore,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """`ingest_decoder=engine` maps logged bodies in the analytics engine; the stored spans are the same."""
+    body = make_request(random.Random(11), traces=2, spans_per_trace=10, payload_bytes=200).SerializeToString()
+    stored = []
+    for decoder in ("python", "engine"):
+        services = make_services(tmp_path / decoder, analytics, metadata, ingest_decoder=decoder)
+        project = services.projects.create(f"decoder-{decoder}")
+        _key, secret = services.keys.create(project.id)
+        try:
+            with TestClient(create_app(services)) as client:
+                post(client, secret, body)
+            assert services.writer.settle(60)
+        finally:
+            services.stop_scoring()
+            services.stop_writers()
+        rows = analytics.query(
+            "SELECT s.* EXCEPT (project_id, ingested_at), p.input AS input, p.output AS output "
+            "FROM spans AS s LEFT JOIN span_payloads AS p USING (project_id, trace_id, span_id) "
+            "WHERE s.project_id = {p:String} ORDER BY s.trace_id, s.span_id",
+            tag="tests.decoders", params={"p": project.id})
+        assert len(rows) == 20
+        stored.append(rows)
+    assert stored[0] == stored[1]
+    assert "could not map" not in caplog.text, "the engine mapped the batch itself, without the fallback"

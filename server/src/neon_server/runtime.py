@@ -200,7 +200,8 @@ class Services:
                                   max_pending_rows=s.ingest_buffer_rows, on_written=self.live.publish)
         self.ingest = IngestService(spans, self.writer, self.pricing,
                                     Limits(s.ingest_max_attribute_bytes, s.ingest_max_payload_bytes),
-                                    ingest_log=self.ingest_log, dedupe_window_seconds=s.ingest_dedupe_window_seconds)
+                                    ingest_log=self.ingest_log, decoder=s.ingest_decoder,
+                                    dedupe_window_seconds=s.ingest_dedupe_window_seconds)
         self.ingest.load_recent_requests()
         self.writer.start()
 

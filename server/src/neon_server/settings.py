@@ -67,6 +67,9 @@ class Settings(BaseSettings):
                                     description="Spans waiting to be written before requests get 429.")
     ingest_dedupe_window_seconds: int = Field(default=600, ge=0, le=86_400,
                                               description="How long a written request is recognised if retried.")
+    ingest_decoder: Literal["python", "engine"] = Field(
+        default="python", description="Who maps logged OTLP protobuf onto span columns: this process (python), or "
+        "the analytics engine in one statement per batch (engine: slower on chDB, see docs/ingest.md).")
     ingest_log: bool = Field(default=True, description="Answer OTLP protobuf exports once synced to the ingest log "
                              "($NEON_HOME/ingest-log) and write them in bulk; off: answer after the insert.")
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from neon_server.ingest.semconv import Limits
 from neon_server.storage.analytics.executor import AnalyticsDB
+from neon_server.storage.analytics.otlp_decode import OtlpRequest, decode_otlp
 
 
 class SpanStore:
@@ -17,6 +19,10 @@ class SpanStore:
             self._db.insert_arrow("span_payloads", payloads, tag="ingest.payloads")
         if spans.num_rows:
             self._db.insert_arrow("spans", spans, tag="ingest.spans")
+
+    def decode_otlp(self, requests: list[OtlpRequest], limits: Limits) -> tuple[pa.Table, pa.Table]:
+        """Span and payload tables of OTLP protobuf bodies, mapped by the engine (see otlp_decode)."""
+        return decode_otlp(self._db, requests, limits)
 
     def recent_requests(self, window_seconds: int) -> list[tuple[str, str]]:
         """(project_id, ingest_request) of spans written in the last `window_seconds`."""
