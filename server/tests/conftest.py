@@ -191,7 +191,10 @@ def metadata(metadata_url: str) -> Iterator[MetadataStore]:
 
 # ---------------------------------------------------------------- the app over real stores
 def make_services(home: Path, analytics: AnalyticsDB, metadata: MetadataStore, **settings: object) -> Services:
-    """Services over the test's stores; `settings` override Settings fields (e.g. ingest limits)."""
+    """Services over the test's stores; `settings` override Settings fields (e.g. ingest limits). Logged OTLP is
+    decoded in the writer's thread unless a test asks for decode workers (spawning them costs about a second);
+    the spawned servers of tests/e2e run the default workers."""
+    settings = {"ingest_decode_processes": 0, **settings}
     config = Settings(home=home, analytics_url="chdb://unused", metadata_url="sqlite:///unused", **settings)
     return Services(settings=config, analytics=analytics, metadata=metadata)
 

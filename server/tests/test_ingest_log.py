@@ -146,6 +146,38 @@ def test_requests_logged_before_a_crash_are_written_at_start_once(tmp_path: Path
         second.stop_writers()
 
 
+def test_decode_workers_store_what_the_writer_thread_stores(tmp_path: Path, analytics: AnalyticsDB,
+                                                            metadata: MetadataStore,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    """Two requests in one batch, split between two worker processes, land as the writer's thread maps them."""
+    rng = random.Random(12)
+    bodies = [make_request(rng, traces=2, spans_per_trace=10, payload_bytes=100).SerializeToString()
+              for _ in range(2)]
+    stored = []
+    for processes in (0, 2):
+        services = make_services(tmp_path / str(processes), analytics, metadata, ingest_decode_processes=processes,
+                                 ingest_batch_delay_ms=500)
+        project = services.projects.create(f"workers-{processes}")
+        _key, secret = services.keys.create(project.id)
+        try:
+            with TestClient(create_app(services)) as client:
+                for body in bodies:
+                    post(client, secret, body)
+            assert services.writer.settle(60)
+            assert services.writer.stats.batches == 1, "both requests in one batch"
+        finally:
+            services.stop_scoring()
+            services.stop_writers()
+        stored.append(analytics.query(
+            "SELECT s.* EXCEPT (project_id, ingested_at), p.input AS input, p.output AS output "
+            "FROM spans AS s LEFT JOIN span_payloads AS p USING (project_id, trace_id, span_id) "
+            "WHERE s.project_id = {p:String} ORDER BY s.trace_id, s.span_id",
+            tag="tests.workers", params={"p": project.id}))
+    assert len(stored[0]) == 40
+    assert stored[0] == stored[1]
+    assert "decode worker died" not in caplog.text
+
+
 def test_the_engine_decoder_stores_what_the_python_decoder_stores(tmp_path: Path, analytics: AnalyticsDB,
                                                                    metadata: MetadataStore,
                                                                    caplog: pytest.LogCaptureFixture) -> None:

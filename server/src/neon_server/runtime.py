@@ -201,6 +201,7 @@ class Services:
         self.ingest = IngestService(spans, self.writer, self.pricing,
                                     Limits(s.ingest_max_attribute_bytes, s.ingest_max_payload_bytes),
                                     ingest_log=self.ingest_log, decoder=s.ingest_decoder,
+                                    decode_processes=s.ingest_decode_processes,
                                     dedupe_window_seconds=s.ingest_dedupe_window_seconds)
         self.ingest.load_recent_requests()
         self.writer.start()
@@ -276,6 +277,7 @@ class Services:
         """Write what the span and Track writers hold, then stop them."""
         timeout = self.settings.shutdown_timeout_seconds
         self.writer.stop(timeout=timeout)
+        self.ingest.close_workers()
         if self.ingest_log is not None:
             self.ingest_log.close()
         self.track.close()

@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     ingest_decoder: Literal["python", "engine"] = Field(
         default="python", description="Who maps logged OTLP protobuf onto span columns: this process (python), or "
         "the analytics engine in one statement per batch (engine: slower on chDB, see docs/ingest.md).")
+    ingest_decode_processes: int = Field(
+        default_factory=lambda: min(4, max(1, (os.cpu_count() or 2) - 1)), ge=0, le=64,
+        description="Worker processes that decode logged OTLP protobuf (default: cores − 1, 1–4; 0: the batch "
+                    "writer's thread decodes, holding the interpreter lock).")
     ingest_log: bool = Field(default=True, description="Answer OTLP protobuf exports once synced to the ingest log "
                              "($NEON_HOME/ingest-log) and write them in bulk; off: answer after the insert.")
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
+from neon_server.ingest.decode_pool import DecodePool, decode_logged
 from neon_server.ingest.native import decode_native
 from neon_server.ingest.otlp import DecodeResult, decode_json, decode_protobuf
 from neon_server.ingest.otlp_check import check_protobuf
@@ -50,12 +51,15 @@ class IngestResult:
 
 class IngestService:
     def __init__(self, spans: SpanStore, writer: BatchWriter, pricing: PricingService, limits: Limits, *,
-                 ingest_log: IngestLog | None = None, decoder: str = "python", dedupe_window_seconds: int = 600,
-                 decode_threads: int = 1) -> None:
+                 ingest_log: IngestLog | None = None, decoder: str = "python", decode_processes: int = 0,
+                 dedupe_window_seconds: int = 600, decode_threads: int = 1) -> None:
         self._spans = spans
         self._writer = writer
         self._log = ingest_log
         self._engine_decodes = decoder == "engine"
+        self._pool = DecodePool(decode_processes, limits) if decode_processes and ingest_log is not None else None
+        if self._pool is not None:
+            self._pool.start()
         if ingest_log is not None:
             writer.take_logged(self.materialize, self.written)
         self._pricing = pricing
@@ -147,17 +151,9 @@ class IngestService:
         return price_spans(spans, self._pricing.book), payloads
 
     def _python_decode(self, logged: list[LoggedRequest]) -> tuple[pa.Table, pa.Table]:
-        spans: list[pa.Table] = []
-        payloads: list[pa.Table] = []
-        for request in logged:
-            decoded = decode_protobuf(request.body, request.project_id, self._limits)
-            if decoded.rejected:
-                log.warning("logged request %s: %d spans could not be mapped: %s", request.digest,
-                            decoded.rejected, decoded.message())
-            table, payload = decoded.columns.to_arrow(request.digest)
-            spans.append(table)
-            payloads.append(payload)
-        return pa.concat_tables(spans), pa.concat_tables(payloads)
+        if self._pool is not None:
+            return self._pool.decode(logged)
+        return decode_logged(logged, self._limits)
 
     def _engine_decode(self, logged: list[LoggedRequest]) -> tuple[pa.Table, pa.Table]:
         """One statement for the batch; if the engine refuses it, this process maps the batch instead (a body
@@ -202,6 +198,11 @@ class IngestService:
 
     def close(self) -> None:
         self._decoder.shutdown(wait=True)
+
+    def close_workers(self) -> None:
+        """Stop the decode workers (after the writer has written its last batch)."""
+        if self._pool is not None:
+            self._pool.close()
 
     def _remember(self, key: tuple[str, str], expires: float) -> None:
         self._recent[key] = expires

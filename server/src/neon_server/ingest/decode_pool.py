@@ -1,0 +1,101 @@
+"""Mapping logged OTLP bodies onto span columns in worker processes, so decoding uses more than one core.
+
+Decoding OTLP protobuf in Python holds the interpreter lock (~45 µs a span): in the server's own process it takes
+turns with request handling and the batch writer, and one core is the ceiling. Worker processes each decode a
+share of a batch and send back the two Arrow tables (`SpanColumns.to_arrow`), which pickle as Arrow IPC buffers.
+Workers are started with `spawn` (the server process holds chDB and threads, which must not be forked). If a
+worker dies, the batch is decoded in the calling thread and the pool is started again.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+import pyarrow as pa
+
+from neon_server.ingest.columns import PAYLOAD_SCHEMA, SPAN_SCHEMA
+from neon_server.ingest.otlp import decode_protobuf
+from neon_server.ingest.semconv import Limits
+from neon_server.ingest.wal import LoggedRequest
+
+log = logging.getLogger("neon.ingest.decode")
+
+Decoded = tuple[pa.Table, pa.Table]
+
+
+def decode_logged(requests: list[LoggedRequest], limits: Limits) -> Decoded:
+    """The span and payload tables of logged requests, in order (run in a worker or in the caller)."""
+    if not requests:
+        return SPAN_SCHEMA.empty_table(), PAYLOAD_SCHEMA.empty_table()
+    spans: list[pa.Table] = []
+    payloads: list[pa.Table] = []
+    for request in requests:
+        decoded = decode_protobuf(request.body, request.project_id, limits)
+        if decoded.rejected:
+            log.warning("logged request %s: %d spans could not be mapped: %s", request.digest, decoded.rejected,
+                        decoded.message())
+        table, payload = decoded.columns.to_arrow(request.digest)
+        spans.append(table)
+        payloads.append(payload)
+    return pa.concat_tables(spans), pa.concat_tables(payloads)
+
+
+def _shares(requests: list[LoggedRequest], count: int) -> list[list[LoggedRequest]]:
+    """Up to `count` consecutive runs of requests with about the same number of spans each."""
+    total = sum(r.spans for r in requests)
+    shares: list[list[LoggedRequest]] = [[]]
+    done = 0
+    for request in requests:
+        if shares[-1] and done >= total * len(shares) / count:
+            shares.append([])
+        shares[-1].append(request)
+        done += request.spans
+    return shares
+
+
+class DecodePool:
+    def __init__(self, processes: int, limits: Limits) -> None:
+        self._processes = processes
+        self._limits = limits
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _executor(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(self._processes, mp_context=multiprocessing.get_context("spawn"))
+            return self._pool
+
+    def start(self) -> None:
+        """Start the workers now (they take about a second to import), not on the first batch."""
+        pool = self._executor()
+        for future in [pool.submit(decode_logged, [], self._limits) for _ in range(self._processes)]:
+            future.result()
+
+    def decode(self, requests: list[LoggedRequest]) -> Decoded:
+        shares = _shares(requests, self._processes)
+        if len(shares) == 1 and len(requests) == 1 and requests[0].spans < 50:
+            return decode_logged(requests, self._limits)  # not worth a trip to a worker
+        try:
+            pool = self._executor()
+            parts = [f.result() for f in [pool.submit(decode_logged, share, self._limits) for share in shares]]
+        except BrokenProcessPool:
+            log.exception("a decode worker died; decoding this batch here and starting new workers")
+            with self._lock:
+                broken, self._pool = self._pool, None
+            if broken is not None:
+                broken.shutdown(wait=False, cancel_futures=True)
+            return decode_logged(requests, self._limits)
+        if len(parts) == 1:
+            return parts[0]
+        return pa.concat_tables([p[0] for p in parts]), pa.concat_tables([p[1] for p in parts])
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
