@@ -129,7 +129,8 @@ class RunResult:
 
 
 HEADER = ("| run | spans/s answered | spans/s written | answer p50 ms | answer p99 ms | queryable p50 ms "
-          "| queryable p99 ms | server CPU cores | server CPU µs/span | peak RSS MB | 429 retries | all stored |\n"
+          "| queryable p99 ms | server CPU cores | server CPU µs/span | peak RSS MB (with workers) | 429 retries "
+          "| all stored |\n"
           "|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
@@ -138,10 +139,13 @@ def _ms(value: object) -> str:
 
 
 def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    """Peak resident memory of the server process plus its decode workers' (each its own peak)."""
+    total = 0.0
+    for member in process_tree(pid):
+        for line in Path(f"/proc/{member}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                total += int(line.split()[1]) / 1024
+    return total
 
 
 def wait_written(url: str, spans: int, timeout: float = 600) -> dict[str, object]:
@@ -154,10 +158,36 @@ def wait_written(url: str, spans: int, timeout: float = 600) -> dict[str, object
         time.sleep(0.005)
 
 
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def process_tree(pid: int) -> list[int]:
+    """The process and its descendants (the server's decode workers), by parent pid."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int(_stat(int(entry.name))[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    tree, frontier = [pid], [pid]
+    while frontier:
+        frontier = [child for child, parent in parents.items() if parent in frontier]
+        tree += frontier
+    return tree
+
+
 def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system, all threads) the process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds (user + system, all threads) the process and its children have used so far."""
+    total = 0.0
+    for member in process_tree(pid):
+        try:
+            fields = _stat(member)
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def encode_requests(count: int, traces_per_request: int, seed: int) -> list[bytes]:
@@ -204,7 +234,7 @@ def run(label: str, bodies: list[bytes], spans_per_body: int, concurrency: int, 
         if profile:
             py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
             spy = subprocess.Popen([py_spy, "record", "-o", profile, "--pid", str(server.proc.pid), "--rate", "200",
-                                    "--nonblocking", "--gil", "--format", "raw"],
+                                    "--nonblocking", "--threads", "--idle", "--format", "raw"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1)
         cpu_before = process_cpu(server.proc.pid)

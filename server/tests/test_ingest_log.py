@@ -204,3 +204,19 @@ def test_the_engine_decoder_stores_what_the_python_decoder_stores(tmp_path: Path
         stored.append(rows)
     assert stored[0] == stored[1]
     assert "could not map" not in caplog.text, "the engine mapped the batch itself, without the fallback"
+
+
+def test_answered_requests_are_written_once_the_store_can_write_again(
+        client: TestClient, services: Services, project_key: tuple[str, str], analytics: AnalyticsDB) -> None:
+    body = make_request(random.Random(13), traces=2, spans_per_trace=5, payload_bytes=50)
+    analytics.command("RENAME TABLE span_payloads TO span_payloads_away", tag="tests.break")
+    try:
+        post(client, project_key[1], body.SerializeToString())  # answered: it is in the log
+        wait_for(lambda: services.writer.stats.failures >= 2, "the writer failing and trying again")
+        assert raw_span_rows(analytics, trace_ids_of(body)) == 0
+    finally:
+        analytics.command("RENAME TABLE span_payloads_away TO span_payloads", tag="tests.mend")
+    assert services.writer.settle(60), "written once the table is back"
+    assert raw_span_rows(analytics, trace_ids_of(body)) == 10
+    assert services.ingest_log is not None
+    wait_for(lambda: services.ingest_log.pending_records() == 0, "the log's records done")

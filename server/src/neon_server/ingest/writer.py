@@ -17,7 +17,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -186,10 +186,15 @@ class BatchWriter:
             if self._thread.is_alive():
                 log.error("batch writer did not finish within %ss", timeout)
 
-    def _take(self) -> list[PendingBatch] | None:
-        """Block until a batch is due (full, or old enough, or stopping); None when stopped and drained."""
+    def _take(self, wait: bool = True) -> list[PendingBatch] | None:
+        """Block until a batch is due (full, or old enough, or stopping); None when stopped and drained. With
+        `wait=False`, an empty list when no batch is due now."""
         with self._cond:
             while True:
+                if not wait and not (self._pending and (
+                        self._stopping or self._pending_rows >= self._max_batch_rows
+                        or time.monotonic() >= self._first_pending_at + self._max_delay)):
+                    return []
                 if self._pending:
                     due = self._first_pending_at + self._max_delay
                     now = time.monotonic()
@@ -211,34 +216,62 @@ class BatchWriter:
                     self._cond.wait()
 
     def _run(self) -> None:
-        while True:
-            taken = self._take()
-            if taken is None:
-                return
-            started = time.perf_counter()
-            try:
-                spans, payloads = self._tables(taken)
-                self._write(spans, payloads)
-            except Exception as exc:
-                self._failed(taken, exc)
-                continue
-            self._failures_in_a_row = 0
-            elapsed = time.perf_counter() - started
-            self._count(taken, spans, elapsed)
-            for batch in taken:
-                batch.future.set_result(None)
-            logged = [b.logged for b in taken if b.logged is not None]
-            if logged:
-                if self._on_logged_written is not None:
-                    self._on_logged_written(logged)
-                with self._written:  # batches are taken in admission order, failed ones put back in front
-                    self._written_seq = max(self._written_seq, *(b.seq for b in taken))
-                    self._written.notify_all()
-            if self._on_written is not None:
+        # While a batch is written, the next one (if due) is already being mapped, so mapping (in decode workers
+        # or a thread) and the engine's insert overlap.
+        ahead: tuple[list[PendingBatch], Future[tuple[pa.Table, pa.Table]]] | None = None
+        mapper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="neon-batch-map")
+        try:
+            while True:
+                if ahead is None:
+                    taken = self._take()
+                    if taken is None:
+                        return
+                    tables = self._prepare(taken, mapper)
+                else:
+                    (taken, tables), ahead = ahead, None
+                started = time.perf_counter()
                 try:
-                    self._on_written(WrittenBatch(spans=spans, requests=len(taken), seconds=elapsed))
-                except Exception:
-                    log.exception("live notification failed")
+                    spans, payloads = tables.result()
+                    upcoming = self._take(wait=False) if self._materialize is not None else []
+                    if upcoming:
+                        ahead = (upcoming, self._prepare(upcoming, mapper))
+                    self._write(spans, payloads)
+                except Exception as exc:
+                    put_back, ahead = (ahead[0] if ahead else []), None
+                    self._failed(taken, exc, put_back)
+                    continue
+                self._written_batch(taken, spans, time.perf_counter() - started)
+        finally:
+            mapper.shutdown(wait=True)
+
+    def _prepare(self, taken: list[PendingBatch],
+                 mapper: ThreadPoolExecutor) -> Future[tuple[pa.Table, pa.Table]]:
+        if any(b.logged is not None for b in taken):
+            return mapper.submit(self._tables, taken)
+        done: Future[tuple[pa.Table, pa.Table]] = Future()
+        try:
+            done.set_result(self._tables(taken))
+        except Exception as exc:
+            done.set_exception(exc)
+        return done
+
+    def _written_batch(self, taken: list[PendingBatch], spans: pa.Table, elapsed: float) -> None:
+        self._failures_in_a_row = 0
+        self._count(taken, spans, elapsed)
+        for batch in taken:
+            batch.future.set_result(None)
+        logged = [b.logged for b in taken if b.logged is not None]
+        if logged:
+            if self._on_logged_written is not None:
+                self._on_logged_written(logged)
+            with self._written:  # batches are written in admission order; failed ones go back in front
+                self._written_seq = max(self._written_seq, *(b.seq for b in taken))
+                self._written.notify_all()
+        if self._on_written is not None:
+            try:
+                self._on_written(WrittenBatch(spans=spans, requests=len(taken), seconds=elapsed))
+            except Exception:
+                log.exception("live notification failed")
 
     def _tables(self, taken: list[PendingBatch]) -> tuple[pa.Table, pa.Table]:
         parts = [(b.spans, b.payloads) for b in taken if b.spans is not None and b.payloads is not None]
@@ -249,13 +282,14 @@ class BatchWriter:
             return parts[0]
         return pa.concat_tables([p[0] for p in parts]), pa.concat_tables([p[1] for p in parts])
 
-    def _failed(self, taken: list[PendingBatch], exc: Exception) -> None:
+    def _failed(self, taken: list[PendingBatch], exc: Exception, put_back: list[PendingBatch]) -> None:
         """Requests waiting for the write learn the failure; logged ones (already answered) go back to the
-        front of the buffer and are tried again after a pause."""
+        front of the buffer and are tried again after a pause, followed by the batch taken to map ahead
+        (`put_back`), so the buffer's order holds."""
         self.stats.failures += 1
         self._failures_in_a_row += 1
         log.exception("batch write failed", extra={"fields": {"requests": len(taken)}})
-        again = [b for b in taken if b.logged is not None]
+        again = [b for b in taken if b.logged is not None] + put_back
         for batch in taken:
             if batch.logged is None:
                 batch.future.set_exception(exc)
