@@ -113,7 +113,7 @@ def test_the_migration_derives_levels_6_and_10_from_level_4_exactly(before_level
         before_levels.insert_arrow("track_float_blocks", table.filter(
             pc.is_in(table["level"], pa.array([4, 8, 12], pa.uint8()))), tag="tests.blocks")
     assert merged_levels(before_levels, (6, 10)) == []
-    assert apply_migrations(before_levels) == [8]
+    assert apply_migrations(before_levels)[0] == 8  # and any later migrations
     same_rows(merged_levels(before_levels, (6, 10)), expected_levels(batches, (6, 10)))
     same_rows(merged_levels(before_levels, (4, 8, 12)), expected_levels(batches, (4, 8, 12)))
 

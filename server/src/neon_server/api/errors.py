@@ -235,6 +235,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = str(exc.detail)
         headers = dict(exc.headers) if exc.headers else {}
+        if exc.status_code == 400 and message == "There was an error parsing the body":
+            # FastAPI's answer to a body it cannot even decode (not UTF-8): as invalid as malformed JSON, which it
+            # answers 422, and every route with a body documents 422.
+            return error_response(422, "invalid_input", "the request body is not UTF-8 JSON")
         if exc.status_code == 404 and message == "Not Found":
             message = f"no such endpoint: {request.method} {request.url.path}"
         if exc.status_code == 405:
