@@ -5,11 +5,13 @@ from __future__ import annotations
 import pyarrow as pa
 
 from neon_server.storage.analytics.executor import AnalyticsDB
+from neon_server.storage.analytics.trace_rows import TraceRowStore
 
 
 class SpanStore:
     def __init__(self, db: AnalyticsDB) -> None:
         self._db = db
+        self._trace_rows = TraceRowStore(db)
 
     def write(self, spans: pa.Table, payloads: pa.Table) -> None:
         """Payloads first, spans last: a span row is the commit marker of its request (see IngestService)."""
@@ -17,6 +19,7 @@ class SpanStore:
             self._db.insert_arrow("span_payloads", payloads, tag="ingest.payloads")
         if spans.num_rows:
             self._db.insert_arrow("spans", spans, tag="ingest.spans")
+            self._trace_rows.refresh_written(spans)  # the trace list's complete rows (trace_rows.py)
 
     def recent_requests(self, window_seconds: int) -> list[tuple[str, str]]:
         """(project_id, ingest_request) of spans written in the last `window_seconds`."""
