@@ -29,8 +29,8 @@ COLUMNS = ("start_time", "end_time", "name", "root_span_id", "service", "status"
            "environment", "tags", "models", "tool_names", "duration_ns")
 SORT_KEYS = {"time": "start_time", "duration": "duration_ns", "cost": "cost", "tokens": "total_tokens"}
 SORT_TYPES = {"time": "DateTime64(9, 'UTC')", "duration": "Int64", "cost": "Float64", "tokens": "UInt64"}
-# Candidates read per page beyond the page itself (room for older rows of rewritten traces); widened 8× at a
-# time when older rows crowd a page out.
+# Candidates read for a page of n: 2n + 16, room for older rows of traces rewritten since the last merge; widened
+# 4× at a time when older rows still crowd the page out.
 CANDIDATE_SLACK = 16
 EXACT_FIELDS = ("name", "service", "session_id", "user_id", "agent_id", "agent_version", "environment")
 
@@ -104,7 +104,7 @@ class TraceListStore:
         # the projection's, so it can be read backwards (there is never a NaN cost).
         nulls = " NULLS FIRST" if page.descending and page.sort == "cost" else ""
         columns = ", ".join(COLUMNS)
-        wanted = page.limit + CANDIDATE_SLACK
+        wanted = 2 * page.limit + CANDIDATE_SLACK
         while True:
             params["m"] = wanted
             candidates = self._db.query(
@@ -114,7 +114,7 @@ class TraceListStore:
             rows = self._newest(project_id, candidates)
             if len(rows) >= page.limit or len(candidates) < wanted:
                 break
-            wanted *= 8
+            wanted *= 4
         for row in rows:
             row["status"] = STATUS_NAMES.get(int(row["status"]), "unset")
         return rows[:page.limit]

@@ -46,6 +46,14 @@ class TraceRowStore:
             f"INSERT INTO trace_rows {ROW_SELECT}WHERE project_id = {{p:String}} AND trace_id IN {{t:Array(String)}} "
             "GROUP BY project_id, trace_id", tag="ingest.trace_rows", params={"p": project_id, "t": trace_ids})
 
+    def backfill(self) -> None:
+        """Rows for every trace of the rollup that has none (what migration 0010 does once, for data written
+        straight into `spans` by other means, such as the benchmarks' generators)."""
+        self._db.command(
+            f"INSERT INTO trace_rows {ROW_SELECT}WHERE (project_id, trace_id) NOT IN "
+            "(SELECT project_id, trace_id FROM trace_rows) GROUP BY project_id, trace_id",
+            tag="trace_rows.backfill")
+
     def refresh_recent(self, window_seconds: int) -> None:
         """Traces with spans written in the last `window_seconds`: after a restart, a batch whose spans landed
         just before the process stopped may not have had its rows rewritten yet."""
