@@ -49,6 +49,7 @@ from neon_server.storage.analytics.span_list import SpanListStore
 from neon_server.storage.analytics.spans import SpanStore
 from neon_server.storage.analytics.stats import StatsStore
 from neon_server.storage.analytics.trace_list import TraceListStore
+from neon_server.storage.analytics.trace_rows import TraceRowStore
 from neon_server.storage.analytics.traces import TraceStore
 from neon_server.storage.analytics.track import TrackStore
 from neon_server.storage.analytics.track_buckets import TrackBucketStore
@@ -163,6 +164,8 @@ class Services:
                                     Limits(s.ingest_max_attribute_bytes, s.ingest_max_payload_bytes),
                                     dedupe_window_seconds=s.ingest_dedupe_window_seconds)
         self.ingest.load_recent_requests()
+        # Spans of a batch that landed just before a stop may lack their trace-list rows (trace_rows.py).
+        TraceRowStore(self.analytics).refresh_recent(s.ingest_dedupe_window_seconds)
         self.writer.start()
         track_store = TrackStore(self.analytics)
         self.track_writer = TrackWriter(track_store)
