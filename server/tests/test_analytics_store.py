@@ -275,7 +275,7 @@ def test_trace_rows_stay_whole_across_batches_and_are_repaired_after_a_crash(ana
     analytics.insert_arrow("spans", span_batch([{"trace_id": "t1", "span_id": "s1", "name": "agent", "start": T0,
                                                  "seconds": 5.0, "status": "error"}]), tag="tests.insert")
     assert newest()["span_count"] == 1
-    TraceRowStore(analytics).refresh_recent(3600)  # what a restart does
+    TraceRowStore(analytics).refresh_last(60)  # what a restart does
     row = newest()
     assert (row["span_count"], row["total_tokens"], row["cost"], row["name"], row["status"], row["models"],
             row["duration_ns"]) == (2, 120, 0.5, "agent", 2, ["gpt-4o"], 5_000_000_000)

@@ -164,8 +164,8 @@ class Services:
                                     Limits(s.ingest_max_attribute_bytes, s.ingest_max_payload_bytes),
                                     dedupe_window_seconds=s.ingest_dedupe_window_seconds)
         self.ingest.load_recent_requests()
-        # Spans of a batch that landed just before a stop may lack their trace-list rows (trace_rows.py).
-        TraceRowStore(self.analytics).refresh_recent(s.ingest_dedupe_window_seconds)
+        # The last batches written before a stop may lack their trace-list rows (trace_rows.py).
+        TraceRowStore(self.analytics).refresh_last(60)
         self.writer.start()
         track_store = TrackStore(self.analytics)
         self.track_writer = TrackWriter(track_store)

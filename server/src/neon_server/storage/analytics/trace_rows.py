@@ -54,10 +54,11 @@ class TraceRowStore:
             "(SELECT project_id, trace_id FROM trace_rows) GROUP BY project_id, trace_id",
             tag="trace_rows.backfill")
 
-    def refresh_recent(self, window_seconds: int) -> None:
-        """Traces with spans written in the last `window_seconds`: after a restart, a batch whose spans landed
-        just before the process stopped may not have had its rows rewritten yet."""
+    def refresh_last(self, seconds: int) -> None:
+        """Traces with spans written in the last `seconds` before the newest write. Batches are written one at
+        a time, so after a stop only the last ones can have landed without their rows rewritten (and their
+        retries are recognised as written already, so they will not come again)."""
         self._db.command(
             f"INSERT INTO trace_rows {ROW_SELECT}WHERE (project_id, trace_id) IN (SELECT project_id, trace_id "
-            "FROM spans WHERE ingested_at >= now64(3) - toIntervalSecond({window:UInt32})) "
-            "GROUP BY project_id, trace_id", tag="ingest.trace_rows_recent", params={"window": window_seconds})
+            "FROM spans WHERE ingested_at >= (SELECT max(ingested_at) FROM spans) - toIntervalSecond({s:UInt32})) "
+            "GROUP BY project_id, trace_id", tag="trace_rows.refresh_last", params={"s": seconds})
