@@ -5,7 +5,8 @@
 
 Data: 20 projects, 30 days, 50-span traces (root agent span, LLM calls with ~600 B of input and output each,
 tool calls, steps), ~5 attributes a span, plus one 10,000-span trace; written with ClickHouse's own
-`INSERT … SELECT FROM numbers()` (the materialized views fill the rollups as in production). Each measured
+`INSERT … SELECT FROM numbers()` (the materialized views fill the rollups as in production; the trace list's
+complete rows are then written as migration 0010's backfill does). Each measured
 call is repeated; the table reports the median and p95 in milliseconds, through HTTP against `neon up`.
 """
 
@@ -33,6 +34,7 @@ REPEATS = 30
 GENERATE = textwrap.dedent("""
     import sys, time
     from neon_server.storage.analytics import open_analytics
+    from neon_server.storage.analytics.trace_rows import TraceRowStore
     folder, default_project, first, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     db = open_analytics(f"chdb://{folder}")
     per_trace, projects, window_ms = int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7]) * 86400 * 1000
@@ -79,6 +81,7 @@ GENERATE = textwrap.dedent("""
             "concat(randomPrintableASCII(40), repeat(' the agent answers with the policy and next steps', 11)) "
             f"FROM ({span}) WHERE stype = 'generation'", tag="bench.generate_payloads", params={"dp": default_project})
         print(f"generated {offset + n - first:,} spans", flush=True)
+    TraceRowStore(db).backfill()  # the trace list's rows, as the writer (or migration 0010) makes them
     db.close()
 """)
 

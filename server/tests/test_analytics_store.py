@@ -254,3 +254,33 @@ def test_clickhouse_urls() -> None:
         parse_clickhouse_url("clickhouse://h/bad-name;drop")
     with pytest.raises(ValueError, match="has no host"):
         parse_clickhouse_url("clickhouse:///db")
+
+
+def test_trace_rows_stay_whole_across_batches_and_are_repaired_after_a_crash(analytics: AnalyticsDB) -> None:
+    from neon_server.storage.analytics.spans import SpanStore
+    from neon_server.storage.analytics.trace_rows import TraceRowStore
+
+    def newest() -> dict[str, Any]:
+        rows = analytics.query("SELECT * FROM trace_rows WHERE trace_id = 't1' ORDER BY span_count DESC LIMIT 1",
+                               tag="tests.trace_rows")
+        return rows[0]
+
+    llm = {"trace_id": "t1", "span_id": "s2", "parent_span_id": "s1", "name": "llm", "span_type": "generation",
+           "model": "gpt-4o", "input_tokens": 100, "total_tokens": 120, "cost": 0.5,
+           "start": T0 + timedelta(seconds=1), "seconds": 2.0}
+    SpanStore(analytics).write(span_batch([llm]), pa.table({}))
+    row = newest()
+    assert (row["span_count"], row["total_tokens"], row["name"], row["duration_ns"]) == (1, 120, "", 2_000_000_000)
+    # The root lands in a second batch, but the process stops before the rows are rewritten.
+    analytics.insert_arrow("spans", span_batch([{"trace_id": "t1", "span_id": "s1", "name": "agent", "start": T0,
+                                                 "seconds": 5.0, "status": "error"}]), tag="tests.insert")
+    assert newest()["span_count"] == 1
+    TraceRowStore(analytics).refresh_last(60)  # what a restart does
+    row = newest()
+    assert (row["span_count"], row["total_tokens"], row["cost"], row["name"], row["status"], row["models"],
+            row["duration_ns"]) == (2, 120, 0.5, "agent", 2, ["gpt-4o"], 5_000_000_000)
+    analytics.command("TRUNCATE TABLE trace_rows", tag="tests.truncate")
+    TraceRowStore(analytics).backfill()  # the migration's backfill: every trace of the rollup, once
+    TraceRowStore(analytics).backfill()
+    assert analytics.query("SELECT count() AS n FROM trace_rows", tag="tests.count")[0]["n"] == 1
+    assert newest()["span_count"] == 2

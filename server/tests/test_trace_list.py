@@ -311,3 +311,103 @@ def test_answers_match_their_documented_schemas(seeded: dict[str, Any]) -> None:
     spec = httpx.get(f"{seeded['url']}/api/openapi.json").json()
     answer = spec["paths"]["/api/traces"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert answer == {"$ref": "#/components/schemas/TracePage"}
+
+
+# ---------------------------------------------------------------- traces split across insert batches
+PRICES = {"gpt-4o": (2.5e-6, 10e-6), "claude-sonnet-4": (3e-6, 15e-6)}  # per token: input, output
+
+
+def otlp_span(trace_id: str, span_id: str, parent: str, name: str, start_ms: int, end_ms: int, *,
+              model: str | None = None, tokens: tuple[int, int] = (0, 0), error: bool = False) -> dict[str, Any]:
+    base = int(NOW.timestamp() * 1000) - 3_600_000
+    attributes = []
+    if model:
+        attributes = [{"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+                      {"key": "gen_ai.request.model", "value": {"stringValue": model}},
+                      {"key": "gen_ai.usage.input_tokens", "value": {"intValue": str(tokens[0])}},
+                      {"key": "gen_ai.usage.output_tokens", "value": {"intValue": str(tokens[1])}}]
+    return {"traceId": trace_id, "spanId": span_id, "parentSpanId": parent, "name": name,
+            "startTimeUnixNano": str((base + start_ms) * 1_000_000),
+            "endTimeUnixNano": str((base + end_ms) * 1_000_000), "attributes": attributes,
+            "status": {"code": 2 if error else 1}}
+
+
+def split_traces() -> tuple[list[list[dict[str, Any]]], dict[str, dict[str, Any]]]:
+    """Ten traces, each sent over three requests (one span per request; the root, earliest and longest, last),
+    and what each trace totals once all have arrived. Earlier batches give a different order under every sort,
+    a different status and different models than the whole traces, so a stale row would show."""
+    batches: list[list[dict[str, Any]]] = [[], [], []]
+    expected: dict[str, dict[str, Any]] = {}
+    for i in range(10):
+        trace_id, root = f"{0xa0 + i:032x}", f"{0xb0 + i:016x}"
+        first_model = "gpt-4o"
+        late_model = "claude-sonnet-4" if i % 3 == 0 else "gpt-4o"
+        first = ((7 * i) % 10 * 100 + 50, 10 * i)  # tokens: small first, large late for other traces
+        late = ((3 * i) % 10 * 300 + 20, 40)
+        error = i % 4 == 1  # the failure arrives with the second batch
+        spans = [
+            otlp_span(trace_id, f"{0xc0 + i:016x}", root, "llm-1", 1000 + 10 * i, 1100 + 10 * i, model=first_model,
+                      tokens=first),
+            otlp_span(trace_id, f"{0xd0 + i:016x}", root, "llm-2", 1200, 1300 + (7 * i) % 10 * 50,
+                      model=late_model, tokens=late, error=error),
+            otlp_span(trace_id, root, "", f"agent-{i}", 500 - 40 * i, 2000 + 300 * ((3 * i) % 10)),
+        ]
+        for batch, span in zip(batches, spans, strict=True):
+            batch.append(span)
+        cost = sum(PRICES[m][0] * t[0] + PRICES[m][1] * t[1] for m, t in ((first_model, first), (late_model, late)))
+        expected[trace_id] = {
+            "time": 500 - 40 * i, "duration": (2000 + 300 * ((3 * i) % 10) - (500 - 40 * i)) * 1_000_000,
+            "tokens": sum(first) + sum(late), "cost": cost, "status": "error" if error else "ok",
+            "models": {first_model, late_model}, "name": f"agent-{i}"}
+    return batches, expected
+
+
+def every_page(url: str, headers: dict[str, str], params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The traces of every page, following the cursor."""
+    seen: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = httpx.get(f"{url}/api/traces", params={**params, **({"cursor": cursor} if cursor else {})},
+                         headers=headers).json()
+        seen += page["traces"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return seen
+
+
+@pytest.mark.slow
+def test_every_sort_pages_exactly_over_traces_split_across_batches(live_server: LiveServer,
+                                                                    project_key: tuple[str, str]) -> None:
+    db = live_server.services.analytics
+    db.command("SYSTEM STOP MERGES trace_rows", tag="tests.stop_merges")  # keep the older rows of each trace
+    try:
+        headers = {"x-api-key": project_key[1]}
+        batches, expected = split_traces()
+        for batch in batches:  # each acknowledged before the next is sent: one insert each
+            body = {"resourceSpans": [{"resource": {"attributes": [
+                {"key": "service.name", "value": {"stringValue": "svc"}}]}, "scopeSpans": [{"spans": batch}]}]}
+            response = httpx.post(f"{live_server.url}/v1/traces", json=body, headers=headers)
+            assert response.status_code == 200, response.text
+        rows = db.query("SELECT count() AS n, uniqExact(trace_id) AS traces FROM trace_rows", tag="tests.rows")[0]
+        assert (rows["n"], rows["traces"]) == (30, 10)  # three rows a trace: the newest must win every time
+
+        for sort in ("time", "duration", "tokens", "cost"):
+            for order in ("desc", "asc"):
+                for flt in ({}, {"status": "error"}, {"model": "claude-sonnet-4"}, {"status": "ok", "max_tokens": 2000},
+                            {"name_contains": "agent-1"}):
+                    want = [t for t, e in expected.items()
+                            if ("status" not in flt or e["status"] == flt["status"])
+                            and ("model" not in flt or flt["model"] in e["models"])
+                            and ("max_tokens" not in flt or e["tokens"] <= flt["max_tokens"])
+                            and ("name_contains" not in flt or flt["name_contains"] in e["name"])]
+                    want.sort(key=lambda t: (expected[t][sort], t), reverse=order == "desc")
+                    seen = every_page(live_server.url, headers, {"sort": sort, "order": order, "limit": 3, **flt})
+                    assert [t["trace_id"] for t in seen] == want, (sort, order, flt)
+                    for row in seen:
+                        e = expected[row["trace_id"]]
+                        assert (row["span_count"], row["total_tokens"], row["duration_ns"], row["status"],
+                                set(row["models"]), row["name"]) == (3, e["tokens"], e["duration"], e["status"],
+                                                                     e["models"], e["name"])
+                        assert row["cost"] == pytest.approx(e["cost"])
+    finally:
+        db.command("SYSTEM START MERGES trace_rows", tag="tests.start_merges")

@@ -52,6 +52,7 @@ from neon_server.storage.analytics.span_list import SpanListStore
 from neon_server.storage.analytics.spans import SpanStore
 from neon_server.storage.analytics.stats import StatsStore
 from neon_server.storage.analytics.trace_list import TraceListStore
+from neon_server.storage.analytics.trace_rows import TraceRowStore
 from neon_server.storage.analytics.traces import TraceStore
 from neon_server.storage.analytics.track import TrackStore
 from neon_server.storage.analytics.track_buckets import TrackBucketStore
@@ -204,6 +205,8 @@ class Services:
                                     decode_processes=s.ingest_decode_processes,
                                     dedupe_window_seconds=s.ingest_dedupe_window_seconds)
         self.ingest.load_recent_requests()
+        # The last batches written before a stop may lack their trace-list rows (trace_rows.py).
+        TraceRowStore(self.analytics).refresh_last(60)
         self.writer.start()
 
     def _start_track_ui(self) -> None:

@@ -7,11 +7,13 @@ import pyarrow as pa
 from neon_server.ingest.semconv import Limits
 from neon_server.storage.analytics.executor import AnalyticsDB
 from neon_server.storage.analytics.otlp_decode import OtlpRequest, decode_otlp
+from neon_server.storage.analytics.trace_rows import TraceRowStore
 
 
 class SpanStore:
     def __init__(self, db: AnalyticsDB) -> None:
         self._db = db
+        self._trace_rows = TraceRowStore(db)
 
     def write(self, spans: pa.Table, payloads: pa.Table) -> None:
         """Payloads first, spans last: a span row is the commit marker of its request (see IngestService)."""
@@ -19,6 +21,7 @@ class SpanStore:
             self._db.insert_arrow("span_payloads", payloads, tag="ingest.payloads")
         if spans.num_rows:
             self._db.insert_arrow("spans", spans, tag="ingest.spans")
+            self._trace_rows.refresh_written(spans)  # the trace list's complete rows (trace_rows.py)
 
     def decode_otlp(self, requests: list[OtlpRequest], limits: Limits) -> tuple[pa.Table, pa.Table]:
         """Span and payload tables of OTLP protobuf bodies, mapped by the engine (see otlp_decode)."""

@@ -1,47 +1,37 @@
-"""The trace list: filters compiled into parameterised SQL over the `traces` rollup, keyset pagination.
+"""The trace list: filters compiled into parameterised SQL over complete per-trace rows, keyset pagination.
 
 Every value reaches SQL as a bound parameter; column names and sort keys come from fixed tables below, never
-from the request. Spans of one trace arrive in several batches and the rollup holds one partial row per
-batch until parts merge, so the query groups by trace first and filters the aggregated values (HAVING).
-Rows are pre-selected by time with a slack of one day (`TRACE_SLACK_SECONDS`): a trace longer than that
-which straddles the window's start may show incomplete totals.
+from the request. `trace_rows` (migration 0010) holds one whole row per trace, rewritten after each batch that
+touches the trace, with one projection per sort order: a page is `WHERE … ORDER BY <key> LIMIT n`, read in key
+order, so it costs about a page whatever the sort. A trace rewritten since the last merge still has older rows;
+each candidate is checked against its trace's newest row (highest span count) and older ones are dropped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from neon_server.storage.analytics.executor import AnalyticsDB
 
+# Filters on spans, payloads and scores look at spans this far around the window (a trace's spans start
+# after the trace does, and a long trace's spans may start after the window's end).
 TRACE_SLACK_SECONDS = 86_400
-# Sorted by time, the list aggregates only traces near the page's edge, widening up to this many rollup rows
-# before it aggregates the whole window (see TraceListStore._newest_first).
-CANDIDATE_CAP = 250_000
 STATUS_CODES = {"unset": 0, "ok": 1, "error": 2}
 STATUS_NAMES = {v: k for k, v in STATUS_CODES.items()}
 Rows = list[dict[str, Any]]
 
-AGGREGATES = {
-    "start_time": "min(start_time)", "end_time": "max(end_time)", "name": "max(name)",
-    "root_span_id": "max(root_span_id)", "service": "max(service)", "status": "max(status)",
-    "span_count": "sum(span_count)", "error_count": "sum(error_count)", "llm_call_count": "sum(llm_call_count)",
-    "tool_call_count": "sum(tool_call_count)", "input_tokens": "sum(input_tokens)",
-    "output_tokens": "sum(output_tokens)", "total_tokens": "sum(total_tokens)", "cost": "sum(cost)",
-    "priced_span_count": "sum(priced_span_count)", "unpriced_llm_calls": "sum(unpriced_llm_calls)",
-    "session_id": "max(session_id)", "user_id": "max(user_id)",
-    "agent_id": "max(agent_id)", "agent_version": "max(agent_version)", "environment": "max(environment)",
-    "tags": "groupUniqArrayArray(tags)", "models": "groupUniqArrayArray(models)",
-    "tool_names": "groupUniqArrayArray(tool_names)",
-}
-AGGREGATES["duration_ns"] = "toInt64(dateDiff('nanosecond', min(start_time), max(end_time)))"
-# The aggregated columns are named agg_* inside the query: a plain alias like `min(start_time) AS start_time`
-# would shadow the column in WHERE.
-SORT_KEYS = {"time": "agg_start_time", "duration": "agg_duration_ns", "cost": "agg_cost",
-             "tokens": "agg_total_tokens"}
+COLUMNS = ("start_time", "end_time", "name", "root_span_id", "service", "status", "span_count", "error_count",
+           "llm_call_count", "tool_call_count", "input_tokens", "output_tokens", "total_tokens", "cost",
+           "priced_span_count", "unpriced_llm_calls", "session_id", "user_id", "agent_id", "agent_version",
+           "environment", "tags", "models", "tool_names", "duration_ns")
+SORT_KEYS = {"time": "start_time", "duration": "duration_ns", "cost": "cost", "tokens": "total_tokens"}
 SORT_TYPES = {"time": "DateTime64(9, 'UTC')", "duration": "Int64", "cost": "Float64", "tokens": "UInt64"}
+# Candidates read for a page of n: 2n + 16, room for older rows of traces rewritten since the last merge; widened
+# 4× at a time when older rows still crowd the page out.
+CANDIDATE_SLACK = 16
 EXACT_FIELDS = ("name", "service", "session_id", "user_id", "agent_id", "agent_version", "environment")
 
 
@@ -97,70 +87,55 @@ class TraceListStore:
 
     def list(self, project_id: str, flt: TraceFilter, page: Page) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"p": project_id, "start": _ts(flt.start), "end": _ts(flt.end),
-                                  "slack": TRACE_SLACK_SECONDS, "limit": page.limit}
-        having = ["agg_start_time >= {start:DateTime64(9, 'UTC')}", "agg_start_time < {end:DateTime64(9, 'UTC')}"]
-        where = ["project_id = {p:String}",
-                 "start_time >= {start:DateTime64(9, 'UTC')} - toIntervalSecond({slack:UInt32})",
-                 "start_time < {end:DateTime64(9, 'UTC')} + toIntervalSecond({slack:UInt32})"]
-        _compile_filters(flt, where, having, params)
+                                  "slack": TRACE_SLACK_SECONDS}
+        where = ["project_id = {p:String}", "start_time >= {start:DateTime64(9, 'UTC')}",
+                 "start_time < {end:DateTime64(9, 'UTC')}"]
+        _compile_filters(flt, where, params)
         sort = SORT_KEYS[page.sort]
         direction = "DESC" if page.descending else "ASC"
         if page.after_id is not None:
+            # Written so the key's bound alone (`<=` / `>=`) narrows the read; the id breaks ties.
             op = "<" if page.descending else ">"
-            having.append(f"({sort}, trace_id) {op} ({{after_value:{SORT_TYPES[page.sort]}}}, {{after_id:String}})")
+            value = f"{{after_value:{SORT_TYPES[page.sort]}}}"
+            where.append(f"{sort} {op}= {value} AND ({sort} {op} {value} OR trace_id {op} {{after_id:String}})")
             params["after_value"] = page.after_value
             params["after_id"] = page.after_id
-        inner = ", ".join(f"{expr} AS agg_{name}" for name, expr in AGGREGATES.items())
-        outer = ", ".join(f"agg_{name} AS {name}" for name in AGGREGATES)
-
-        def run(restrict: str = "", bound: str = "", tag: str = "traces.list") -> list[dict[str, Any]]:
-            return self._db.query(
-                f"{restrict}SELECT trace_id, {outer}, {sort} AS sort_value FROM ("
-                f"SELECT trace_id, {inner} FROM traces WHERE {' AND '.join(where)} "
-                f"{'AND trace_id IN (SELECT trace_id FROM candidates) ' if restrict else ''}GROUP BY trace_id"
-                f") WHERE {' AND '.join(having + ([bound] if bound else []))} "
-                f"ORDER BY {sort} {direction}, trace_id {direction} LIMIT {{limit:UInt32}}",
-                tag=tag, params=params)
-
-        rows = self._newest_first(run, page, params) if page.sort == "time" else None
-        if rows is None:
-            rows = run()
+        # Floats sort NaN last both ways; NULLS FIRST on a descending float makes the order the exact reverse of
+        # the projection's, so it can be read backwards (there is never a NaN cost).
+        nulls = " NULLS FIRST" if page.descending and page.sort == "cost" else ""
+        columns = ", ".join(COLUMNS)
+        wanted = 2 * page.limit + CANDIDATE_SLACK
+        while True:
+            params["m"] = wanted
+            candidates = self._db.query(
+                f"SELECT trace_id, {columns}, {sort} AS sort_value FROM trace_rows WHERE {' AND '.join(where)} "
+                f"ORDER BY {sort} {direction}{nulls}, trace_id {direction} LIMIT {{m:UInt32}}",
+                tag=f"traces.list.{page.sort}", params=params)
+            rows = self._newest(project_id, candidates)
+            if len(rows) >= page.limit or len(candidates) < wanted:
+                break
+            wanted *= 4
         for row in rows:
             row["status"] = STATUS_NAMES.get(int(row["status"]), "unset")
+        return rows[:page.limit]
+
+    def _newest(self, project_id: str, candidates: Rows) -> Rows:
+        """The candidates that are their trace's newest row, once each, in their order."""
+        if not candidates:
+            return []
+        ids = list({row["trace_id"] for row in candidates})
+        latest = {r["trace_id"]: r["span_count"] for r in self._db.query(
+            "SELECT trace_id, max(span_count) AS span_count FROM trace_rows WHERE project_id = {p:String} "
+            "AND trace_id IN {ids:Array(String)} GROUP BY trace_id",
+            tag="traces.list.newest", params={"p": project_id, "ids": ids})}
+        seen: set[str] = set()
+        rows = []
+        for row in candidates:
+            trace_id = row["trace_id"]
+            if row["span_count"] == latest.get(trace_id) and trace_id not in seen:
+                seen.add(trace_id)
+                rows.append(row)
         return rows
-
-    def _newest_first(self, run: Callable[[str, str, str], Rows], page: Page,
-                      params: dict[str, Any]) -> Rows | None:
-        """Sorted by time, only the traces that start near the page's edge need aggregating.
-
-        A trace's start is its earliest rollup row's start. So among the M rows nearest the edge (the newest,
-        or the oldest for ascending order; after the cursor), every trace that starts strictly before the M-th
-        row's time has its earliest row there: aggregating just those traces and keeping the ones beyond that
-        bound gives exactly the traces a full aggregation would rank first. If filters leave too few, widen M;
-        past CANDIDATE_CAP, give up (None) and let the caller aggregate the whole window.
-        """
-        direction, op = ("DESC", ">") if page.descending else ("ASC", "<")
-        edge = ""
-        if page.after_id is not None:
-            edge = f"AND start_time {'<=' if page.descending else '>='} {{after_value:DateTime64(9, 'UTC')}} "
-        edge_fn = "min" if page.descending else "max"
-        candidates = 8 * page.limit
-        while candidates <= CANDIDATE_CAP:
-            params["m"] = candidates
-            chosen = ("SELECT trace_id, start_time FROM traces WHERE project_id = {p:String} "
-                      "AND start_time >= {start:DateTime64(9, 'UTC')} AND start_time < {end:DateTime64(9, 'UTC')} "
-                      f"{edge}ORDER BY start_time {direction} LIMIT {{m:UInt32}}")
-            bound = (f"(agg_start_time {op} (SELECT {edge_fn}(start_time) FROM candidates) "
-                     "OR (SELECT count() FROM candidates) < {m:UInt32})")
-            rows = run(f"WITH candidates AS ({chosen}) ", bound, "traces.list.newest")
-            if len(rows) >= page.limit:
-                return rows
-            found = self._db.query(f"SELECT count() AS n FROM ({chosen})", tag="traces.list.candidates",
-                                   params=params)
-            if found[0]["n"] < candidates:  # every row of the window was a candidate: the answer is complete
-                return rows
-            candidates *= 8
-        return None
 
     def score_averages(self, project_id: str, trace_ids: Sequence[str]) -> dict[str, dict[str, float]]:
         """Per trace, the average of each numeric or boolean score given to it (or to its spans)."""
@@ -177,30 +152,30 @@ class TraceListStore:
         return found
 
 
-def _compile_filters(flt: TraceFilter, where: list[str], having: list[str], params: dict[str, Any]) -> None:
-    """The filter's conditions: on rollup rows (`where`) and on the aggregated traces (`having`)."""
+def _compile_filters(flt: TraceFilter, where: list[str], params: dict[str, Any]) -> None:
+    """The filter's conditions on the trace's row."""
     if flt.status is not None:
-        having.append("agg_status = {status:UInt8}")
+        where.append("status = {status:UInt8}")
         params["status"] = STATUS_CODES[flt.status]
     for i, (name, value) in enumerate(sorted(flt.exact.items())):
-        having.append(f"agg_{name} = {{exact{i}:String}}")
+        where.append(f"{name} = {{exact{i}:String}}")
         params[f"exact{i}"] = value
     if flt.name_contains:
-        having.append("positionCaseInsensitiveUTF8(agg_name, {name_contains:String}) > 0")
+        where.append("positionCaseInsensitiveUTF8(name, {name_contains:String}) > 0")
         params["name_contains"] = flt.name_contains
     if flt.model:
-        having.append("has(agg_models, {model:String})")
+        where.append("has(models, {model:String})")
         params["model"] = flt.model
     if flt.tool:
-        having.append("has(agg_tool_names, {tool:String})")
+        where.append("has(tool_names, {tool:String})")
         params["tool"] = flt.tool
     if flt.tags:
-        having.append("hasAll(agg_tags, {tags:Array(String)})")
+        where.append("hasAll(tags, {tags:Array(String)})")
         params["tags"] = flt.tags
     if flt.min_duration_ms is not None:
-        having.append("agg_duration_ns >= {min_duration:Int64}")
+        where.append("duration_ns >= {min_duration:Int64}")
         params["min_duration"] = int(flt.min_duration_ms * 1_000_000)
-    having += range_conditions(flt, "agg_", params)
+    where += range_conditions(flt, "", params)
     for i, (key, value) in enumerate(sorted(flt.attributes.items())):
         where.append(
             "trace_id IN (SELECT trace_id FROM spans WHERE project_id = {p:String} "
