@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -34,6 +32,7 @@ from neon_server.ingest.semconv import Limits
 from neon_server.ingest.wal import IngestLog, LoggedRequest
 from neon_server.ingest.writer import BatchWriter
 from neon_server.services.pricing import PricingService
+from neon_server.services.request_dedupe import RequestDedupe
 from neon_server.storage.analytics.otlp_decode import OtlpRequest
 from neon_server.storage.analytics.spans import SpanStore
 
@@ -65,19 +64,15 @@ class IngestService:
         self._pricing = pricing
         self._limits = limits
         self._window = dedupe_window_seconds
-        self._recent: dict[tuple[str, str], float] = {}
-        self._expiry: deque[tuple[float, tuple[str, str]]] = deque()
-        self._inflight: dict[tuple[str, str], Future[IngestResult]] = {}
+        self._dedupe = RequestDedupe(dedupe_window_seconds)
         # Decoding is pure Python: several decoder threads would only take turns on the GIL (and lose time
         # handing it over), so requests are decoded one at a time, off the event loop.
         self._decoder = ThreadPoolExecutor(max_workers=decode_threads, thread_name_prefix="neon-decode")
 
     def load_recent_requests(self) -> int:
         """Remember the requests written in the last window (after a restart); returns how many."""
-        expires = time.monotonic() + self._window
         found = self._spans.recent_requests(self._window)
-        for key in found:
-            self._remember(key, expires)
+        self._dedupe.remember_all(found)
         return len(found)
 
     async def otlp(self, project_id: str, body: bytes, *, json_body: bool) -> IngestResult:
@@ -93,26 +88,7 @@ class IngestService:
 
     async def _ingest(self, project_id: str, body: bytes,
                       work: Callable[[str], Awaitable[IngestResult]]) -> IngestResult:
-        key = (project_id, hashlib.blake2b(body, digest_size=16).hexdigest())
-        self._expire()
-        if key in self._recent:
-            return IngestResult(0, 0, "", duplicate=True)
-        running = self._inflight.get(key)
-        if running is not None:
-            return await asyncio.wrap_future(running)
-        mine: Future[IngestResult] = Future()
-        self._inflight[key] = mine
-        try:
-            result = await work(key[1])
-        except BaseException as exc:
-            mine.set_exception(exc)
-            mine.exception()  # mark retrieved: waiting duplicates re-raise it themselves
-            raise
-        finally:
-            del self._inflight[key]
-        self._remember(key, time.monotonic() + self._window)
-        mine.set_result(result)
-        return result
+        return await self._dedupe.once(project_id, body, IngestResult(0, 0, "", duplicate=True), work)
 
     async def _decode_and_write(self, project_id: str, digest: str,
                                 decode: Callable[[], tuple[DecodeResult, list[str]]]) -> IngestResult:
@@ -180,11 +156,10 @@ class IngestService:
             return 0
         stored = set(self._spans.written_requests(
             [r.digest for r in records], since_ns=min(r.received_ns for r in records)))
-        expires = time.monotonic() + self._window
         waits: list[Future[None]] = []
         skipped: list[LoggedRequest] = []
+        self._dedupe.remember_all([(r.project_id, r.digest) for r in records])
         for record in records:
-            self._remember((record.project_id, record.digest), expires)
             if (record.project_id, record.digest) in stored:
                 skipped.append(record)
             else:
@@ -203,14 +178,3 @@ class IngestService:
         """Stop the decode workers (after the writer has written its last batch)."""
         if self._pool is not None:
             self._pool.close()
-
-    def _remember(self, key: tuple[str, str], expires: float) -> None:
-        self._recent[key] = expires
-        self._expiry.append((expires, key))
-
-    def _expire(self) -> None:
-        now = time.monotonic()
-        while self._expiry and self._expiry[0][0] <= now:
-            expires, key = self._expiry.popleft()
-            if self._recent.get(key) == expires:
-                del self._recent[key]

@@ -1,4 +1,4 @@
-"""Retried request bodies, recognised by a digest per project (the scheme of `IngestService`, for other endpoints).
+"""Retried request bodies, recognised by a digest per project (traces, native spans and logs alike).
 
 An OTLP exporter resends the identical body: a retry of a request that was written is answered without writing it
 again, and a retry arriving while the original is being written waits for the original's answer. Digests written
