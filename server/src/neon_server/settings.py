@@ -59,7 +59,7 @@ class Settings(BaseSettings):
                                             description="Longer attribute values are truncated and flagged.")
     ingest_max_payload_bytes: int = Field(default=2**20, ge=1024, le=64 * 2**20,
                                           description="Longer inputs/outputs are truncated and flagged.")
-    ingest_batch_rows: int = Field(default=20_000, ge=1, le=1_000_000,
+    ingest_batch_rows: int = Field(default=5_000, ge=1, le=1_000_000,
                                    description="Spans per write batch (group commit by size …)")
     ingest_batch_delay_ms: float = Field(default=50, ge=0, le=10_000,
                                          description="… or by time: the longest a span waits for its batch.")
@@ -71,8 +71,8 @@ class Settings(BaseSettings):
         default="python", description="Who maps logged OTLP protobuf onto span columns: this process (python), or "
         "the analytics engine in one statement per batch (engine: slower on chDB, see docs/ingest.md).")
     ingest_decode_processes: int = Field(
-        default_factory=lambda: min(4, max(1, (os.cpu_count() or 2) - 1)), ge=0, le=64,
-        description="Worker processes that decode logged OTLP protobuf (default: cores − 1, 1–4; 0: the batch "
+        default_factory=lambda: min(4, max(0, (os.cpu_count() or 2) - 2)), ge=0, le=64,
+        description="Worker processes that decode logged OTLP protobuf (default: cores − 2, 0–4; 0: the batch "
                     "writer's thread decodes, holding the interpreter lock).")
     ingest_log: bool = Field(default=True, description="Answer OTLP protobuf exports once synced to the ingest log "
                              "($NEON_HOME/ingest-log) and write them in bulk; off: answer after the insert.")
