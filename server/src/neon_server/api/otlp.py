@@ -11,6 +11,8 @@ request's encoding.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -23,6 +25,7 @@ from neon_server.api.ingest_schemas import JSON, PROTOBUF, otlp_request_body, ot
 from neon_server.ingest.otlp import encode_response_json, encode_response_protobuf
 from neon_server.ingest.otlp_logs import encode_logs_response_json, encode_logs_response_protobuf
 from neon_server.services.errors import UnsupportedMediaType
+from neon_server.settings import Settings
 
 router = APIRouter(tags=["ingest"])
 
@@ -48,20 +51,9 @@ def _error(media: str, status: int, message: str, retry_after: float | None = No
 @router.post("/v1/traces", summary="OTLP/HTTP trace export (protobuf or JSON, gzip)",
              response_class=Response, responses=otlp_responses(), openapi_extra=otlp_request_body())
 async def export_traces(request: Request, services: ServicesDep, principal: KeyOrRunTokenDep) -> Response:
-    try:
-        media = _media_type(request)
-    except UnsupportedMediaType as exc:
-        return _error(JSON, exc.status_code, exc.message)
-    settings = services.settings
-    try:
-        body = await read_body(request, settings.ingest_max_body_bytes, settings.ingest_max_decompressed_bytes)
-        result = await services.ingest.otlp(principal.project_id, body, json_body=media == JSON)
-    except Exception as exc:
-        failure = ingest_failure(exc, "OTLP export")
-        return _error(media, failure.status, failure.message, failure.retry_after)
-    if media == PROTOBUF:
-        return Response(encode_response_protobuf(result.rejected, result.message), media_type=PROTOBUF)
-    return Response(encode_response_json(result.rejected, result.message), media_type=JSON)
+    return await _export(request, services.settings, lambda body, json_body: services.ingest.otlp(
+        principal.project_id, body, json_body=json_body), "OTLP export", "spans",
+        encode_response_protobuf, encode_response_json)
 
 
 @router.post("/v1/logs", summary="OTLP/HTTP log export (protobuf or JSON, gzip)",
@@ -69,17 +61,26 @@ async def export_traces(request: Request, services: ServicesDep, principal: KeyO
 async def export_logs(request: Request, services: ServicesDep, principal: KeyOrRunTokenDep) -> Response:
     """Log records are stored and searchable (`GET /api/logs`); GenAI prompt/completion events show as their
     span's input and output."""
+    return await _export(request, services.settings, lambda body, json_body: services.log_ingest.otlp(
+        principal.project_id, body, json_body=json_body), "OTLP log export", "log records",
+        encode_logs_response_protobuf, encode_logs_response_json)
+
+
+async def _export(request: Request, settings: Settings, ingest: Callable[[bytes, bool], Awaitable[Any]],
+                  what: str, items: str, encode_protobuf: Callable[[int, str], bytes],
+                  encode_json: Callable[[int, str], bytes]) -> Response:
+    """Read an OTLP export's body (limits, gzip), hand it to `ingest`, answer with its partial success or the
+    failure, in the request's encoding."""
     try:
         media = _media_type(request)
     except UnsupportedMediaType as exc:
         return _error(JSON, exc.status_code, exc.message)
-    settings = services.settings
     try:
         body = await read_body(request, settings.ingest_max_body_bytes, settings.ingest_max_decompressed_bytes)
-        result = await services.log_ingest.otlp(principal.project_id, body, json_body=media == JSON)
+        result = await ingest(body, media == JSON)
     except Exception as exc:
-        failure = ingest_failure(exc, "OTLP log export", "log records")
+        failure = ingest_failure(exc, what, items)
         return _error(media, failure.status, failure.message, failure.retry_after)
     if media == PROTOBUF:
-        return Response(encode_logs_response_protobuf(result.rejected, result.message), media_type=PROTOBUF)
-    return Response(encode_logs_response_json(result.rejected, result.message), media_type=JSON)
+        return Response(encode_protobuf(result.rejected, result.message), media_type=PROTOBUF)
+    return Response(encode_json(result.rejected, result.message), media_type=JSON)

@@ -11,7 +11,7 @@ import binascii
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -150,13 +150,23 @@ def decode_protobuf(body: bytes, project_id: str, limits: Limits) -> DecodeResul
     return result
 
 
-def encode_response_protobuf(rejected: int, message: str) -> bytes:
-    response = ExportTraceServiceResponse()
+def partial_success_protobuf(response: Any, rejected_field: str, rejected: int, message: str) -> bytes:
+    """An OTLP export response (traces or logs) with its partial success filled when anything was refused."""
     if rejected or message:
-        response.partial_success.rejected_spans = rejected
+        setattr(response.partial_success, rejected_field, rejected)
         response.partial_success.error_message = message
     encoded: bytes = response.SerializeToString()
     return encoded
+
+
+def partial_success_json(rejected_field: str, rejected: int, message: str) -> bytes:
+    if not rejected and not message:
+        return b"{}"
+    return json.dumps({"partialSuccess": {rejected_field: str(rejected), "errorMessage": message}}).encode()
+
+
+def encode_response_protobuf(rejected: int, message: str) -> bytes:
+    return partial_success_protobuf(ExportTraceServiceResponse(), "rejected_spans", rejected, message)
 
 
 # ---------------------------------------------------------------- JSON (OTLP/JSON: hex ids, camelCase)
@@ -254,7 +264,7 @@ def decode_json(body: bytes, project_id: str, limits: Limits) -> DecodeResult:
         result.reasons.append("invalid UTF-8 replaced with U+FFFD")
     cols = result.columns.cols
     now_ns = time.time_ns()
-    for resource_spans in _list(_get(data, "resourceSpans", "resource_spans"), "resourceSpans", result):
+    for resource_spans in json_list(_get(data, "resourceSpans", "resource_spans"), "resourceSpans", result):
         if not isinstance(resource_spans, dict):
             result.reject("resourceSpans entry is not an object")
             continue
@@ -265,13 +275,13 @@ def decode_json(body: bytes, project_id: str, limits: Limits) -> DecodeResult:
             attributes = []
             result.reasons.append(f"malformed resource attributes ignored: {exc}")
         resource = ResourceInfo(attributes, limits)
-        for scope_spans in _list(_get(resource_spans, "scopeSpans", "scope_spans"), "scopeSpans", result):
+        for scope_spans in json_list(_get(resource_spans, "scopeSpans", "scope_spans"), "scopeSpans", result):
             if not isinstance(scope_spans, dict):
                 result.reject("scopeSpans entry is not an object")
                 continue
             scope_obj = scope_spans.get("scope")
             scope = str(scope_obj.get("name") or "") if isinstance(scope_obj, dict) else ""
-            for span in _list(scope_spans.get("spans"), "spans", result):
+            for span in json_list(scope_spans.get("spans"), "spans", result):
                 try:
                     _decode_json_span(span, result, cols, limits, resource, scope, now_ns)
                 except (TypeError, ValueError, AttributeError, OverflowError) as exc:
@@ -281,7 +291,12 @@ def decode_json(body: bytes, project_id: str, limits: Limits) -> DecodeResult:
     return result
 
 
-def _list(value: Any, name: str, result: DecodeResult) -> list[Any]:
+class Rejecting(Protocol):
+    def reject(self, reason: str) -> None: ...
+
+
+def json_list(value: Any, name: str, result: Rejecting) -> list[Any]:
+    """An OTLP/JSON list field: absent is empty; anything but a list is refused (counted on `result`)."""
     if value is None:
         return []
     if not isinstance(value, list):
@@ -339,6 +354,4 @@ def _decode_json_span(span: Any, result: DecodeResult, cols: dict[str, list[Any]
 
 
 def encode_response_json(rejected: int, message: str) -> bytes:
-    if not rejected and not message:
-        return b"{}"
-    return json.dumps({"partialSuccess": {"rejectedSpans": str(rejected), "errorMessage": message}}).encode()
+    return partial_success_json("rejectedSpans", rejected, message)

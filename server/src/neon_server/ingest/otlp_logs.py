@@ -31,7 +31,10 @@ from neon_server.ingest.otlp import (
     _json_value,
     _nanos,
     _pb_value,
+    json_list,
     parse_json_body,
+    partial_success_json,
+    partial_success_protobuf,
 )
 from neon_server.ingest.semconv import PAYLOAD_KEYS, Limits, to_text, truncate
 
@@ -199,15 +202,6 @@ def _severity(value: Any) -> int:
         return -1
 
 
-def _items(value: Any, name: str, result: LogDecodeResult) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        result.reject(f"{name} is not a list")
-        return []
-    return value
-
-
 def decode_logs_json(body: bytes, project_id: str, limits: Limits) -> LogDecodeResult:
     data, repaired = parse_json_body(body)
     if not isinstance(data, dict):
@@ -216,20 +210,20 @@ def decode_logs_json(body: bytes, project_id: str, limits: Limits) -> LogDecodeR
     if repaired:
         result.reasons.append("invalid UTF-8 replaced with U+FFFD")
     now_ns = time.time_ns()
-    for resource_logs in _items(_get(data, "resourceLogs", "resource_logs"), "resourceLogs", result):
+    for resource_logs in json_list(_get(data, "resourceLogs", "resource_logs"), "resourceLogs", result):
         if not isinstance(resource_logs, dict):
             result.reject("resourceLogs entry is not an object")
             continue
         resource_obj = resource_logs.get("resource")
         resource = _Resource(_json_attrs(resource_obj.get("attributes") if isinstance(resource_obj, dict) else None),
                              limits)
-        for scope_logs in _items(_get(resource_logs, "scopeLogs", "scope_logs"), "scopeLogs", result):
+        for scope_logs in json_list(_get(resource_logs, "scopeLogs", "scope_logs"), "scopeLogs", result):
             if not isinstance(scope_logs, dict):
                 result.reject("scopeLogs entry is not an object")
                 continue
             scope_obj = scope_logs.get("scope")
             scope = str(scope_obj.get("name") or "") if isinstance(scope_obj, dict) else ""
-            for record in _items(_get(scope_logs, "logRecords", "log_records"), "logRecords", result):
+            for record in json_list(_get(scope_logs, "logRecords", "log_records"), "logRecords", result):
                 if not isinstance(record, dict):
                     result.reject("log record is not an object")
                     continue
@@ -251,15 +245,8 @@ def decode_logs_json(body: bytes, project_id: str, limits: Limits) -> LogDecodeR
 
 
 def encode_logs_response_protobuf(rejected: int, message: str) -> bytes:
-    response = ExportLogsServiceResponse()
-    if rejected or message:
-        response.partial_success.rejected_log_records = rejected
-        response.partial_success.error_message = message
-    encoded: bytes = response.SerializeToString()
-    return encoded
+    return partial_success_protobuf(ExportLogsServiceResponse(), "rejected_log_records", rejected, message)
 
 
 def encode_logs_response_json(rejected: int, message: str) -> bytes:
-    if not rejected and not message:
-        return b"{}"
-    return json.dumps({"partialSuccess": {"rejectedLogRecords": str(rejected), "errorMessage": message}}).encode()
+    return partial_success_json("rejectedLogRecords", rejected, message)

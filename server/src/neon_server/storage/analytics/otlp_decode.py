@@ -85,6 +85,20 @@ from neon_server.ingest.semconv import (
     Limits,
 )
 from neon_server.storage.analytics.executor import AnalyticsDB
+from neon_server.storage.analytics.otlp_decode_sql import (
+    any_json,
+    any_none,
+    clamp,
+    cut_text,
+    json_float,
+    number,
+    q,
+    strings,
+    tag_list,
+    transform,
+    truncate,
+    truncated,
+)
 
 
 @dataclass(frozen=True)
@@ -168,155 +182,6 @@ def frame(requests: Sequence[OtlpRequest]) -> bytes:
     return b"".join(parts)
 
 
-# ---------------------------------------------------------------- SQL building blocks
-def q(text: str) -> str:
-    """A string literal (our own constants only: table entries, never request data)."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def strings(items: Sequence[str]) -> str:
-    return "[" + ", ".join(q(i) for i in items) + "]::Array(String)"
-
-
-def py_float(x: str) -> str:
-    """Python's repr() of a Float64: the engine's shortest digits, laid out as Python does (fixed notation for
-    1e-4 <= |x| < 1e16 with at least one decimal, else d.ddde±XX)."""
-    # s: the engine's text of |x| (fixed, or scientific as 1.5e-7 / 1e21); d: its digits; n: the exponent.
-    digits = ("multiIf(position(s, 'e') > 0, replaceOne(splitByChar('e', s)[1], '.', ''), position(s, '.') > 0, "
-              "trim(LEADING '0' FROM substring(s, 3)), trim(TRAILING '0' FROM s))")
-    exponent = ("multiIf(position(s, 'e') > 0, toInt32(splitByChar('e', s)[2]), position(s, '.') > 0, "
-                "toInt32(length(trim(LEADING '0' FROM substring(s, 3)))) - toInt32(length(s)) + 1, "
-                "toInt32(length(s)) - 1)")
-    scientific = ("concat(if(length(d) = 1, d, concat(substring(d, 1, 1), '.', substring(d, 2))), 'e', "
-                  "if(n < 0, '-', '+'), if(abs(n) < 10, '0', ''), toString(abs(n)))")
-    return (f"multiIf(isNaN({x}), 'nan', isInfinite({x}), if({x} > 0, 'inf', '-inf'), "
-            f"{x} = 0 OR (abs({x}) >= 1e-4 AND abs({x}) < 1e16), "
-            f"if(position(toString({x}), '.') > 0, toString({x}), concat(toString({x}), '.0')), "
-            f"concat(if({x} < 0, '-', ''), {expand(scientific, x, digits, exponent)}))")
-
-
-def expand(scientific: str, x: str, digits: str, exponent: str) -> str:
-    """Substitute s, d and n into the scientific layout (plain expressions: a lambda here would run for every
-    attribute value, doubles or not; the engine computes repeated subexpressions once)."""
-    s = f"toString(abs({x}))"
-    d = re.sub(r"\bs\b", s, digits)
-    n = re.sub(r"\bs\b", s, exponent)
-    return re.sub(r"\bn\b", n, re.sub(r"\bd\b", d, scientific))
-
-
-def json_float(x: str) -> str:
-    return f"multiIf(isNaN({x}), 'NaN', isInfinite({x}), if({x} > 0, 'Infinity', '-Infinity'), {py_float(x)})"
-
-
-def _leaf_none(v: str) -> str:
-    return (f"({v}.string_value IS NULL AND {v}.bool_value IS NULL AND {v}.int_value IS NULL AND "
-            f"{v}.double_value IS NULL AND {v}.bytes_value IS NULL)")
-
-
-def _any_none(v: str) -> str:
-    return f"({_leaf_none(v)} AND empty({v}.array_value.values) AND empty({v}.kvlist_value.values))"
-
-
-def leaf_text(v: str) -> str:
-    """`to_text(_pb_value(v))` for a scalar AnyValue (bytes → base64, as the protobuf decoder gives them)."""
-    return (f"multiIf({v}.string_value IS NOT NULL, assumeNotNull({v}.string_value), {v}.bool_value IS NOT NULL, "
-            f"if(assumeNotNull({v}.bool_value), 'true', 'false'), {v}.int_value IS NOT NULL, "
-            f"toString(assumeNotNull({v}.int_value)), {v}.double_value IS NOT NULL, "
-            f"{py_float(f'assumeNotNull({v}.double_value)')}, {v}.bytes_value IS NOT NULL, "
-            f"base64Encode(assumeNotNull({v}.bytes_value)), 'null')")
-
-
-def leaf_json(v: str, *, strings: bool = True, double: str = "") -> str:
-    """`json.dumps(_pb_value(v), ensure_ascii=False)` for a scalar AnyValue (`double`: its double's JSON, when
-    already formatted)."""
-    string = f"toJSONString(assumeNotNull({v}.string_value))" if strings else "''"
-    double = double or json_float(f"assumeNotNull({v}.double_value)")
-    return (f"multiIf({v}.string_value IS NOT NULL, {string}, "
-            f"{v}.bool_value IS NOT NULL, if(assumeNotNull({v}.bool_value), 'true', 'false'), "
-            f"{v}.int_value IS NOT NULL, toString(assumeNotNull({v}.int_value)), {v}.double_value IS NOT NULL, "
-            f"{double}, {v}.bytes_value IS NOT NULL, "
-            f"toJSONString(base64Encode(assumeNotNull({v}.bytes_value))), 'null')")
-
-
-def _array_json(v: str) -> str:
-    return f"concat('[', arrayStringConcat(arrayMap(el -> {leaf_json('el')}, {v}.array_value.values), ', '), ']')"
-
-
-def _kvlist_json(v: str) -> str:
-    member = f"concat(toJSONString(ekv.key), ': ', {leaf_json('ekv.value')})"
-    return f"concat('{{', arrayStringConcat(arrayMap(ekv -> {member}, {v}.kvlist_value.values), ', '), '}}')"
-
-
-def any_json(v: str, *, strings: bool = True, double: str = "") -> str:
-    """JSON of an AnyValue; without `strings`, a string value gives "" (inside a lambda every branch runs for
-    every element, and escaping every payload to throw it away is most of the cost)."""
-    leaf = leaf_json(v, strings=strings, double=double)
-    return (f"if(NOT {_leaf_none(v)}, {leaf}, multiIf(notEmpty({v}.array_value.values), "
-            f"{_array_json(v)}, notEmpty({v}.kvlist_value.values), {_kvlist_json(v)}, 'null'))")
-
-
-def truncate(text: str, limit: int, lower_bound: int = 0) -> str:
-    """`semconv.truncate(text, limit)`: cut at `limit` bytes on a character boundary, with the marker. A value
-    of at most `lower_bound` characters is never cut (append_span only truncates longer ones)."""
-    floor = max(limit // 4, lower_bound)
-    byte = "bitAnd(reinterpretAsUInt8(substring({t}, {i}, 1)), 192) = 128"
-    keep = "multiIf(" + ", ".join(f"NOT {byte.format(t=text, i=limit + 1 - k)}, {limit - k}" for k in range(4)) + \
-        f", {limit - 4})"
-    return (f"if(length({text}) > {limit} AND lengthUTF8({text}) > {floor}, concat(substring({text}, 1, {keep}), "
-            f"'…[truncated by neon: ', toString(lengthUTF8({text})), ' characters]'), {text})")
-
-
-def cut_text(text: str, limit: str) -> str:
-    """The truncated form of `text` (which is longer than `limit` bytes; `limit` may be an expression)."""
-    byte = "bitAnd(reinterpretAsUInt8(substring({t}, {i}, 1)), 192) = 128"
-    keep = "multiIf(" + ", ".join(f"NOT {byte.format(t=text, i=f'({limit}) + {1 - k}')}, ({limit}) - {k}"
-                                  for k in range(4)) + f", ({limit}) - 4)"
-    return (f"concat(substring({text}, 1, {keep}), '…[truncated by neon: ', toString(lengthUTF8({text})), "
-            "' characters]')")
-
-
-def truncated(text: str, limit: int, lower_bound: int = 0) -> str:
-    floor = max(limit // 4, lower_bound)
-    return f"(length({text}) > {limit} AND lengthUTF8({text}) > {floor})"
-
-
-def _number(v: str) -> str:
-    """`_float`'s reading of a value: int and double as they are, a string parsed, anything else NULL."""
-    return (f"multiIf({v}.int_value IS NOT NULL, toFloat64(assumeNotNull({v}.int_value)), {v}.double_value IS NOT "
-            f"NULL, {v}.double_value, {v}.string_value IS NOT NULL, "
-            f"toFloat64OrNull(trimBoth(if(length(assumeNotNull({v}.string_value)) <= {MAX_NUMBER_TEXT}, "
-            f"assumeNotNull({v}.string_value), ''))), NULL)")
-
-
-MAX_NUMBER_TEXT = 400  # a longer string is not read as a number (and payloads are not copied to find out)
-
-
-def _clamp(x: str) -> str:
-    """`clamp_uint32(_int(x) or 0)` for a Nullable(Float64)."""
-    return (f"if({x} IS NULL OR NOT isFinite(assumeNotNull({x})), toUInt32(0), toUInt32(greatest(0, "
-            f"least(4294967295, trunc(assumeNotNull({x}))))))")
-
-
-def _transform(x: str, mapping: dict[str, str], default: str) -> str:
-    return f"transform({x}, {strings(list(mapping))}, {strings(list(mapping.values()))}, {default})"
-
-
-def _tags(value: str, text: str, index: str) -> str:
-    """`semconv._tags` of the attribute at `index` (1-based; 0 = none → []): `value` is its AnyValue, `text` its
-    text."""
-    json_list = f"arrayMap(r -> if(startsWith(r, '\"'), JSONExtractString(r), r), JSONExtractArrayRaw({text}))"
-    split = (f"arrayFilter(t -> t != '', arrayMap(t -> trimBoth(t, ' \\t\\n\\r\\x0b\\x0c'), "
-             f"splitByChar(',', {text})))")
-    from_string = (f"if(startsWith({text}, '[') AND isValidJSON({text}) AND JSONType({text}) = 'Array', "
-                   f"{json_list}, {split})")
-    from_array = (f"arrayMap(e -> {leaf_text('e')}, arrayFilter(e -> NOT {_leaf_none('e')} AND "
-                  f"NOT (e.string_value IS NOT NULL AND e.string_value = '') AND "
-                  f"NOT (e.bytes_value IS NOT NULL AND e.bytes_value = ''), {value}.array_value.values))")
-    return (f"if({index} = 0, []::Array(String), multiIf({value}.string_value IS NOT NULL OR "
-            f"{value}.bytes_value IS NOT NULL, {from_string}, notEmpty({value}.array_value.values), {from_array}, "
-            f"[{text}]))")
-
-
 # ---------------------------------------------------------------- the statement
 class _Lookup:
     """Field lookups over one attribute list, as `semconv._first`: per key its last occurrence, present when set
@@ -376,7 +241,7 @@ def build_sql(source: str, limits: Limits) -> str:  # noqa: PLR0915 - one column
         "arrayFilter((i, a) -> a.value.string_value IS NULL, double_at, all_kv)) AS other_json")
     add("arrayMap((x, i) -> if(x, '', other_json[i]), all_str, arrayCumSum(arrayMap(x -> NOT x, all_str))) "
         "AS all_json")
-    add(f"arrayMap(a -> NOT {_any_none('a.value')}, all_kv) AS all_set")
+    add(f"arrayMap(a -> NOT {any_none('a.value')}, all_kv) AS all_set")
     add("arrayMap((a, j) -> multiIf(a.value.string_value IS NOT NULL, assumeNotNull(a.value.string_value), "
         "a.value.bytes_value IS NOT NULL, base64Encode(assumeNotNull(a.value.bytes_value)), "
         "a.value.double_value IS NOT NULL AND NOT isFinite(assumeNotNull(a.value.double_value)), "
@@ -391,7 +256,7 @@ def build_sql(source: str, limits: Limits) -> str:  # noqa: PLR0915 - one column
     add("if(has(r_keys, 'service.name'), r_text[arrayLastIndex(k -> k = 'service.name', r_keys)], '') AS service")
     add(f"arrayMap(t -> {truncate('t', attr_limit)}, r_text) AS r_stored")
     r_tag = resource.index("tags")
-    add(f"{_tags(f'r_attrs[{r_tag}].value', f'r_text[{r_tag}]', r_tag)} AS r_tags")
+    add(f"{tag_list(f'r_attrs[{r_tag}].value', f'r_text[{r_tag}]', r_tag)} AS r_tags")
 
     # The span's attributes (with span.kind appended as the decoder does), classified once each.
     kinds = ", ".join(f"sp.kind = {k}, [{q('span.kind')}]" for k in kind_names)
@@ -422,21 +287,21 @@ def build_sql(source: str, limits: Limits) -> str:  # noqa: PLR0915 - one column
     operation = f"assumeNotNull({span.text('operation')})"
     add(f"multiIf(has({strings(sorted(SPAN_TYPES))}, st_given), st_given, "
         f"{span.text('oi_kind')} IS NOT NULL AND has({strings(list(OPENINFERENCE_KINDS))}, {oi_kind}), "
-        f"{_transform(oi_kind, OPENINFERENCE_KINDS, q('span'))}, "
+        f"{transform(oi_kind, OPENINFERENCE_KINDS, q('span'))}, "
         f"{span.text('operation')} IS NOT NULL AND has({strings(list(GENAI_OPERATIONS))}, {operation}), "
-        f"{_transform(operation, GENAI_OPERATIONS, q('span'))}, "
+        f"{transform(operation, GENAI_OPERATIONS, q('span'))}, "
         f"{span.index('tool_name')} > 0, 'tool', "
         f"{span.index('model')} > 0 AND {span.index('input_tokens')} > 0, 'generation', 'span') AS span_type")
 
     # Numbers: each attribute read as `_float` reads it (bool and anything else non-numeric → NULL), once.
-    add(f"arrayMap(a -> {_number('a.value')}, sp.attributes) AS a_number")
+    add(f"arrayMap(a -> {number('a.value')}, sp.attributes) AS a_number")
     for field in ("input_tokens", "output_tokens", "cached_input_tokens", "total_tokens", "cost"):
         add(f"if({span.index(field)} = 0, NULL, a_number[{span.index(field)}]) AS n_{field}")
-    add(f"{_clamp('n_input_tokens')} AS input_tokens")
-    add(f"{_clamp('n_output_tokens')} AS output_tokens")
-    add(f"{_clamp('n_cached_input_tokens')} AS cached_input_tokens")
+    add(f"{clamp('n_input_tokens')} AS input_tokens")
+    add(f"{clamp('n_output_tokens')} AS output_tokens")
+    add(f"{clamp('n_cached_input_tokens')} AS cached_input_tokens")
     add("if(n_total_tokens IS NULL OR NOT isFinite(assumeNotNull(n_total_tokens)), toUInt32(least(4294967295, "
-        f"toUInt64(input_tokens) + output_tokens)), {_clamp('n_total_tokens')}) AS total_tokens")
+        f"toUInt64(input_tokens) + output_tokens)), {clamp('n_total_tokens')}) AS total_tokens")
     add("if(n_cost >= 0, n_cost, NULL) AS cost")
 
     # Input and output: the chosen payload attribute, else the flattened message list; then truncated.
@@ -509,7 +374,7 @@ def build_sql(source: str, limits: Limits) -> str:  # noqa: PLR0915 - one column
         return value
 
     tag_index = span.index("tags")
-    tags = _tags(f"sp.attributes[{tag_index}].value", f"a_text[{tag_index}]", tag_index)
+    tags = tag_list(f"sp.attributes[{tag_index}].value", f"a_text[{tag_index}]", tag_index)
     out: dict[str, str] = {
         "project_id": "neon_project_id", "trace_id": "lower(hex(sp.trace_id))", "span_id": "lower(hex(sp.span_id))",
         "parent_span_id": "if(sp.parent_span_id = '' OR sp.parent_span_id = repeat('\\0', 8), '', "
