@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from neon_server import __version__
 from neon_server.api import (
     agent_blobs,
+    agent_run_diff,
     agent_runs,
     agents,
     datasets,
@@ -70,6 +71,7 @@ def create_app(services: Services | None, *, ui_dist: Path = DIST) -> FastAPI:
     app.include_router(agent_blobs.router)
     app.include_router(run_stream.router)
     app.include_router(agents.router)
+    app.include_router(agent_run_diff.router)  # before agent_runs: /api/agent-runs/{run_id} would take 'diff'
     app.include_router(agent_runs.router)
     for router in NEPTUNE_ROUTERS:
         app.include_router(router)

@@ -264,16 +264,30 @@ def compare(a: StepSide, b: StepSide) -> list[Change]:
     if a.kind == "tool" and _strip_ids(a.arguments) != _strip_ids(b.arguments):
         found.add("arguments")
     ca, cb = a.content, b.content
-    if ca is not None and cb is not None:
-        if (ca.system_prompt, _strip_ids(ca.messages)) != (cb.system_prompt, _strip_ids(cb.messages)):
-            found.add("prompt")
-        if (ca.text, _strip_ids(ca.tool_calls), _strip_ids(ca.result)) != \
-                (cb.text, _strip_ids(cb.tool_calls), _strip_ids(cb.result)):
+    if _prompt(ca) is not None and _prompt(cb) is not None and _prompt(ca) != _prompt(cb):
+        found.add("prompt")
+    said_a, said_b = _said(ca), _said(cb)
+    if said_a is not None and said_b is not None:
+        if said_a != said_b:
             found.add("output")
     elif a.output_ref != b.output_ref or a.summary != b.summary:
         # no content on one side: the stored output's address (content-addressed) and the summary say enough
         found.add("output")
     return [change for change in CHANGES if change in found]
+
+
+def _prompt(content: StepContent | None) -> tuple[Any, ...] | None:
+    """What a step was sent, without call ids; None when its prompt was not resolved (a step a fork copied)."""
+    if content is None or content.messages is None:
+        return None
+    return content.system_prompt, _strip_ids(content.messages)
+
+
+def _said(content: StepContent | None) -> tuple[Any, ...] | None:
+    """What a step said, without call ids; None when its output was not resolved."""
+    if content is None or (content.text is None and content.result is None):
+        return None
+    return content.text, _strip_ids(content.tool_calls or []), _strip_ids(content.result)
 
 
 def _divergence(pair: StepPair) -> Divergence:
