@@ -4,6 +4,7 @@ diff read over HTTP (`GET /api/agent-runs/diff`) as the UI and the CLI read it."
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from neon.cli.main import main
 from neon.execute import load_spec
 from neon.execute import shared as s
 from neon.llm.fake import FakeLLMServer, FakeReply, FakeToolCall
@@ -54,7 +56,8 @@ async def get_diff(http: httpx.AsyncClient, a: str, b: str, key: str) -> httpx.R
 
 def test_a_different_second_answer_diverges_at_the_second_llm_step(live_server: LiveServer,
                                                                   project_key: tuple[str, str],
-                                                                  fake: FakeLLMServer) -> None:
+                                                                  fake: FakeLLMServer,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     other = live_server.services.projects.create("someone-else")
     _, other_key = live_server.services.keys.create(other.id)
     first = [FakeReply(text="Let me look.", tool_calls=[LOOKUP]),
@@ -72,7 +75,16 @@ def test_a_different_second_answer_diverges_at_the_second_llm_step(live_server: 
                         "theirs": await get_diff(http, a, b, other_key),
                         "missing": await get_diff(http, a, "run_" + "a" * 26, key),
                         "bad": await get_diff(http, a, "nope", key),
-                        "unrouted": await http.get("/api/agent-runs/diff", headers={"x-api-key": key})}
+                        "unrouted": await http.get("/api/agent-runs/diff", headers={"x-api-key": key}),
+                        # the CLI, in a thread: the worker that answers the runs' queries runs on this loop
+                        "cli": await asyncio.to_thread(cli, "agent", "diff", a, b),
+                        "cli_json": await asyncio.to_thread(cli, "agent", "diff", a, b, "--json"),
+                        "cli_missing": await asyncio.to_thread(cli, "agent", "diff", a, "run_" + "b" * 26)}
+
+    def cli(*argv: str) -> tuple[int, str, str]:
+        code = main([*argv, "--base-url", live_server.url, "--api-key", project_key[1]])
+        out, err = capsys.readouterr()
+        return code, out, err
 
     result = asyncio.run(scenario())
     answer = result["diff"]
@@ -124,6 +136,33 @@ def test_a_different_second_answer_diverges_at_the_second_llm_step(live_server: 
     assert result["bad"].status_code == 422
     assert "b" in str(result["bad"].json()["error"])
     assert result["unrouted"].status_code == 422
+
+    code, out, _ = result["cli"]
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith(f"A {result['a']}  support@")
+    assert lines[1].startswith(f"B {result['b']}  support@")
+    table = [line.split()[:7] for line in lines[4:9]]
+    assert table == [["0", "0.0", "0.0", "guardrail", "input", "ok", "ok"],
+                     ["1", "0.1", "0.1", "llm", "gpt-4o-mini", "ok", "ok"],
+                     ["2", "0.2", "0.2", "tool", "lookup_order", "ok", "ok"],
+                     ["3", "0.3", "0.3", "llm", "gpt-4o-mini", "ok", "ok"],
+                     ["4", "0.4", "0.4", "guardrail", "output", "ok", "ok"]]
+    assert "CHANGED" in lines[7]
+    assert "+0/+5" in lines[7]
+    assert "diverged at step 0.3 (A 0.3 / B 0.3): llm gpt-4o-mini: the output differs" in lines
+    prompt = lines.index("── prompt (the same in A and B) ──")
+    assert lines[prompt + 2] == f"  user: {QUESTION}"
+    output_a, output_b = lines.index("── output A ──"), lines.index("── output B ──")
+    assert lines[output_a + 2] == "  text: Delivered on 2026-11-20."
+    assert lines[output_b + 2] == "  text: It was lost in transit; a refund is on its way."
+    assert "spec: the same" in lines
+    code, out, _ = result["cli_json"]
+    assert code == 0
+    assert json.loads(out)["diverged_at"]["b_key"] == "0.3"
+    code, _, err = result["cli_missing"]
+    assert code == 2
+    assert "run B: no run 'run_bbbbbbbbbbbbbbbbbbbbbbbbbb'" in err
 
 
 def test_a_different_system_prompt_is_a_spec_change_and_diverges_at_the_first_llm_step(

@@ -58,6 +58,11 @@ def register(agent_commands: Any) -> None:
         decide.set_defaults(handler=cmd_decide, verb=verb)
 
 
+def connection_options(parser: argparse.ArgumentParser) -> None:
+    """--base-url and --api-key (for other `neon agent` subcommands that call the server)."""
+    _connection(parser)
+
+
 def _connection(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base-url", help="server URL (NEON_BASE_URL, else the saved credentials)")
     parser.add_argument("--api-key", help="API key (NEON_API_KEY, else the saved credentials)")

@@ -4,6 +4,7 @@
     neon agent list [--path DIR]                  name, version, model, tools, description
     neon agent show NAME|FILE [--path DIR] [--json]
     neon agent diff A B [--path DIR]              A and B: files, or agent names in --path
+    neon agent diff RUN_A RUN_B [--json]          two runs side by side (agent_run_diff.py)
     neon agent schema                             the JSON Schema of the file format
 
 The agents folder is --path, else $NEON_AGENTS_PATH, else ./agents. Exit codes: 0 when all is well, 1 when a
@@ -82,11 +83,15 @@ def _register_show(subcommands: Any) -> None:
 
 
 def _register_diff(subcommands: Any) -> None:
-    parser = subcommands.add_parser("diff", help="the fields that differ between two specs",
-                                    description="Compare two specs: files, or an agent name in --path and a file.")
-    parser.add_argument("old", metavar="A", help="a spec file or an agent name (in --path)")
-    parser.add_argument("new", metavar="B", help="a spec file or an agent name (in --path)")
+    parser = subcommands.add_parser("diff", help="the fields that differ between two specs, or two runs side by side",
+                                    description="Compare two specs (files, or an agent name in --path and a file), "
+                                                "or, given two run ids, two runs: steps aligned, where they diverge, "
+                                                "prompts and outputs, token/cost/latency deltas, spec changes.")
+    parser.add_argument("old", metavar="A", help="a spec file, an agent name (in --path) or a run id")
+    parser.add_argument("new", metavar="B", help="a spec file, an agent name (in --path) or a run id")
     _path_option(parser)
+    parser.add_argument("--json", action="store_true", help="runs: print the server's diff as JSON")
+    agent_runs.connection_options(parser)
     parser.set_defaults(handler=_guarded(cmd_diff))
 
 
@@ -222,8 +227,11 @@ def _block_text_dumper() -> type:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
+    from neon.cli.agent_run_diff import are_run_ids, cmd_run_diff
     from neon.execute import diff_specs, format_changes
 
+    if are_run_ids(args.old, args.new):
+        return cmd_run_diff(args)
     old, new = _resolve(args.old, args.path), _resolve(args.new, args.path)
     changes = diff_specs(old.spec, new.spec)
     count = f"{len(changes)} change{'s' * (len(changes) != 1)}"
