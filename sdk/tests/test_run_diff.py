@@ -174,3 +174,19 @@ def test_spec_changes_are_listed() -> None:
                                   "new": "You are terse."}]
     assert diff.diverged_at is not None
     assert diff.diverged_at.changes == ["prompt"]
+
+
+def test_a_step_without_a_resolved_prompt_compares_by_what_it_said() -> None:
+    """A fork's copied steps may have no prompt in the fork's history: they compare by output, not as changed."""
+    a = record("run_a", guard(0), llm(1, "Hello"), guard(2, "output"))
+    copied_step, copied = llm(1, "Hello")
+    copied.messages = None
+    copied.system_prompt = None
+    b = record("run_b", guard(0), (copied_step, copied), guard(2, "output"))
+    diff = diff_runs(a, b)
+    assert diff.identical
+    other_step, other = llm(1, "Bonjour")
+    other.messages = None
+    changed = diff_runs(a, record("run_b", guard(0), (other_step, other), guard(2, "output")))
+    assert changed.diverged_at is not None
+    assert changed.diverged_at.changes == ["output"]
