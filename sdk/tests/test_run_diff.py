@@ -190,3 +190,21 @@ def test_a_step_without_a_resolved_prompt_compares_by_what_it_said() -> None:
     changed = diff_runs(a, record("run_b", guard(0), (other_step, other), guard(2, "output")))
     assert changed.diverged_at is not None
     assert changed.diverged_at.changes == ["output"]
+
+
+def test_the_cli_renders_an_inserted_step_and_its_divergence() -> None:
+    from neon.cli.agent_run_diff import render
+
+    a = record("run_a", guard(0), llm(1, "Hello"), guard(2, "output"))
+    b = record("run_b", guard(0), llm(1, "Hello"), tool(2, "lookup_policy", {"topic": "refunds"}, "30 days"),
+               guard(3, "output"), answer="done")
+    lines = render(diff_runs(a, b).to_dict()).splitlines()
+    row = next(line for line in lines if "lookup_policy" in line)
+    assert row.split()[:4] == ["2", "—", "0.2", "tool"]
+    assert "only B" in row
+    assert "diverged at step 0.2 (B 0.2): only B has step 0.2 (tool lookup_policy)" in lines
+    assert "── prompt (the same in A and B) ──" not in lines
+    output_a = lines.index("── output A ──")
+    assert lines[output_a + 1] == "(no step here)"
+    assert '  arguments: {"topic": "refunds"}' in lines
+    assert "spec: the same" in lines

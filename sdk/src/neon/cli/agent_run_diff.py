@@ -74,7 +74,7 @@ def _divergent_step(pair: dict[str, Any]) -> list[str]:
     cb = (b or {}).get("content") or {}
     out: list[str] = []
     if ca.get("messages") is not None or cb.get("messages") is not None:
-        if "prompt" not in pair["changes"] and ca.get("messages") is not None:  # same, call ids aside
+        if a and b and "prompt" not in pair["changes"] and ca.get("messages") is not None:  # same, ids aside
             out += ["", "── prompt (the same in A and B) ──", *_prompt(ca)]
         else:
             for label, content in (("A", ca), ("B", cb)):
