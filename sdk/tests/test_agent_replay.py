@@ -37,7 +37,7 @@ def shape(found: RunTimeline) -> list[tuple[str, str, str, str]]:
 
 def test_every_scenario_is_recorded() -> None:
     assert set(SCENARIOS) >= {"tool_then_answer", "refund_approved", "refund_rejected", "card_redacted",
-                              "multi_turn", "budget_stop", "llm_failure"}
+                              "multi_turn", "budget_stop", "llm_failure", "continued_as_new"}
 
 
 def test_recorded_histories_still_replay() -> None:
@@ -165,3 +165,20 @@ def test_what_is_not_a_run_history_is_refused() -> None:
         timeline_of(WorkflowHistory.from_json("x", json.dumps(data)))
     with pytest.raises(KeyError, match=r"no step '9\.9'"):
         timeline("tool_then_answer").step("9.9")
+
+
+def test_a_run_that_continued_as_new_replays_from_its_latest_history() -> None:
+    found = timeline("continued_as_new")
+    state = found.run.state
+    assert state is not None  # the latest history starts from the state the earlier ones carried
+    assert found.run.input is None
+    assert found.earlier_step_count == state.earlier_step_count > 0
+    assert found.steps[0].index == state.next_index
+    assert shape(found)[0] == (f"4.{state.next_index}", "guardrail", "input", "ok")
+    assert found.steps[0].usage_after == state.usage  # usage goes on from what the earlier histories spent
+    llm = found.steps[1]
+    assert isinstance(llm.input, s.LLMCallInput)
+    assert llm.input.message_refs == state.message_refs == found.conversation[:len(state.message_refs)]
+    assert llm.usage_after.steps == state.usage.steps + 1
+    assert found.usage.llm_calls == 10  # five turns: a lookup and an answer each
+    assert [event.kind for event in found.events] == ["message", "close"]

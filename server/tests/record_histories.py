@@ -94,8 +94,30 @@ async def llm_failure(rig: AgentRig, fake: FakeLLMServer) -> str:
     return str(started["run_id"])
 
 
+def waiting_after(turns: int) -> Callable[[dict[str, Any]], bool]:
+    return lambda run: bool(run["status"] == s.WAITING and run["turn"] == turns)
+
+
+async def continued_as_new(rig: AgentRig, fake: FakeLLMServer) -> str:
+    """Five turns on a dev server that suggests continue-as-new early: the saved history is the latest one."""
+    questions = ["Where is my order A1001?", "What is your refund policy?"]
+    started = await rig.start("support", questions[0])
+    run_id = str(started["run_id"])
+    for turn in range(1, 5):
+        await rig.wait(run_id, waiting_after(turn))
+        await rig.runs.send_message(rig.project_id, run_id, questions[turn % 2], "ada")
+    done = await rig.wait(run_id, waiting_after(5))
+    assert done["earlier_step_count"] > 0, "the run did not continue as new"
+    await rig.runs.signal(rig.project_id, run_id, s.CLOSE)
+    await rig.wait(run_id, lambda r: r["status"] == s.COMPLETED)
+    return run_id
+
+
 SCENARIOS: dict[str, Scenario] = {scenario.__name__: scenario for scenario in (
-    tool_then_answer, refund_approved, refund_rejected, card_redacted, multi_turn, budget_stop, llm_failure)}
+    tool_then_answer, refund_approved, refund_rejected, card_redacted, multi_turn, budget_stop, llm_failure,
+    continued_as_new)}
+# Scenarios that need a dev server configured otherwise than the rest
+DEV_SERVER_ARGS = {"continued_as_new": ("--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=40")}
 
 
 async def record(names: list[str], folder: Path, home: Path) -> None:
@@ -106,13 +128,14 @@ async def record(names: list[str], folder: Path, home: Path) -> None:
     _key, secret = services.keys.create(project.id)
     try:
         with LiveServer(services) as live, FakeLLMServer(reply=support_model) as fake:
-            async with AgentRig(live, (project.id, secret), fake) as rig:
-                assert rig.env is not None
-                for name in names:
-                    run_id = await SCENARIOS[name](rig, fake)
-                    history = await rig.env.client.get_workflow_handle(run_id).fetch_history()
-                    (folder / f"{name}.json").write_text(history.to_json() + "\n")
-                    print(f"{name}: {len(history.events)} events -> {folder / name}.json", flush=True)
+            for args in dict.fromkeys(DEV_SERVER_ARGS.get(name, ()) for name in names):
+                async with AgentRig(live, (project.id, secret), fake, dev_server_args=args) as rig:
+                    assert rig.env is not None
+                    for name in (n for n in names if DEV_SERVER_ARGS.get(n, ()) == args):
+                        run_id = await SCENARIOS[name](rig, fake)
+                        history = await rig.env.client.get_workflow_handle(run_id).fetch_history()
+                        (folder / f"{name}.json").write_text(history.to_json() + "\n")
+                        print(f"{name}: {len(history.events)} events -> {folder / name}.json", flush=True)
     finally:
         services.stop_scoring()
         services.stop_writers()

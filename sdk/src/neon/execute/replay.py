@@ -7,6 +7,7 @@ step added, removed or reordered; an activity renamed) fails here, before it rea
 
 from __future__ import annotations
 
+import functools
 import re
 
 from temporalio.client import WorkflowHistory
@@ -14,6 +15,12 @@ from temporalio.worker import Replayer
 
 from neon.execute.worker import workflow_runner
 from neon.execute.workflows import AgentRun
+
+
+@functools.cache
+def shared_replayer() -> Replayer:
+    """One replayer for every check of a process (it holds only its configuration; each replay runs apart)."""
+    return replayer()
 
 
 def replayer() -> Replayer:
@@ -24,7 +31,7 @@ def replayer() -> Replayer:
 async def check_history(history: WorkflowHistory, *, using: Replayer | None = None) -> str | None:
     """None when the history replays against this workflow code; else what went wrong (the non-determinism
     error's text, naming the event the code no longer matches)."""
-    result = await (using or replayer()).replay_workflow(history, raise_on_replay_failure=False)
+    result = await (using or shared_replayer()).replay_workflow(history, raise_on_replay_failure=False)
     if result.replay_failure is None:
         return None
     text = str(result.replay_failure)
