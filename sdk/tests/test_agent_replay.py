@@ -36,8 +36,8 @@ def shape(found: RunTimeline) -> list[tuple[str, str, str, str]]:
 
 
 def test_every_scenario_is_recorded() -> None:
-    assert set(SCENARIOS) >= {"tool_then_answer", "refund_approved", "refund_rejected", "card_redacted",
-                              "multi_turn", "budget_stop", "llm_failure", "continued_as_new"}
+    assert set(SCENARIOS) >= {"tool_then_answer", "refund_approved", "refund_rejected", "approval_timeout",
+                              "card_redacted", "multi_turn", "budget_stop", "llm_failure", "continued_as_new"}
 
 
 def test_recorded_histories_still_replay() -> None:
@@ -110,6 +110,20 @@ def test_refund_approved_and_rejected() -> None:
     assert refused.error == "the call was rejected by ada: outside the refund window"
     assert refused.stored_result_ref in rejected.conversation
     assert refused.usage_after.tool_calls == 1
+
+
+def test_an_approval_nobody_gave_in_time_is_decided_by_the_policy() -> None:
+    found = timeline("approval_timeout")
+    assert found.budgets.max_steps == 20
+    refund = found.step("0.2")
+    assert (refund.name, refund.status, refund.input) == ("issue_refund", "rejected", None)
+    assert refund.approval is not None
+    assert (refund.approval.decision, refund.approval.by, refund.approval.timed_out) == ("rejected", "timeout policy",
+                                                                                         True)
+    assert refund.approval.reason == "no decision within 1 s (on_timeout: reject)"
+    assert refund.error == "the call was rejected by timeout policy: no decision within 1 s (on_timeout: reject)"
+    assert found.answer is not None
+    assert found.answer.startswith("Sorry, that did not work: the call was rejected by timeout policy")
 
 
 def test_an_input_guardrail_redaction_shows_in_what_the_model_got() -> None:

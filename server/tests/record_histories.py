@@ -61,6 +61,15 @@ async def refund_rejected(rig: AgentRig, fake: FakeLLMServer) -> str:
     return await _refund(rig, False)
 
 
+async def approval_timeout(rig: AgentRig, fake: FakeLLMServer) -> str:
+    """Nobody decides within the spec's approval timeout (shortened to a second): its policy rejects the call."""
+    spec = load_spec(EXAMPLES / "support.yaml").to_dict()
+    spec["approval"]["timeout"] = 1.0
+    started = await rig.start("support", "Please refund order A1002", spec=spec, multi_turn=False)
+    await rig.wait(started["run_id"], final)
+    return str(started["run_id"])
+
+
 async def card_redacted(rig: AgentRig, fake: FakeLLMServer) -> str:
     started = await rig.start("support", "My card 4111 1111 1111 1111 was charged: what is your refund policy?",
                               multi_turn=False)
@@ -114,8 +123,8 @@ async def continued_as_new(rig: AgentRig, fake: FakeLLMServer) -> str:
 
 
 SCENARIOS: dict[str, Scenario] = {scenario.__name__: scenario for scenario in (
-    tool_then_answer, refund_approved, refund_rejected, card_redacted, multi_turn, budget_stop, llm_failure,
-    continued_as_new)}
+    tool_then_answer, refund_approved, refund_rejected, approval_timeout, card_redacted, multi_turn, budget_stop,
+    llm_failure, continued_as_new)}
 # Scenarios that need a dev server configured otherwise than the rest
 DEV_SERVER_ARGS = {"continued_as_new": ("--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=40")}
 

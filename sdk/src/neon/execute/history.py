@@ -351,7 +351,9 @@ class _Builder:
 
     def attach_approvals(self, spec: dict[str, Any]) -> None:
         needs = {tool["name"] for tool in spec.get("tools", []) if tool.get("requires_approval")}
-        policy = (spec.get("approval") or {}).get("on_timeout", "reject")
+        approval = spec.get("approval") or {}
+        policy = approval.get("on_timeout", "reject")
+        why = f"no decision within {float(approval.get('timeout', 0)):g} s (on_timeout: {policy})"
         for step in self.steps.values():
             if step.kind != "tool" or step.name not in needs:
                 continue
@@ -359,7 +361,9 @@ class _Builder:
             call_id = step.call.id if step.call else ""
             if step.approval is None and step.status != "running":  # no decision recorded: the timeout policy
                 step.approval = TimelineApproval(call_id=call_id, decision="approved" if policy == "approve"
-                                                 else "rejected", by="timeout policy", timed_out=True)
+                                                 else "rejected", by="timeout policy", reason=why,
+                                                 decided_ns=step.started_ns if step.input is None else None,
+                                                 timed_out=True)
             if step.approval is not None and step.approval.decision == "rejected":
                 step.status = "rejected"
 
