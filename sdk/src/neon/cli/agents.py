@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from neon.cli import agent_runs
+from neon.cli import agent_replay, agent_runs
 
 if TYPE_CHECKING:
     from neon.execute import SpecFile, SpecIssue
@@ -101,7 +101,7 @@ def _register_schema(subcommands: Any) -> None:
 
 
 REGISTRARS: list[Registrar] = [_register_validate, _register_list, _register_show, _register_diff,
-                               _register_schema, agent_runs.register]
+                               _register_schema, agent_runs.register, agent_replay.register]
 
 
 def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:

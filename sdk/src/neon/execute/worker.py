@@ -39,8 +39,12 @@ def create_worker(client: Client, *, task_queue: str = DEFAULT_TASK_QUEUE, agent
     return Worker(client, task_queue=task_queue, workflows=[AgentRun], activities=activities.all(),
                   build_id=f"neon-{neon.__version__}",  # without one, temporalio hashes every loaded module
                   max_concurrent_activities=max_concurrent_activities,
-                  # Neon's own modules are deterministic where the workflow uses them (specs, spans, shared
-                  # types) and import jsonschema, yaml and httpx, which the sandbox need not re-import per run.
-                  workflow_runner=SandboxedWorkflowRunner(
-                      restrictions=SandboxRestrictions.default.with_passthrough_modules(
-                          "neon", "jsonschema", "referencing", "yaml", "httpx")))
+                  workflow_runner=workflow_runner())
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The workflow sandbox of workers and of the replayer (`replay.py`): both must run the same code."""
+    # Neon's own modules are deterministic where the workflow uses them (specs, spans, shared types) and
+    # import jsonschema, yaml and httpx, which the sandbox need not re-import per run.
+    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(
+        "neon", "jsonschema", "referencing", "yaml", "httpx"))

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel, Field
 
 from neon.execute import shared as s
+from neon_server.api.agent_replay_schemas import RunReplay
 from neon_server.api.agent_run_schemas import (
     ActionDone,
     ApprovalList,
@@ -93,6 +94,15 @@ async def list_runs(services: ServicesDep, principal: PrincipalDep,
 async def get_run(run_id: RunId, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
     """A run: status, steps with summaries, approvals, usage against budgets, the answer and the trace id."""
     return await services.agent_runs.get(principal.project_id, run_id)
+
+
+@router.get("/api/agent-runs/{run_id}/replay", response_model=RunReplay, responses=errors(404, TEMPORAL_DOWN))
+async def replay_run(run_id: RunId, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    """The run step by step from its recorded history, with no model or tool call: each step's input and result
+    (the conversation as the model got it, tool arguments and results), approvals, user messages, and the usage
+    after each step against the budgets; `deterministic` says whether the history replays against this server's
+    workflow code."""
+    return await services.agent_runs.replay(principal.project_id, run_id, services.agent_blobs)
 
 
 @router.post("/api/agent-runs/{run_id}/messages", status_code=status.HTTP_202_ACCEPTED, response_model=MessageQueued,

@@ -22,7 +22,11 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from neon.execute import shared as s
 from neon.execute.errors import SpecError
+from neon.execute.history import timeline_of
+from neon.execute.replay import check_history
 from neon.execute.spec import AgentSpec
+from neon_server.services.agent_blobs import AgentBlobService
+from neon_server.services.agent_replay import BlobReader, replay_answer
 from neon_server.services.errors import Conflict, InvalidInput, NotFound, Unavailable
 
 ClientFactory = Callable[[], Awaitable[Client]]
@@ -160,6 +164,23 @@ class AgentRunService:
         closed = CLOSED.get(description.status) if description.status else None
         status = progress.status if closed is None or progress.status in (s.STOPPED, s.FAILED) else closed
         return {**summary, **asdict(progress), "status": status}
+
+    async def replay(self, project_id: str, run_id: str, blobs: AgentBlobService) -> dict[str, Any]:
+        """The run step by step from its Temporal history, with no live call: each step's input and result as
+        they were, approvals, messages and the usage after each step; and whether the history still replays
+        against this server's workflow code (`deterministic`, else the `problem`).
+
+        A run that continued as new has one history per stretch: this is the latest (the workflow id's current
+        run); `earlier_step_count` says how many steps came before it, its usage starts from what they spent,
+        and its conversation holds theirs."""
+        handle = await self._handle(project_id, run_id)
+        try:
+            history = await handle.fetch_history()
+        except RPCError as exc:
+            raise Unavailable(f"Temporal: {exc.message}") from exc
+        timeline = timeline_of(history)
+        problem = await check_history(history)
+        return await asyncio.to_thread(replay_answer, timeline, problem, BlobReader(blobs, project_id))
 
     # ------------------------------------------------------------------ steer
     async def send_message(self, project_id: str, run_id: str, text: str, by: str) -> int:
