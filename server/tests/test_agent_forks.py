@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from neon.cli.main import main
 from neon.execute import shared as s
 from neon.llm.fake import FakeLLMServer, FakeReply, FakeToolCall
 from server.tests.agent_rig import AgentRig, final
@@ -162,7 +163,9 @@ def test_a_fork_reuses_the_steps_before_k_and_goes_live_from_k(live_server: Live
 
 
 def test_a_fork_past_an_approval_reuses_the_decision(live_server: LiveServer, project_key: tuple[str, str],
-                                                     fake: FakeLLMServer) -> None:
+                                                     fake: FakeLLMServer, capsys: pytest.CaptureFixture[str]
+                                                     ) -> None:
+    """Through the CLI: `neon agent fork RUN --at 3 --model gpt-4o --follow` answers without anyone deciding."""
     fake.queue(FakeReply(text="I will refund it.", tool_calls=[REFUND]), FakeReply(text="Refunded."))
 
     async def scenario() -> tuple[dict[str, Any], dict[str, Any], list[Any]]:
@@ -174,12 +177,20 @@ def test_a_fork_past_an_approval_reuses_the_decision(live_server: LiveServer, pr
             parent_done = await rig.wait(parent["run_id"], final)
             calls = len(fake.requests)
             fake.queue(FakeReply(text="The refund R-A1001-3990 is on its way."))
-            forked = await rig.runs.fork(rig.project_id, parent["run_id"], 3, {"model": "gpt-4o"})
-            # no one is asked again: the fork finishes on its own
-            fork_done = await rig.wait(forked["run_id"], final)
-            return parent_done, fork_done, fake.requests[calls:]
+            capsys.readouterr()
+            code = await asyncio.to_thread(main, [
+                "agent", "fork", parent["run_id"], "--at", "3", "--model", "gpt-4o", "--follow",
+                "--base-url", live_server.url, "--api-key", project_key[1]])
+            printed = capsys.readouterr().out
+            assert code == 0, printed
+            # no one is asked again: the fork finished on its own
+            fork_id = printed.split()[1]
+            fork_done = await rig.wait(fork_id, final)
+            return parent_done, fork_done, fake.requests[calls:], printed
 
-    parent, fork, requests = asyncio.run(scenario())
+    parent, fork, requests, printed = asyncio.run(scenario())
+    assert f"fork of {parent['run_id']} at step 3" in printed
+    assert "The refund R-A1001-3990 is on its way." in printed
     assert fork["status"] == s.COMPLETED, fork
     assert [request.body["model"] for request in requests] == ["gpt-4o"]
     [approval] = fork["approvals"]
