@@ -11,9 +11,12 @@ from typing import Any
 
 import httpx
 import pytest
+from temporalio.worker import Replayer
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from neon.cli.main import main
 from neon.execute import shared as s
+from neon.execute.workflows import AgentRun
 from neon.llm.fake import FakeLLMServer, FakeReply, FakeToolCall
 from server.tests.agent_rig import AgentRig, final
 from server.tests.conftest import LiveServer
@@ -199,3 +202,48 @@ def test_a_fork_past_an_approval_reuses_the_decision(live_server: LiveServer, pr
     assert fork["steps"][2]["output_ref"] == parent["steps"][2]["output_ref"]
     assert "R-A1001-3990" in fork["steps"][2]["summary"]
     assert fork["answer"] == "The refund R-A1001-3990 is on its way."
+
+
+def test_a_fork_in_a_later_turn_replays_the_conversation_and_its_history(live_server: LiveServer,
+                                                                        project_key: tuple[str, str],
+                                                                        fake: FakeLLMServer) -> None:
+    """A two-turn parent (a refund approved in turn 0); the fork goes live at turn 1's LLM call: turn 0 is the
+    parent's (no calls, no approval asked), turn 1 gets the parent's second message, and both histories replay."""
+    fake.queue(FakeReply(text="I will refund it.", tool_calls=[REFUND]), FakeReply(text="Refunded."),
+               FakeReply(text="You are welcome."))
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any], list[Any]]:
+        async with AgentRig(live_server, project_key, fake) as rig:
+            parent = await rig.start("support", "Refund A1001, it arrived broken")
+            run_id = parent["run_id"]
+            await rig.wait(run_id, lambda r: any(a["decision"] is None for a in r["approvals"]))
+            await rig.runs.decide(rig.project_id, run_id, "call_refund", approved=True, by="ada", reason="ok")
+            await rig.wait(run_id, lambda r: r["status"] == s.WAITING)
+            await rig.runs.send_message(rig.project_id, run_id, "Thanks!", "ada")
+            parent_done = await rig.wait(run_id, lambda r: r["status"] == s.WAITING and r["turn"] == 2)
+            calls = len(fake.requests)
+            fake.queue(FakeReply(text="Arr, ye be welcome."))
+            at = next(step["index"] for step in parent_done["steps"] if step["kind"] == "llm" and step["turn"] == 1)
+            forked = await rig.runs.fork(rig.project_id, run_id, at, {"parameters": {"temperature": 1.0}})
+            fork_done = await rig.wait(forked["run_id"], lambda r: r["status"] == s.WAITING and r["turn"] == 2)
+            for run in (run_id, forked["run_id"]):
+                await rig.runs.signal(rig.project_id, run, s.CLOSE)
+                await rig.wait(run, lambda r: r["status"] == s.COMPLETED)
+            assert rig.env is not None
+            replayer = Replayer(workflows=[AgentRun], workflow_runner=SandboxedWorkflowRunner(
+                restrictions=SandboxRestrictions.default.with_passthrough_modules(
+                    "neon", "jsonschema", "referencing", "yaml", "httpx")))
+            for run in (run_id, forked["run_id"]):  # a fork's workflow is as deterministic as any run's
+                await replayer.replay_workflow(await rig.env.client.get_workflow_handle(run).fetch_history())
+            return parent_done, fork_done, fake.requests[calls:]
+
+    parent, fork, requests = asyncio.run(scenario())
+    [request] = requests
+    assert request.last_user_message == "Thanks!"
+    assert request.body["temperature"] == 1.0
+    assert fork["answer"] == "Arr, ye be welcome."
+    assert [step["key"] for step in fork["steps"]] == [step["key"] for step in parent["steps"]]
+    for mine, theirs in zip(fork["steps"][:4], parent["steps"][:4], strict=True):
+        assert {k: mine[k] for k in SAME} == {k: theirs[k] for k in SAME}
+    [approval] = fork["approvals"]
+    assert (approval["decision"], approval["decided_by"]) == ("approved", "ada")
