@@ -77,6 +77,12 @@ def test_a_fork_reuses_the_steps_before_k_and_goes_live_from_k(live_server: Live
             fork_requests = fake.requests[parent_calls:]
             trace = rig.trace(forked["trace_id"])
 
+            # a fork of the fork, after its live LLM call: nothing is called at all
+            before = len(fake.requests)
+            grandchild = await rig.runs.fork(rig.project_id, forked["run_id"], 4, {})
+            grandchild_done = await rig.wait(grandchild["run_id"], final)
+            grandchild_calls = len(fake.requests) - before
+
             # k = 0: everything again, live
             fake.queue(FakeReply(text="Let me look that up.", tool_calls=[LOOKUP]), FakeReply(text="Delivered."))
             before = len(fake.requests)
@@ -103,6 +109,7 @@ def test_a_fork_reuses_the_steps_before_k_and_goes_live_from_k(live_server: Live
                                        json={"at_step": 0}),
             }
             return {"parent": parent_done, "forked": forked, "fork": fork_done, "requests": fork_requests,
+                    "grandchild": grandchild_done, "grandchild_calls": grandchild_calls,
                     "trace": trace, "again": again_done, "rerun_calls": rerun_calls, "got": got, "forks": forks,
                     "listed": listed, "bad": bad}
 
@@ -136,6 +143,13 @@ def test_a_fork_reuses_the_steps_before_k_and_goes_live_from_k(live_server: Live
     root = spans["root"]["attributes"]
     assert root["neon.fork.parent_run_id"] == parent["run_id"]
     assert root["neon.fork.step"] == "3"
+
+    assert result["grandchild_calls"] == 0
+    assert result["grandchild"]["answer"] == fork["answer"]
+    for mine, theirs in zip(result["grandchild"]["steps"][:4], fork["steps"][:4], strict=True):
+        assert {k: mine[k] for k in SAME} == {k: theirs[k] for k in SAME}
+        if mine["kind"] != "guardrail":  # a recorded call keeps its times (local checks run again)
+            assert {k: mine[k] for k in TIMES} == {k: theirs[k] for k in TIMES}
 
     # k = 0 is a full re-run
     assert result["rerun_calls"] == 2

@@ -67,7 +67,7 @@ async def fork_run(runs: AgentRunService, project_id: str, run_id: str, at_step:
     # the turn of step k: the parent's messages up to it are replayed
     turn = progress.steps[at_step].turn if at_step < len(progress.steps) else (
         progress.steps[-1].turn if progress.steps else 0)
-    messages = recorded.user_messages(events)[:turn + 1]
+    messages = _conversation(parent, events)[:turn + 1]
     if "input" in overrides:
         if at_step > 0 and progress.steps[at_step - 1].turn == turn:
             first = next(step.index for step in progress.steps if step.turn == turn)
@@ -77,7 +77,7 @@ async def fork_run(runs: AgentRunService, project_id: str, run_id: str, at_step:
     if not messages:
         raise InvalidInput(f"run {run_id} has no user message to replay")
 
-    steps = [step for step in recorded.recorded_steps(events) if step.index < at_step]
+    steps = [step for step in _steps(parent, events) if step.index < at_step]
     _decisions_from_progress(steps, progress)
     lineage = {"parent_run_id": run_id, "at_step": at_step, "overrides": overrides}
     fork_id = _new_run_id()
@@ -123,6 +123,24 @@ def _forked_spec(runs: AgentRunService, project_id: str, parent: s.RunInput,
         return AgentSpec.from_dict(base)
     except SpecError as exc:
         raise InvalidInput(f"the forked spec is not valid: {exc}") from exc
+
+
+def _conversation(parent: s.RunInput, events: list[Any]) -> list[str]:
+    """The parent's user message of each turn. A parent that is itself a fork was fed its first turns from its
+    input, not by messages: those come first."""
+    messages = recorded.user_messages(events)
+    return parent.fork.messages + messages[1:] if parent.fork is not None else messages
+
+
+def _steps(parent: s.RunInput, events: list[Any]) -> list[s.RecordedStep]:
+    """The parent's recorded steps. The steps a forked parent reused ran no activity: their records are in its
+    input."""
+    steps = {step.key: step for step in recorded.recorded_steps(events)}
+    if parent.fork is not None:
+        for step in parent.fork.recorded:
+            if step.index < parent.fork.at_step:
+                steps.setdefault(step.key, step)
+    return sorted(steps.values(), key=lambda step: step.index)
 
 
 def _decisions_from_progress(steps: list[s.RecordedStep], progress: s.Progress) -> None:
