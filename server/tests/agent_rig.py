@@ -34,7 +34,7 @@ from server.tests.conftest import LiveServer
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "agents"
 SEARCH_ATTRIBUTES = [SearchAttributeKey.for_keyword(name) for name in (s.SA_PROJECT, s.SA_AGENT, s.SA_VERSION,
-                                                                        s.SA_STATUS)] + [
+                                                                        s.SA_STATUS, s.SA_FORK_OF)] + [
     SearchAttributeKey.for_int(s.SA_PENDING)]
 if str(ROOT) not in sys.path:  # the example's tools import as examples.agents.tools
     sys.path.insert(0, str(ROOT))
@@ -71,7 +71,8 @@ class AgentRig:
         self.runs = AgentRunService(
             connect, specs=self.specs.get,
             record_version=lambda project, spec: services.agents.record(project, spec)[0].version,
-            issue_token=services.run_tokens.issue, neon_url=lambda: self.live.url, task_queue=self.task_queue)
+            issue_token=services.run_tokens.issue, neon_url=lambda: self.live.url, task_queue=self.task_queue,
+            versions=services.agent_version_specs)
         services.agent_runs = self.runs  # the live server's API reaches this rig's Temporal
         await self.start_worker()
         return self

@@ -147,7 +147,7 @@ class Services:
             self._temporal_client, specs=self._agent_spec,
             record_version=lambda project_id, spec: self.agents.record(project_id, spec)[0].version,
             issue_token=self.run_tokens.issue, neon_url=lambda: self._neon_url_for_workers,
-            task_queue=s.agent_task_queue)
+            task_queue=s.agent_task_queue, versions=self.agent_version_specs)
         self.live = LiveHub()
         self._start_ingest()
         self.scores = ScoreService(ScoreStore(self.analytics))
@@ -224,6 +224,13 @@ class Services:
         self.temporal = TemporalRuntime(self.settings, neon_url=neon_url, factory=worker_factory)
         self.temporal.start()
         return self.temporal
+
+    def agent_version_specs(self, project_id: str, name: str) -> dict[str, dict[str, Any]]:
+        """An agent's recorded versions, newest first, with their specs (what a fork may run instead)."""
+        try:
+            return {found.version: found.spec for found in self.agents.versions(project_id, name)}
+        except NotFound:
+            return {}
 
     def _agent_spec(self, name: str) -> AgentSpec | None:
         """An agent's spec as its file in the agents folder says now (read at each start: edits apply at once)."""

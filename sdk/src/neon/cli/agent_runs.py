@@ -1,4 +1,4 @@
-"""`neon agent run | runs | approvals | approve | reject`: durable runs through the server's API.
+"""`neon agent run | fork | runs | approvals | approve | reject`: durable runs through the server's API.
 
 `run --follow` prints each step as it completes and the model's tokens as they stream (from the run's event
 stream), and returns when the run answers, stops, fails or waits for an approval. Exit codes: 0 answered,
@@ -36,10 +36,30 @@ def register(agent_commands: Any) -> None:
     _connection(run)
     run.set_defaults(handler=cmd_run)
 
+    fork = agent_commands.add_parser("fork", help="a new run reusing a run's steps before step K, live from K")
+    fork.add_argument("run_id", help="the run to fork")
+    fork.add_argument("--at", type=int, required=True, metavar="K",
+                      help="the parent's steps before index K are reused (no calls made); the fork goes live at K")
+    prompt = fork.add_mutually_exclusive_group()
+    prompt.add_argument("--system-prompt", metavar="TEXT", help="another system prompt")
+    prompt.add_argument("--system-prompt-file", metavar="FILE", help="another system prompt, from a file")
+    fork.add_argument("--model", help="another model name")
+    fork.add_argument("--provider", help="another provider (openai, anthropic)")
+    fork.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                      help="a model parameter (the value read as JSON, else as text); repeatable")
+    fork.add_argument("--tools", metavar="A,B", help="keep only these tools")
+    fork.add_argument("--version", help="run this recorded version of the agent instead of the parent's")
+    fork.add_argument("--input", "-i", help="replace the user message of K's turn (K must start the turn)")
+    fork.add_argument("--follow", "-f", action="store_true", help="print steps and streamed tokens until it answers")
+    fork.add_argument("--json", action="store_true", help="print the run as JSON")
+    _connection(fork)
+    fork.set_defaults(handler=cmd_fork)
+
     runs = agent_commands.add_parser("runs", help="list runs")
     runs.add_argument("--agent")
     runs.add_argument("--version")
     runs.add_argument("--status")
+    runs.add_argument("--fork-of", metavar="RUN_ID", help="only the forks of this run")
     runs.add_argument("--limit", type=int, default=20)
     _connection(runs)
     runs.set_defaults(handler=cmd_runs)
@@ -108,6 +128,43 @@ def cmd_run(args: argparse.Namespace) -> int:
                   f"  {run['status']}  trace {run['trace_id']}")
             return 0
         print(f"run {run['run_id']}  {run['agent']}@{run['version']}  trace {run['trace_id']}", flush=True)
+        return follow(client, run["run_id"], json_out=args.json)
+
+
+@_reports_api_errors
+def cmd_fork(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"at_step": args.at}
+    if args.system_prompt_file:
+        try:
+            with open(args.system_prompt_file, encoding="utf-8") as prompt:
+                body["system_prompt"] = prompt.read()
+        except OSError as exc:
+            return _fail(f"cannot read --system-prompt-file: {exc}", EXIT_USAGE)
+    elif args.system_prompt is not None:
+        body["system_prompt"] = args.system_prompt
+    parameters: dict[str, Any] = {}
+    for item in args.param:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            return _fail(f"--param takes KEY=VALUE, got {item!r}", EXIT_USAGE)
+        try:
+            parameters[key] = json.loads(value)
+        except ValueError:
+            parameters[key] = value
+    if parameters:
+        body["parameters"] = parameters
+    if args.tools is not None:
+        body["tools"] = [name.strip() for name in args.tools.split(",") if name.strip()]
+    for name in ("model", "provider", "version", "input"):
+        if getattr(args, name):
+            body[name] = getattr(args, name)
+    with _client(args) as client:
+        run = client.request("POST", f"/api/agent-runs/{args.run_id}/fork", json=body)
+        line = f"{run['run_id']}  {run['agent']}@{run['version']}  fork of {args.run_id} at step {args.at}"
+        if not args.follow:
+            print(json.dumps(run, indent=2) if args.json else f"{line}  {run['status']}  trace {run['trace_id']}")
+            return 0
+        print(f"run {line}  trace {run['trace_id']}", flush=True)
         return follow(client, run["run_id"], json_out=args.json)
 
 
@@ -188,14 +245,17 @@ def _print_tokens(client: NeonClient, run_id: str, stop: threading.Event, consol
 
 @_reports_api_errors
 def cmd_runs(args: argparse.Namespace) -> int:
-    params = {k: v for k, v in (("agent", args.agent), ("version", args.version), ("status", args.status)) if v}
+    params = {k: v for k, v in (("agent", args.agent), ("version", args.version), ("status", args.status),
+                                ("fork_of", args.fork_of)) if v}
     with _client(args) as client:
         runs = client.request("GET", "/api/agent-runs", params={**params, "limit": args.limit})["runs"]
     print(f"{'RUN':<31} {'AGENT':<20} {'VERSION':<13} {'STATUS':<18} STARTED")
     for run in runs:
         status = run["status"] + (f" ({run['pending_approvals']})" if run["pending_approvals"] else "")
+        fork = run.get("fork")
+        lineage = f"  fork of {fork['parent_run_id']} at step {fork['at_step']}" if fork else ""
         print(f"{run['run_id']:<31} {run['agent'] or '':<20} {run['version'] or '':<13} {status:<18} "
-              f"{run['started_at'] or ''}")
+              f"{run['started_at'] or ''}{lineage}")
     return 0
 
 

@@ -32,6 +32,7 @@ SA_AGENT = "NeonAgent"
 SA_VERSION = "NeonAgentVersion"
 SA_STATUS = "NeonRunStatus"
 SA_PENDING = "NeonPendingApprovals"
+SA_FORK_OF = "NeonForkOf"  # the run a fork was forked from (so a run's forks can be listed)
 
 # Run statuses (NeonRunStatus). A run is `waiting` between turns, `awaiting_approval` while a call waits.
 RUNNING, WAITING, AWAITING_APPROVAL, PAUSED = "running", "waiting", "awaiting_approval", "paused"
@@ -241,6 +242,36 @@ class UserMessage:
 
 
 @dataclass
+class RecordedStep:
+    """One step of a parent run, as its history recorded it: what a fork reuses instead of calling again.
+    One of `llm`, `tool`, `guardrail` or `failure` is set (none for a tool call that never ran, e.g. rejected);
+    `decision` is the approval of a tool call that waited for one."""
+
+    key: str                                # the step key, '{turn}.{index}'
+    kind: str                               # llm | tool | guardrail
+    llm: LLMCallResult | None = None
+    tool: ToolCallResult | None = None
+    guardrail: GuardrailOutput | None = None
+    failure: str | None = None              # the activity failed: the message the workflow saw
+    decision: Decision | None = None
+
+    @property
+    def index(self) -> int:
+        return int(self.key.split(".")[1])
+
+
+@dataclass
+class ForkFrom:
+    """A run that reuses the steps before `at_step` of `parent_run_id` and goes live from there."""
+
+    parent_run_id: str
+    at_step: int                            # steps with a smaller index are reused, not run
+    recorded: list[RecordedStep] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)  # the user message of each turn, up to at_step's turn
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class RunState:
     """What a run carries across continue-as-new."""
 
@@ -268,6 +299,7 @@ class RunInput:
     multi_turn: bool = True                 # stay open for the next message after an answer
     idle_timeout_seconds: float = 86_400.0  # a waiting run closes after this long without a message
     state: RunState | None = None
+    fork: ForkFrom | None = None            # set on a fork (None decodes the histories of older runs)
 
 
 @dataclass

@@ -51,6 +51,10 @@ class AgentRun:
         self._emitting: list[Any] = []  # span activities in flight
         self._span_buffer: list[dict[str, Any]] = []  # spans not sent yet
         self._unsaved: list[dict[str, Any]] = []  # the user's message, stored by the next LLM call
+        fork = run.fork
+        # a fork's recorded steps before at_step: used instead of calling the model, the tool or the judge again
+        self._recorded = {r.key: r for r in fork.recorded if r.index < fork.at_step} if fork else {}
+        self._reused: set[str] = set()  # keys of the steps taken from the record (their spans say so)
 
     # ------------------------------------------------------------------ the run
     @workflow.run
@@ -74,7 +78,9 @@ class AgentRun:
                     return self._result()
                 pending = None
                 self.state.turn += 1
-                if run.multi_turn and not self.inbox and workflow.info().is_continue_as_new_suggested():
+                pending = self._parent_message()
+                if run.multi_turn and pending is None and not self.inbox \
+                        and workflow.info().is_continue_as_new_suggested():
                     await self._continue_as_new()
         except asyncio.CancelledError:
             self.error = "cancelled"
@@ -125,14 +131,31 @@ class AgentRun:
             await self._end_turn(answer, None)
             return
 
+    def _parent_message(self) -> str | None:
+        """A fork replays the parent's conversation up to the forked step: its next turn's message, if any."""
+        fork = self.input.fork
+        if fork is not None and self.state.turn < len(fork.messages):
+            return fork.messages[self.state.turn]
+        return None
+
+    def _record_of(self, step: s.Step) -> s.RecordedStep | None:
+        recorded = self._recorded.get(step.key)
+        if recorded is not None:
+            self._reused.add(step.key)
+        return recorded
+
     async def _end_turn(self, answer: str | None, error: str | None) -> None:
         """Write the open turn's root span (once: a turn ends one way)."""
         if self._open_turn is None:
             return
         turn, started, text = self._open_turn
         self._open_turn = None
-        self._emit([turn_span(self.input, turn, start=started, end=workflow.time_ns(), user_text=text,
-                              answer=answer, error=error)])
+        span = turn_span(self.input, turn, start=started, end=workflow.time_ns(), user_text=text, answer=answer,
+                         error=error)
+        if self.input.fork is not None:
+            span["attributes"].update({"neon.fork.parent_run_id": self.input.fork.parent_run_id,
+                                       "neon.fork.step": self.input.fork.at_step})
+        self._emit([span])
         await self._flush_spans()  # a turn has ended when its trace is complete
 
     # ------------------------------------------------------------------ steps
@@ -150,6 +173,14 @@ class AgentRun:
                               model=self.spec.model, system_prompt=self.spec.system_prompt(self.input.variables),
                               message_refs=list(self.state.message_refs), tools=self.spec.tool_definitions(),
                               stream=self.input.stream, new_messages=list(self._unsaved))
+        recorded = self._record_of(step)
+        if recorded is not None and recorded.llm is not None:
+            return self._llm_done(step, recorded.llm)
+        if recorded is not None and recorded.failure is not None:  # the parent failed here: so does the fork
+            step.status, step.error, step.ended_ns = "error", recorded.failure, workflow.time_ns()
+            self._emit([llm_span(self.input, step, None)])
+            raise ApplicationError(f"step {step.key} (LLM call to {self.spec.model_name}) failed: {step.error}",
+                                   type="LLMCallFailed", non_retryable=True)
         try:
             result: s.LLMCallResult = await workflow.execute_activity(
                 s.LLM_CALL, call, result_type=s.LLMCallResult, start_to_close_timeout=self.spec.llm_timeout,
@@ -159,6 +190,9 @@ class AgentRun:
             self._emit([llm_span(self.input, step, None)])
             raise ApplicationError(f"step {step.key} (LLM call to {self.spec.model_name}) failed: {step.error}",
                                    type="LLMCallFailed", non_retryable=True) from failed
+        return self._llm_done(step, result)
+
+    def _llm_done(self, step: s.Step, result: s.LLMCallResult) -> s.LLMCallResult:
         self.state.message_refs.extend(result.new_refs)
         self._unsaved = []
         self.state.message_refs.append(result.message_ref)
@@ -182,11 +216,18 @@ class AgentRun:
     async def _tool_step(self, call: s.ToolCallRequest, reason: str) -> str:
         step = self._new_step("tool", call.name)
         step.tool_call_id, step.arguments = call.id, call.arguments
+        recorded = self._record_of(step)
+        if recorded is not None and (recorded.tool is not None or recorded.failure is not None):
+            if recorded.decision is not None:
+                await self._approval(step, call, reason, recorded.decision)
+            if recorded.tool is not None:
+                return self._tool_done(step, recorded.tool)
+            return await self._tool_failed(step, call, recorded.failure or "")
         tool = self.spec.tool(call.name)
         problem = self.spec.argument_problem(call) if tool is not None else (
             f"unknown tool {call.name!r} (this agent has: {', '.join(self.spec.tool_names) or 'no tools'})")
         if problem is None and tool is not None and tool.get("requires_approval"):
-            approval = await self._approval(step, call, reason)
+            approval = await self._approval(step, call, reason, recorded.decision if recorded else None)
             if approval.decision != "approved":
                 why = approval.decided_reason or ("timed out" if approval.timed_out else "no reason given")
                 problem = f"the call was rejected by {approval.decided_by or 'policy'}: {why}"
@@ -201,6 +242,9 @@ class AgentRun:
                 retry_policy=self.spec.tool_retry(tool), summary=f"{step.key} tool {call.name}")
         except ActivityError as failed:
             return await self._tool_failed(step, call, _cause(failed))
+        return self._tool_done(step, result)
+
+    def _tool_done(self, step: s.Step, result: s.ToolCallResult) -> str:
         step.status = "ok" if result.ok else "error"
         step.started_ns, step.ended_ns, step.attempt = result.started_ns, result.ended_ns, result.attempt
         step.output_ref, step.summary, step.error = result.result_ref, result.preview[:200], result.error
@@ -229,6 +273,9 @@ class AgentRun:
         if local is not None:  # no LLM check among the rules: deterministic, so no activity is needed
             local.started_ns = local.ended_ns = workflow.time_ns()
             return self._guardrail_done(step, local)
+        recorded = self._record_of(step)
+        if recorded is not None and recorded.guardrail is not None:
+            return self._guardrail_done(step, recorded.guardrail)
         verdict: s.GuardrailOutput = await workflow.execute_activity(
             s.GUARDRAILS, s.GuardrailInput(connection=self.input.connection, run_id=self.input.run_id,
                                            step_key=step.key, stage=stage, rules=rules, text=text,
@@ -245,12 +292,18 @@ class AgentRun:
         return verdict
 
     # ------------------------------------------------------------------ approvals
-    async def _approval(self, step: s.Step, call: s.ToolCallRequest, reason: str) -> s.Approval:
+    async def _approval(self, step: s.Step, call: s.ToolCallRequest, reason: str,
+                        recorded: s.Decision | None = None) -> s.Approval:
         now = workflow.time_ns()
         timeout = self.spec.approval_timeout_seconds
         approval = s.Approval(call_id=call.id, step_key=step.key, tool=call.name, arguments=call.arguments,
                               reason=reason[:2000], requested_ns=now, deadline_ns=now + int(timeout * 1e9))
         self.approvals[step.key] = approval
+        if recorded is not None:  # a fork: the parent's decision stands, nobody is asked again
+            self._decide(approval, recorded)
+            self._reused.add(step.key)
+            self._emit([approval_span(self.input, step, approval)])
+            return approval
         self._refresh_status()
         await self._flush_spans(wait=False)
         try:
@@ -273,10 +326,14 @@ class AgentRun:
     async def decide_approval(self, decision: s.Decision) -> s.Approval:
         approval = self._pending(decision.call_id)
         assert approval is not None  # the validator let it through
+        self._decide(approval, decision)
+        return approval
+
+    @staticmethod
+    def _decide(approval: s.Approval, decision: s.Decision) -> None:
         approval.decision = "approved" if decision.approved else "rejected"
         approval.decided_by, approval.decided_reason = decision.by or "unknown", decision.reason
         approval.decided_ns = workflow.time_ns()
-        return approval
 
     @decide_approval.validator
     def _validate_decision(self, decision: s.Decision) -> None:
@@ -381,6 +438,9 @@ class AgentRun:
     def _emit(self, spans: list[dict[str, Any]]) -> None:
         """Queue spans; they go out in batches, in the background (an activity per batch, not per step), so
         no step waits for its spans to be stored. `_flush_spans` sends what is queued."""
+        for span in spans:
+            if span["attributes"].get("neon.step_key") in self._reused:
+                span["attributes"]["neon.fork.reused"] = True
         self._span_buffer.extend(spans)
         if len(self._span_buffer) >= SPAN_BATCH:
             self._send_spans()
@@ -413,7 +473,7 @@ class AgentRun:
             project_id=self.input.project_id, run_id=self.input.run_id, agent=self.input.agent,
             version=self.input.version, spec=self.input.spec, connection=self.input.connection, input=None,
             variables=self.input.variables, stream=self.input.stream, multi_turn=self.input.multi_turn,
-            idle_timeout_seconds=self.input.idle_timeout_seconds, state=self.state))
+            idle_timeout_seconds=self.input.idle_timeout_seconds, state=self.state, fork=self.input.fork))
 
 
 def _cause(error: ActivityError) -> str:

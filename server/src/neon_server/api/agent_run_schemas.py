@@ -7,6 +7,13 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 
+class ForkOut(BaseModel):
+    parent_run_id: str = Field(description="the run this one was forked from")
+    at_step: int = Field(description="the parent's steps before this index were reused, not run again")
+    overrides: dict[str, Any] = Field(description="what the fork changed: system_prompt, model, provider, "
+                                                  "parameters, tools, version, input")
+
+
 class RunOut(BaseModel):
     run_id: str
     trace_id: str
@@ -17,6 +24,7 @@ class RunOut(BaseModel):
     pending_approvals: int = 0
     started_at: str | None = None
     closed_at: str | None = None
+    fork: ForkOut | None = Field(default=None, description="the lineage of a fork; null for other runs")
 
 
 class RunList(BaseModel):

@@ -46,6 +46,20 @@ class StartRunIn(BaseModel):
                                         description="close a waiting run after this long without a message")
 
 
+class ForkIn(BaseModel):
+    at_step: int = Field(ge=0, description="steps of the parent with a smaller index are reused (no calls made); "
+                                           "the fork goes live from this step")
+    system_prompt: str | None = Field(default=None, min_length=1, description="replaces the system prompt")
+    model: str | None = Field(default=None, min_length=1, max_length=200, description="another model name")
+    provider: str | None = Field(default=None, description="another provider (openai, anthropic)")
+    parameters: dict[str, Any] | None = Field(default=None, description="merged into the model's parameters")
+    tools: list[str] | None = Field(default=None, description="keep only these tools, by name")
+    version: str | None = Field(default=None, max_length=200, pattern=SAFE,
+                                description="run this recorded version of the agent instead of the parent's")
+    input: str | None = Field(default=None, min_length=1,
+                              description="replace the user message of at_step's turn (at_step must start it)")
+
+
 class MessageIn(BaseModel):
     text: str = Field(min_length=1, max_length=1_000_000)
 
@@ -69,15 +83,29 @@ async def start_run(body: StartRunIn, services: ServicesDep, principal: Principa
                                            idle_timeout_seconds=body.idle_timeout_seconds)
 
 
+@router.post("/api/agent-runs/{run_id}/fork", status_code=status.HTTP_201_CREATED, response_model=RunOut,
+             responses=errors((404, "No such run, or no such version of its agent"),
+                              (422, "at_step out of range, an unknown tool, or an invalid forked spec"),
+                              TEMPORAL_DOWN))
+async def fork_run(run_id: RunId, body: ForkIn, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    """A new run that reuses the parent's recorded steps before at_step and goes live from there, with the
+    given changes. The fork records its parent, at_step and the overrides (`fork` in its summary)."""
+    overrides = body.model_dump(exclude={"at_step"}, exclude_none=True)
+    return await services.agent_runs.fork(principal.project_id, run_id, body.at_step, overrides)
+
+
 @router.get("/api/agent-runs", response_model=RunList, responses=errors(422, TEMPORAL_DOWN))
 async def list_runs(services: ServicesDep, principal: PrincipalDep,
                     agent: Annotated[str | None, Query(max_length=200, pattern=SAFE)] = None,
                     version: Annotated[str | None, Query(max_length=200, pattern=SAFE)] = None,
                     status_: Annotated[str | None, Query(alias="status", max_length=40, pattern=SAFE)] = None,
+                    fork_of: Annotated[str | None, Query(pattern=r"^run_[a-z2-7]{26}$",
+                                                         description="only the forks of this run")] = None,
                     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
                     page_token: Annotated[str | None, Query(min_length=1, max_length=4000)] = None
                     ) -> dict[str, Any]:
-    """Runs of this project, newest first, filtered by agent, version and status."""
+    """Runs of this project, newest first, filtered by agent, version, status and the run they were forked
+    from."""
     token = None
     if page_token:
         try:
@@ -85,7 +113,8 @@ async def list_runs(services: ServicesDep, principal: PrincipalDep,
         except (binascii.Error, ValueError) as exc:
             raise InvalidInput("page_token is not one this API gave out") from exc
     runs, next_token = await services.agent_runs.list_runs(principal.project_id, agent=agent, version=version,
-                                                      status=status_, limit=limit, page_token=token)
+                                                      status=status_, fork_of=fork_of, limit=limit,
+                                                      page_token=token)
     return {"runs": runs,
             "next_page_token": base64.urlsafe_b64encode(next_token).decode() if next_token else None}
 

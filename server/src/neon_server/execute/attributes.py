@@ -11,4 +11,5 @@ SEARCH_ATTRIBUTES: Final[dict[str, str]] = {
     "NeonAgentVersion": "Keyword",
     "NeonRunStatus": "Keyword",
     "NeonPendingApprovals": "Int",
+    "NeonForkOf": "Keyword",
 }

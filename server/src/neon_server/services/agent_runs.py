@@ -26,17 +26,20 @@ from neon.execute.history import timeline_of
 from neon.execute.replay import check_history
 from neon.execute.spec import AgentSpec
 from neon_server.services.agent_blobs import AgentBlobService
+from neon_server.services.agent_forks import fork_lineage, fork_run
 from neon_server.services.agent_replay import BlobReader, replay_answer
 from neon_server.services.errors import Conflict, InvalidInput, NotFound, Unavailable
 
 ClientFactory = Callable[[], Awaitable[Client]]
 SpecSource = Callable[[str], AgentSpec | None]  # an agent's current spec by name (the agents folder)
+VersionSource = Callable[[str, str], dict[str, dict[str, Any]]]  # (project, agent) → {version: spec}, newest first
 
 PROJECT = SearchAttributeKey.for_keyword(s.SA_PROJECT)
 AGENT = SearchAttributeKey.for_keyword(s.SA_AGENT)
 VERSION = SearchAttributeKey.for_keyword(s.SA_VERSION)
 STATUS = SearchAttributeKey.for_keyword(s.SA_STATUS)
 PENDING = SearchAttributeKey.for_int(s.SA_PENDING)
+FORK_OF = SearchAttributeKey.for_keyword(s.SA_FORK_OF)
 CLOSED = {WorkflowExecutionStatus.COMPLETED: s.COMPLETED, WorkflowExecutionStatus.FAILED: s.FAILED,
           WorkflowExecutionStatus.CANCELED: s.CANCELLED, WorkflowExecutionStatus.TERMINATED: s.FAILED,
           WorkflowExecutionStatus.TIMED_OUT: s.FAILED}
@@ -63,12 +66,14 @@ def _safe(name: str, value: str) -> str:
 
 class AgentRunService:
     def __init__(self, connect: ClientFactory, *, specs: SpecSource, record_version: Callable[[str, AgentSpec], str],
-                 issue_token: Callable[[str], str], neon_url: Callable[[], str], task_queue: str) -> None:
+                 issue_token: Callable[[str], str], neon_url: Callable[[], str], task_queue: str,
+                 versions: VersionSource | None = None) -> None:
         self._connect = connect
         self._client: Client | None = None
         self._lock = asyncio.Lock()
         self._specs = specs
         self._record_version = record_version
+        self.versions: VersionSource = versions or (lambda project_id, agent: {})
         self._issue_token = issue_token
         self._neon_url = neon_url
         self.task_queue = task_queue
@@ -113,23 +118,17 @@ class AgentRunService:
                     connection=s.Connection(self._neon_url(), self._issue_token(project_id)),
                          input=text, variables=dict(variables or {}), stream=stream, multi_turn=multi_turn,
                          idle_timeout_seconds=idle_timeout_seconds)
-        client = await self.client()
-        await client.start_workflow(s.WORKFLOW, run, id=run_id, task_queue=self.task_queue,
-                                    search_attributes=TypedSearchAttributes([
-                                        SearchAttributePair(PROJECT, project_id),
-                                        SearchAttributePair(AGENT, chosen.name),
-                                        SearchAttributePair(VERSION, version),
-                                        SearchAttributePair(STATUS, s.RUNNING),
-                                        SearchAttributePair(PENDING, 0)]))
+        await self.start_input(run)
         return {"run_id": run_id, "trace_id": s.trace_id_for(run_id), "agent": chosen.name, "version": version,
                 "status": s.RUNNING}
 
     # ------------------------------------------------------------------ read
     async def list_runs(self, project_id: str, *, agent: str | None = None, version: str | None = None,
-                   status: str | None = None, limit: int = 50, page_token: bytes | None = None
-                   ) -> tuple[list[dict[str, Any]], bytes | None]:
+                   status: str | None = None, fork_of: str | None = None, limit: int = 50,
+                   page_token: bytes | None = None) -> tuple[list[dict[str, Any]], bytes | None]:
         query = [f"{s.SA_PROJECT} = {_quote(project_id)}", f"WorkflowType = {_quote(s.WORKFLOW)}"]
-        for attribute, value in ((s.SA_AGENT, agent), (s.SA_VERSION, version), (s.SA_STATUS, status)):
+        for attribute, value in ((s.SA_AGENT, agent), (s.SA_VERSION, version), (s.SA_STATUS, status),
+                                 (s.SA_FORK_OF, fork_of)):
             if value:
                 query.append(f"{attribute} = {_quote(_safe(attribute, value))}")
         client = await self.client()
@@ -140,7 +139,8 @@ class AgentRunService:
             if page_token is not None:  # Temporal cannot read a token it did not make
                 raise InvalidInput("page_token is not one this API gave out") from exc
             raise Unavailable(f"Temporal: {exc.message}") from exc
-        return [self._summary(execution) for execution in pages.current_page or []], pages.next_page_token or None
+        return ([{**self._summary(execution), "fork": await fork_lineage(execution)}
+                 for execution in pages.current_page or []], pages.next_page_token or None)
 
     async def approvals(self, project_id: str) -> list[dict[str, Any]]:
         """Every call waiting for a decision in the project, oldest first."""
@@ -160,7 +160,7 @@ class AgentRunService:
         handle = await self._handle(project_id, run_id)
         description = await handle.describe()
         progress = await handle.query(s.PROGRESS, result_type=s.Progress)
-        summary = self._summary(description)
+        summary = {**self._summary(description), "fork": await fork_lineage(description)}
         closed = CLOSED.get(description.status) if description.status else None
         status = progress.status if closed is None or progress.status in (s.STOPPED, s.FAILED) else closed
         return {**summary, **asdict(progress), "status": status}
@@ -181,6 +181,33 @@ class AgentRunService:
         timeline = timeline_of(history)
         problem = await check_history(history)
         return await asyncio.to_thread(replay_answer, timeline, problem, BlobReader(blobs, project_id))
+
+    async def fork(self, project_id: str, run_id: str, at_step: int, overrides: dict[str, Any]) -> dict[str, Any]:
+        """A new run reusing the steps of `run_id` before `at_step`, live from there with `overrides`."""
+        return await fork_run(self, project_id, run_id, at_step, overrides)
+
+    async def start_input(self, run: s.RunInput, *, memo: dict[str, Any] | None = None,
+                          fork_of: str | None = None) -> None:
+        """Start the workflow of a prepared run input, with the search attributes listing and filtering use."""
+        pairs: list[SearchAttributePair[Any]] = [
+            SearchAttributePair(PROJECT, run.project_id), SearchAttributePair(AGENT, run.agent),
+            SearchAttributePair(VERSION, run.version), SearchAttributePair(STATUS, s.RUNNING),
+            SearchAttributePair(PENDING, 0)]
+        if fork_of is not None:
+            pairs.append(SearchAttributePair(FORK_OF, fork_of))
+        client = await self.client()
+        await client.start_workflow(s.WORKFLOW, run, id=run.run_id, task_queue=self.task_queue,
+                                    search_attributes=TypedSearchAttributes(pairs), memo=memo)
+
+    def connection(self, project_id: str) -> s.Connection:
+        return s.Connection(self._neon_url(), self._issue_token(project_id))
+
+    def record_version(self, project_id: str, spec: AgentSpec) -> str:
+        return self._record_version(project_id, spec)
+
+    async def handle(self, project_id: str, run_id: str) -> WorkflowHandle[Any, Any]:
+        """The workflow of a run of this project (NotFound otherwise)."""
+        return await self._handle(project_id, run_id)
 
     # ------------------------------------------------------------------ steer
     async def send_message(self, project_id: str, run_id: str, text: str, by: str) -> int:
