@@ -15,6 +15,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 import neon
 from neon.execute.activities import AgentActivities, Pricer, genai_price
+from neon.execute.evals.activities import EvalActivities
+from neon.execute.evals.workflows import EvalCase, EvalRun
 from neon.execute.workflows import AgentRun
 
 DEFAULT_TASK_QUEUE = "neon-agents"
@@ -22,9 +24,11 @@ DEFAULT_TASK_QUEUE = "neon-agents"
 
 def create_worker(client: Client, *, task_queue: str = DEFAULT_TASK_QUEUE, agents_path: Path | None = None,
                   neon_url: str | None = None, env: Mapping[str, str] | None = None, pricer: Pricer = genai_price,
-                  max_concurrent_activities: int = 50, llm_timeout_seconds: float = 120.0) -> Worker:
-    """A worker for the agent-run workflow. Every activity is async (LLM and HTTP calls; a synchronous Python
-    tool runs on a thread of its own), so the worker needs no activity thread pool.
+                  max_concurrent_activities: int = 50, llm_timeout_seconds: float = 120.0,
+                  evals_path: Path | None = None) -> Worker:
+    """A worker for the agent-run workflow and the eval-run workflows. Every activity is async (LLM and HTTP
+    calls; a synchronous Python tool or agent runs on a thread of its own), so the worker needs no activity
+    thread pool.
 
     `agents_path`: the agents folder; it and the working directory go on `sys.path`, so Python tools named
     `pkg.module:function` import from beside the specs. `neon_url` is not needed: every run carries how its
@@ -36,7 +40,9 @@ def create_worker(client: Client, *, task_queue: str = DEFAULT_TASK_QUEUE, agent
         if str(folder) not in sys.path:
             sys.path.append(str(folder))
     activities = AgentActivities(env=env, pricer=pricer, llm_timeout_seconds=llm_timeout_seconds)
-    return Worker(client, task_queue=task_queue, workflows=[AgentRun], activities=activities.all(),
+    evals = EvalActivities(evals_path=evals_path)
+    return Worker(client, task_queue=task_queue, workflows=[AgentRun, EvalRun, EvalCase],
+                  activities=activities.all() + evals.all(),
                   build_id=f"neon-{neon.__version__}",  # without one, temporalio hashes every loaded module
                   max_concurrent_activities=max_concurrent_activities,
                   # Neon's own modules are deterministic where the workflow uses them (specs, spans, shared

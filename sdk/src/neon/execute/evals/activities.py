@@ -1,0 +1,127 @@
+"""The eval activities: load a suite's case ids, run one case and write its result, close the run.
+
+A Python suite runs where the worker can import it: the evals folder named in the workflow input (or the
+worker's own, `create_worker(evals_path=...)`) on this machine. A case is run by `neon.evaluate.runner.
+run_case`, the very function `neon eval` runs, so both score a case the same way. Its result goes to Neon
+with `POST /api/eval-runs/{id}/results`, which replaces a case sent again: a retried activity is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from neon.evaluate.capture import TraceCollector, collector_for
+from neon.evaluate.runner import run_case, tracer_provider
+from neon.evaluate.suites import Suite, SuiteError, discover_suites
+from neon.execute.evals import shared as e
+from neon.execute.neon_api import NeonAPIError, NeonRunAPI
+from neon.execute.shared import Connection
+
+HEARTBEAT_EVERY = 5.0
+CACHED_SUITES = 16
+CONFLICT = 409
+
+
+class EvalNeonAPI(NeonRunAPI):
+    """The run API client, plus the two eval-run writes (with the same retries as blobs and spans)."""
+
+    async def __aenter__(self) -> EvalNeonAPI:
+        return self
+
+    async def post_results(self, eval_run_id: str, results: list[dict[str, Any]]) -> None:
+        await self._send("POST", f"/api/eval-runs/{quote(eval_run_id, safe='')}/results",
+                         json.dumps({"results": results}, default=repr).encode())
+
+    async def finish(self, eval_run_id: str, status: str, error: str) -> None:
+        await self._send("POST", f"/api/eval-runs/{quote(eval_run_id, safe='')}/finish",
+                         json.dumps({"status": status, "error": error}).encode())
+
+
+class EvalActivities:
+    """`evals_path`: this worker's evals folder, used instead of the one the run names (a worker on another
+    machine has the suites elsewhere). Suites are imported once per eval run and kept for its other cases."""
+
+    def __init__(self, *, evals_path: Path | None = None,
+                 api: Callable[[Connection], EvalNeonAPI] = EvalNeonAPI) -> None:
+        self._evals_path = evals_path
+        self._api = api
+        self._suites: OrderedDict[tuple[str, str, str], Suite] = OrderedDict()
+        self._collector: TraceCollector | None = None
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [self.load_cases, self.run_case, self.record_case_error, self.finish_run]
+
+    def _suite(self, ref: e.SuiteRef, eval_run_id: str) -> Suite:
+        path = str(self._evals_path or ref.evals_path)
+        key = (path, ref.suite, eval_run_id)
+        found = self._suites.get(key)
+        if found is None:
+            if not path or not Path(path).exists():
+                raise ApplicationError(f"this worker has no evals folder {path!r}: run the worker where the "
+                                       "suites are (neon worker --evals-path)", non_retryable=True)
+            try:
+                found = discover_suites(path).get(ref.suite)
+            except SuiteError as exc:
+                raise ApplicationError(str(exc), non_retryable=True) from exc
+            self._suites[key] = found
+            while len(self._suites) > CACHED_SUITES:
+                self._suites.popitem(last=False)
+        return found
+
+    @activity.defn(name=e.LOAD_CASES)
+    async def load_cases(self, ref: e.SuiteRef) -> list[str]:
+        suite = await asyncio.to_thread(self._suite, ref, "")  # importing a file is blocking work
+        return [case.id for case in suite.cases]
+
+    @activity.defn(name=e.RUN_CASE)
+    async def run_case(self, case: e.EvalCaseInput) -> str:
+        """Run and score one case exactly as `neon eval` does, write its result, return how it ended."""
+        suite = await asyncio.to_thread(self._suite, case.suite, case.eval_run_id)
+        chosen = next((c for c in suite.cases if c.id == case.case_id), None)
+        if chosen is None:
+            raise ApplicationError(f"suite {suite.name!r} has no case {case.case_id!r}", non_retryable=True)
+        if self._collector is None:
+            self._collector = collector_for(tracer_provider())
+        running = asyncio.create_task(run_case(suite, chosen, version=case.version, run_id=case.eval_run_id,
+                                               collector=self._collector))
+        try:
+            while not running.done():  # heartbeats carry cancellation to the case
+                activity.heartbeat()
+                await asyncio.wait({running}, timeout=HEARTBEAT_EVERY)
+        except asyncio.CancelledError:
+            running.cancel()
+            raise
+        result = running.result()
+        async with self._api(case.connection) as neon:
+            await neon.post_results(case.eval_run_id, [result.to_dict()])
+        if result.errored:
+            return e.ERRORED
+        return e.PASSED if result.passed else e.FAILED
+
+    @activity.defn(name=e.RECORD_CASE_ERROR)
+    async def record_case_error(self, failure: e.CaseErrorInput) -> None:
+        """A case that could not be run at all is stored as errored, so every case has a result."""
+        result = {"case_id": failure.case_id, "error": failure.error[:10_000] or "the case could not be run",
+                  "passed": False, "scores": []}
+        async with self._api(failure.connection) as neon:
+            await neon.post_results(failure.eval_run_id, [result])
+
+    @activity.defn(name=e.FINISH_RUN)
+    async def finish_run(self, finish: e.FinishInput) -> None:
+        """Close the run; Neon computes the counts and summary from the stored results. A run already
+        closed (a retry of this activity after it succeeded) is left as it is."""
+        async with self._api(finish.connection) as neon:
+            try:
+                await neon.finish(finish.eval_run_id, finish.status, finish.error)
+            except NeonAPIError as exc:
+                if exc.status != CONFLICT:
+                    raise
