@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,6 +34,9 @@ def create_worker(client: Client, *, task_queue: str = DEFAULT_TASK_QUEUE, agent
     `agents_path`: the agents folder; it and the working directory go on `sys.path`, so Python tools named
     `pkg.module:function` import from beside the specs. `neon_url` is not needed: every run carries how its
     activities reach Neon (the URL and a run token), so one worker serves every project.
+
+    `evals_path`: where this worker finds Python eval suites (default: NEON_EVALS_PATH); without either, the
+    folder each eval run names (the server's, right when the worker runs beside the server).
     """
     del neon_url
     folders = [Path.cwd()] + ([agents_path.resolve().parent, agents_path.resolve()] if agents_path else [])
@@ -40,7 +44,8 @@ def create_worker(client: Client, *, task_queue: str = DEFAULT_TASK_QUEUE, agent
         if str(folder) not in sys.path:
             sys.path.append(str(folder))
     activities = AgentActivities(env=env, pricer=pricer, llm_timeout_seconds=llm_timeout_seconds)
-    evals = EvalActivities(evals_path=evals_path)
+    configured = os.environ.get("NEON_EVALS_PATH")
+    evals = EvalActivities(evals_path=evals_path or (Path(configured) if configured else None))
     return Worker(client, task_queue=task_queue, workflows=[AgentRun, EvalRun, EvalCase],
                   activities=activities.all() + evals.all(),
                   build_id=f"neon-{neon.__version__}",  # without one, temporalio hashes every loaded module

@@ -67,7 +67,7 @@ class EvalActivities:
         if found is None:
             if not path or not Path(path).exists():
                 raise ApplicationError(f"this worker has no evals folder {path!r}: run the worker where the "
-                                       "suites are (neon worker --evals-path)", non_retryable=True)
+                                       "suites are, with NEON_EVALS_PATH set to their folder", non_retryable=True)
             try:
                 found = discover_suites(path).get(ref.suite)
             except SuiteError as exc:
