@@ -17,10 +17,11 @@ from temporalio.client import WorkflowExecutionStatus
 
 from neon.evaluate.runner import run_suite
 from neon.evaluate.suites import discover_suites
+from neon.execute import shared as s
 from neon.execute.evals import shared as e
-from neon.llm.fake import FakeLLMServer
+from neon.llm.fake import FakeLLMServer, FakeReply
 from neon_server.services.eval_workflows import EvalWorkflowService
-from server.tests.agent_rig import AgentRig
+from server.tests.agent_rig import EXAMPLES, AgentRig
 from server.tests.conftest import LiveServer
 
 pytestmark = pytest.mark.slow  # a dev server per test
@@ -96,9 +97,9 @@ class EvalRig:
         async with httpx.AsyncClient(base_url=self.live.url, headers=self.headers, timeout=30) as http:
             return await http.request(method, path, **options)
 
-    async def start(self, concurrency: int) -> dict[str, Any]:
+    async def start(self, concurrency: int, suite: str = "gated") -> dict[str, Any]:
         answer = await self.call("POST", "/api/eval-runs/start",
-                                 json={"suite": "gated", "version": "v1", "concurrency": concurrency})
+                                 json={"suite": suite, "version": "v1", "concurrency": concurrency})
         assert answer.status_code == 202, answer.text
         run: dict[str, Any] = answer.json()
         return run
@@ -232,3 +233,48 @@ def test_a_run_neon_eval_fills_cannot_be_paused(live_server: LiveServer, project
         assert missing.status_code == 404
 
     scenario(live_server, project_key, fake, evals, body)
+
+
+AGENT_SUITE = '''
+from neon.evaluate import Case, Score, agent_spec, define_suite
+
+
+def mentions(case, outcome):
+    return Score("mentions", 1.0 if str(case.expected) in str(outcome.output) else 0.0)
+
+
+mentions.name = "mentions"
+
+define_suite("support-agent", agent=agent_spec({spec!r}), scorers=[mentions], cases=[
+    Case(input="Where is my order A1001?", expected="2026-11-20", id="where"),
+    Case(input="Can I get a refund?", expected="refund", id="refund"),
+])
+'''
+
+
+def test_an_agent_spec_suite_runs_each_case_as_a_child_agent_run(
+        live_server: LiveServer, project_key: tuple[str, str], fake: FakeLLMServer, tmp_path: Path) -> None:
+    evals = tmp_path / "evals"
+    evals.mkdir()
+    (evals / "eval_agent.py").write_text(AGENT_SUITE.format(spec=str(EXAMPLES / "support.yaml")))
+    fake.queue(FakeReply(text="Your kettle was delivered on 2026-11-20."),
+               FakeReply(text="Your kettle was delivered on 2026-11-20."))
+
+    async def body(rig: EvalRig) -> tuple[dict[str, Any], list[Any]]:
+        started = await rig.start(concurrency=2, suite="support-agent")
+        closed = await rig.until(lambda: rig.run(started["id"]), lambda r: r["status"] == "completed")
+        agent_runs = [await rig.client.get_workflow_handle(e.agent_run_id(started["id"], case)).describe()
+                      for case in ("where", "refund")]
+        return closed, agent_runs
+
+    closed, agent_runs = scenario(live_server, project_key, fake, evals, body)
+    results = {r["case_id"]: r for r in closed["results"]}
+    assert set(results) == {"where", "refund"}
+    assert results["where"]["output"] == "Your kettle was delivered on 2026-11-20."
+    assert results["where"]["passed"]
+    assert not results["refund"]["passed"]
+    assert results["refund"]["error"] is None
+    assert results["where"]["trace_id"] == s.trace_id_for(e.agent_run_id(closed["id"], "where"))
+    assert (closed["total"], closed["passed"], closed["failed"], closed["errored"]) == (2, 1, 1, 0)
+    assert [run.status for run in agent_runs] == [WorkflowExecutionStatus.COMPLETED] * 2
+    assert len(fake.requests) == 2  # one model call per case: each ran as its own agent run

@@ -12,6 +12,7 @@ import asyncio
 import json
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -20,15 +21,23 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from neon.evaluate.capture import TraceCollector, collector_for
+from neon.evaluate.results import CaseResult
 from neon.evaluate.runner import run_case, tracer_provider
-from neon.evaluate.suites import Suite, SuiteError, discover_suites
+from neon.evaluate.suites import SpecAgent, Suite, SuiteError, discover_suites
+from neon.evaluate.types import Case
+from neon.execute.errors import SpecError
 from neon.execute.evals import shared as e
 from neon.execute.neon_api import NeonAPIError, NeonRunAPI
 from neon.execute.shared import Connection
+from neon.execute.spec import load_spec
 
 HEARTBEAT_EVERY = 5.0
 CACHED_SUITES = 16
 CONFLICT = 409
+
+
+class AgentRunFailed(RuntimeError):
+    """The agent run of an agent-spec case did not answer: recorded as the case's error."""
 
 
 class EvalNeonAPI(NeonRunAPI):
@@ -58,7 +67,8 @@ class EvalActivities:
         self._collector: TraceCollector | None = None
 
     def all(self) -> list[Callable[..., Any]]:
-        return [self.load_cases, self.run_case, self.record_case_error, self.finish_run]
+        return [self.load_cases, self.run_case, self.case_message, self.score_agent_case, self.record_case_error,
+                self.finish_run]
 
     def _suite(self, ref: e.SuiteRef, eval_run_id: str) -> Suite:
         path = str(self._evals_path or ref.evals_path)
@@ -77,18 +87,57 @@ class EvalActivities:
                 self._suites.popitem(last=False)
         return found
 
+    def _case(self, suite: Suite, case_id: str) -> Case:
+        chosen = next((c for c in suite.cases if c.id == case_id), None)
+        if chosen is None:
+            raise ApplicationError(f"suite {suite.name!r} has no case {case_id!r}", non_retryable=True)
+        return chosen
+
     @activity.defn(name=e.LOAD_CASES)
-    async def load_cases(self, ref: e.SuiteRef) -> list[str]:
+    async def load_cases(self, ref: e.SuiteRef) -> e.LoadedSuite:
+        """The suite's case ids, and its agent spec when its target is one."""
         suite = await asyncio.to_thread(self._suite, ref, "")  # importing a file is blocking work
-        return [case.id for case in suite.cases]
+        agent = None
+        if isinstance(suite.agent, SpecAgent):
+            try:
+                spec = load_spec(suite.agent.path)
+            except SpecError as exc:
+                raise ApplicationError(f"suite {suite.name!r}: {exc}", non_retryable=True) from exc
+            agent = e.AgentTarget(name=spec.name, version=spec.version, spec=spec.to_dict())
+        return e.LoadedSuite(case_ids=[case.id for case in suite.cases], agent=agent)
+
+    @activity.defn(name=e.CASE_MESSAGE)
+    async def case_message(self, case: e.EvalCaseInput) -> str:
+        """The message an agent-spec case sends: its input, as text."""
+        suite = await asyncio.to_thread(self._suite, case.suite, case.eval_run_id)
+        value = self._case(suite, case.case_id).input
+        return value if isinstance(value, str) else json.dumps(value, default=repr)
+
+    @activity.defn(name=e.SCORE_AGENT_CASE)
+    async def score_agent_case(self, given: e.AgentAnswer) -> str:
+        """Score an agent run's answer with the suite's scorers, through `run_case` (the agent replaced by the
+        answer the run gave), and write the result with the agent run's trace id."""
+        case = given.case
+        suite = await asyncio.to_thread(self._suite, case.suite, case.eval_run_id)
+
+        def answered(_value: Any) -> str | None:
+            if given.error is not None:
+                raise AgentRunFailed(given.error)
+            return given.answer
+
+        result = await self._run(replace(suite, agent=answered), self._case(suite, case.case_id), case)
+        result = replace(result, outcome=replace(result.outcome, trace_id=given.trace_id,
+                                                 duration_ms=given.duration_ms))
+        return await self._store(case, result)
 
     @activity.defn(name=e.RUN_CASE)
     async def run_case(self, case: e.EvalCaseInput) -> str:
         """Run and score one case exactly as `neon eval` does, write its result, return how it ended."""
         suite = await asyncio.to_thread(self._suite, case.suite, case.eval_run_id)
-        chosen = next((c for c in suite.cases if c.id == case.case_id), None)
-        if chosen is None:
-            raise ApplicationError(f"suite {suite.name!r} has no case {case.case_id!r}", non_retryable=True)
+        result = await self._run(suite, self._case(suite, case.case_id), case)
+        return await self._store(case, result)
+
+    async def _run(self, suite: Suite, chosen: Case, case: e.EvalCaseInput) -> CaseResult:
         if self._collector is None:
             self._collector = collector_for(tracer_provider())
         running = asyncio.create_task(run_case(suite, chosen, version=case.version, run_id=case.eval_run_id,
@@ -100,7 +149,9 @@ class EvalActivities:
         except asyncio.CancelledError:
             running.cancel()
             raise
-        result = running.result()
+        return running.result()
+
+    async def _store(self, case: e.EvalCaseInput, result: CaseResult) -> str:
         async with self._api(case.connection) as neon:
             await neon.post_results(case.eval_run_id, [result.to_dict()])
         if result.errored:

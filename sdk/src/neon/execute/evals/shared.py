@@ -8,6 +8,7 @@ hands back only how it ended.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from neon.execute.shared import Connection
 
@@ -17,6 +18,8 @@ EVAL_CASE = "neon.eval_case"
 # Activity names (stable: they are recorded in histories)
 LOAD_CASES = "neon.eval_load_cases"
 RUN_CASE = "neon.eval_run_case"
+CASE_MESSAGE = "neon.eval_case_message"
+SCORE_AGENT_CASE = "neon.eval_score_agent_case"
 RECORD_CASE_ERROR = "neon.eval_record_case_error"
 FINISH_RUN = "neon.eval_finish_run"
 
@@ -38,12 +41,32 @@ def case_workflow_id(eval_run_id: str, case_id: str) -> str:
     return f"{eval_run_id}/{case_id}"
 
 
+def agent_run_id(eval_run_id: str, case_id: str) -> str:
+    """The agent run of a case of an agent-spec suite (its trace id follows from it, as for any agent run)."""
+    return f"{case_workflow_id(eval_run_id, case_id)}/agent"
+
+
 @dataclass
 class SuiteRef:
     """Where a Python suite lives: the evals folder (on the worker's disk) and the suite's name."""
 
     evals_path: str
     suite: str
+
+
+@dataclass
+class AgentTarget:
+    """A suite's agent spec, loaded once by the activity that lists the cases."""
+
+    name: str
+    version: str                     # the spec's content hash
+    spec: dict[str, Any]
+
+
+@dataclass
+class LoadedSuite:
+    case_ids: list[str]
+    agent: AgentTarget | None = None  # set when the suite's target is an agent spec
 
 
 @dataclass
@@ -54,7 +77,7 @@ class EvalRunInput:
     version: str
     connection: Connection           # Neon's URL and a run token for the project
     concurrency: int = DEFAULT_CONCURRENCY
-    case_ids: list[str] = field(default_factory=list)  # empty: every case of the suite, loaded by an activity
+    case_ids: list[str] = field(default_factory=list)  # only these cases of the suite (empty: all of them)
     case_timeout_seconds: float = 3600.0
 
 
@@ -66,6 +89,19 @@ class EvalCaseInput:
     case_id: str
     connection: Connection
     timeout_seconds: float = 3600.0
+    project_id: str = ""
+    agent: AgentTarget | None = None
+
+
+@dataclass
+class AgentAnswer:
+    """How a case's agent run ended, for the scoring activity."""
+
+    case: EvalCaseInput
+    answer: str | None
+    error: str | None
+    trace_id: str
+    duration_ms: float
 
 
 @dataclass

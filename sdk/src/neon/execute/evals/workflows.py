@@ -15,10 +15,11 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ActivityError, ChildWorkflowError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
+    from neon.execute import shared as s
     from neon.execute.evals import shared as e
 
 SHORT = timedelta(seconds=60)
@@ -37,6 +38,8 @@ class EvalCase:
 
     @workflow.run
     async def run(self, case: e.EvalCaseInput) -> str:
+        if case.agent is not None:
+            return await self._agent_case(case, case.agent)
         try:
             outcome: str = await workflow.execute_activity(
                 e.RUN_CASE, case, result_type=str, start_to_close_timeout=timedelta(seconds=case.timeout_seconds),
@@ -52,6 +55,40 @@ class EvalCase:
             return e.ERRORED
 
 
+    async def _agent_case(self, case: e.EvalCaseInput, agent: e.AgentTarget) -> str:
+        """An agent-spec suite's case: a one-turn agent run as a child workflow, then its answer scored."""
+        message: str = await workflow.execute_activity(e.CASE_MESSAGE, case, result_type=str,
+                                                       start_to_close_timeout=SHORT, retry_policy=CASE_RETRY)
+        run_id = e.agent_run_id(case.eval_run_id, case.case_id)
+        started = workflow.time_ns()
+        answer: str | None = None
+        error: str | None = None
+        try:
+            result = await workflow.execute_child_workflow(
+                s.WORKFLOW, s.RunInput(project_id=case.project_id, run_id=run_id, agent=agent.name,
+                                       version=agent.version, spec=agent.spec, connection=case.connection,
+                                       input=message, stream=False, multi_turn=False),
+                id=run_id, result_type=s.RunResult, search_attributes=TypedSearchAttributes([
+                    SearchAttributePair(SearchAttributeKey.for_keyword(s.SA_PROJECT), case.project_id),
+                    SearchAttributePair(SearchAttributeKey.for_keyword(s.SA_AGENT), agent.name),
+                    SearchAttributePair(SearchAttributeKey.for_keyword(s.SA_VERSION), agent.version),
+                    SearchAttributePair(SearchAttributeKey.for_keyword(s.SA_STATUS), s.RUNNING),
+                    SearchAttributePair(SearchAttributeKey.for_int(s.SA_PENDING), 0)]))
+            answer = result.answer
+            if result.status != s.COMPLETED:
+                error = result.error or f"the agent run ended {result.status}"
+        except ChildWorkflowError as exc:
+            if is_cancelled_exception(exc):
+                raise
+            error = f"the agent run failed: {exc.cause or exc}"
+        scored = e.AgentAnswer(case=case, answer=answer, error=error, trace_id=s.trace_id_for(run_id),
+                               duration_ms=(workflow.time_ns() - started) / 1e6)
+        outcome: str = await workflow.execute_activity(e.SCORE_AGENT_CASE, scored, result_type=str,
+                                                       start_to_close_timeout=timedelta(seconds=case.timeout_seconds),
+                                                       heartbeat_timeout=HEARTBEAT, retry_policy=CASE_RETRY)
+        return outcome
+
+
 @workflow.defn(name=e.EVAL_RUN)
 class EvalRun:
     @workflow.init
@@ -59,17 +96,19 @@ class EvalRun:
         self.input = run
         self.progress = e.EvalProgress(total=len(run.case_ids))
         self.paused = False
+        self.agent: e.AgentTarget | None = None
 
     @workflow.run
     async def run(self, run: e.EvalRunInput) -> e.EvalProgress:
         concurrency = max(1, run.concurrency)
-        case_ids = list(run.case_ids)
         children: list[asyncio.Task[None]] = []
         try:
-            if not case_ids:
-                case_ids = await workflow.execute_activity(
-                    e.LOAD_CASES, run.suite, result_type=list[str], start_to_close_timeout=timedelta(minutes=5),
-                    retry_policy=RetryPolicy(maximum_attempts=3))
+            loaded = await workflow.execute_activity(
+                e.LOAD_CASES, run.suite, result_type=e.LoadedSuite, start_to_close_timeout=timedelta(minutes=5),
+                retry_policy=RetryPolicy(maximum_attempts=3))
+            self.agent = loaded.agent
+            wanted = set(run.case_ids)
+            case_ids = [c for c in loaded.case_ids if c in wanted] if wanted else loaded.case_ids
             self.progress.total = len(case_ids)
             self._set_status()
             for case_id in case_ids:
@@ -91,7 +130,8 @@ class EvalRun:
 
     async def _case(self, run: e.EvalRunInput, case_id: str) -> None:
         case = e.EvalCaseInput(eval_run_id=run.eval_run_id, suite=run.suite, version=run.version, case_id=case_id,
-                               connection=run.connection, timeout_seconds=run.case_timeout_seconds)
+                               connection=run.connection, timeout_seconds=run.case_timeout_seconds,
+                               project_id=run.project_id, agent=self.agent)
         try:
             outcome = await workflow.execute_child_workflow(
                 EvalCase.run, case, id=e.case_workflow_id(run.eval_run_id, case_id))
