@@ -168,6 +168,12 @@ def test_a_suite_runs_as_a_workflow_bounded_and_summarised_as_neon_eval_does(
     assert progress == {"run_id": closed["id"], "live": False, "workflow_id": closed["id"], "status": "completed",
                         "total": 13, "done": 13, "passed": 9, "failed": 3, "errored": 1, "running": 0,
                         "paused": False}
+    # Each case's trace reached the run's project, tagged as `neon eval` tags it.
+    live_server.settle()
+    trace = httpx.get(f"{live_server.url}/api/traces/{boom['trace_id']}", headers={"x-api-key": project_key[1]},
+                      timeout=10)
+    assert trace.status_code == 200, trace.text
+    assert {"eval", "suite:gated", "version:v1", "case:boom"} <= set(trace.json()["trace"]["tags"])
     # The local runner, on the same suite, comes to the same summary (durations aside).
     local = asyncio.run(run_suite(discover_suites(evals).get("gated"), concurrency=3)).summary()
     for key in ("total", "passed", "failed", "errored", "pass_rate", "scorers"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -34,6 +37,35 @@ from neon.execute.spec import load_spec
 HEARTBEAT_EVERY = 5.0
 CACHED_SUITES = 16
 CONFLICT = 409
+
+
+class CaseSpans(SpanProcessor):
+    """Keeps the finished spans of each trace until the case that made it takes them, so a case's trace
+    goes to the project of its run (a worker serves every project). Bounded: traces nobody takes (spans
+    made outside any case) are dropped oldest first."""
+
+    def __init__(self, max_traces: int = 2000) -> None:
+        self._traces: OrderedDict[int, list[ReadableSpan]] = OrderedDict()
+        self._max_traces = max_traces
+        self._lock = threading.Lock()
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if span.context is None:
+            return
+        with self._lock:
+            self._traces.setdefault(span.context.trace_id, []).append(span)
+            while len(self._traces) > self._max_traces:
+                self._traces.popitem(last=False)
+
+    def take(self, trace_id: str) -> list[ReadableSpan]:
+        with self._lock:
+            return self._traces.pop(int(trace_id, 16), []) if trace_id else []
+
+    def shutdown(self) -> None:
+        return None
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
 
 
 class AgentRunFailed(RuntimeError):
@@ -54,6 +86,18 @@ class EvalNeonAPI(NeonRunAPI):
         await self._send("POST", f"/api/eval-runs/{quote(eval_run_id, safe='')}/finish",
                          json.dumps({"status": status, "error": error}).encode())
 
+    async def export_spans(self, spans: list[ReadableSpan]) -> None:
+        """A case's spans as OTLP protobuf, the way the SDK exports them (this client is used by one
+        activity at a time, so its content type can change for this request)."""
+        if not spans:
+            return
+        headers = self._headers
+        self._headers = {**headers, "Content-Type": "application/x-protobuf"}
+        try:
+            await self._send("POST", "/v1/traces", encode_spans(spans).SerializeToString())
+        finally:
+            self._headers = headers
+
 
 class EvalActivities:
     """`evals_path`: this worker's evals folder, used instead of the one the run names (a worker on another
@@ -65,6 +109,7 @@ class EvalActivities:
         self._api = api
         self._suites: OrderedDict[tuple[str, str, str], Suite] = OrderedDict()
         self._collector: TraceCollector | None = None
+        self._spans = CaseSpans()
 
     def all(self) -> list[Callable[..., Any]]:
         return [self.load_cases, self.run_case, self.case_message, self.score_agent_case, self.record_case_error,
@@ -126,6 +171,7 @@ class EvalActivities:
             return given.answer
 
         result = await self._run(replace(suite, agent=answered), self._case(suite, case.case_id), case)
+        self._spans.take(result.outcome.trace_id)  # the scoring's own trace: the agent run's is the case's
         result = replace(result, outcome=replace(result.outcome, trace_id=given.trace_id,
                                                  duration_ms=given.duration_ms))
         return await self._store(case, result)
@@ -135,11 +181,15 @@ class EvalActivities:
         """Run and score one case exactly as `neon eval` does, write its result, return how it ended."""
         suite = await asyncio.to_thread(self._suite, case.suite, case.eval_run_id)
         result = await self._run(suite, self._case(suite, case.case_id), case)
+        async with self._api(case.connection) as neon:
+            await neon.export_spans(self._spans.take(result.outcome.trace_id))
         return await self._store(case, result)
 
     async def _run(self, suite: Suite, chosen: Case, case: e.EvalCaseInput) -> CaseResult:
         if self._collector is None:
-            self._collector = collector_for(tracer_provider())
+            provider = tracer_provider()
+            provider.add_span_processor(self._spans)
+            self._collector = collector_for(provider)
         running = asyncio.create_task(run_case(suite, chosen, version=case.version, run_id=case.eval_run_id,
                                                collector=self._collector))
         try:
