@@ -19,6 +19,7 @@ from neon_server.services.agents import AgentService
 from neon_server.services.datasets import DatasetService
 from neon_server.services.errors import NotFound, Unavailable
 from neon_server.services.eval_launcher import EvalLauncher
+from neon_server.services.eval_workflows import EvalWorkflowService
 from neon_server.services.evals import EvalRunService
 from neon_server.services.ingest import IngestService
 from neon_server.services.keys import KeyService
@@ -96,6 +97,7 @@ class Services:
     datasets: DatasetService = field(init=False)
     eval_runs: EvalRunService = field(init=False)
     eval_launcher: EvalLauncher = field(init=False)
+    eval_workflows: EvalWorkflowService = field(init=False)
     score_jobs: ScoreJobService = field(init=False)
     online_rules: OnlineRuleService = field(init=False)
     online_scorer: OnlineScorer | None = field(init=False)
@@ -158,6 +160,10 @@ class Services:
         self.stats = StatsService(StatsStore(self.analytics))
         self.datasets = DatasetService(self.metadata.datasets, self.trace_list, self.traces)
         self.eval_runs = EvalRunService(self.metadata.eval_runs, self.scores)
+        self.eval_workflows = EvalWorkflowService(
+            self.eval_runs, client=self.agent_runs.client, available=lambda: self.temporal is not None,
+            issue_token=self.run_tokens.issue, neon_url=lambda: self._neon_url_for_workers,
+            task_queue=s.agent_task_queue, evals_path=s.evals_path)
         self.eval_launcher = EvalLauncher(self.eval_runs, evals_path=s.evals_path, logs_dir=s.home / "eval-runs",
                                           timeout_seconds=s.eval_run_timeout_seconds)
         scoring = TraceScoring(self.traces, self.scores)

@@ -24,7 +24,16 @@ from neon.evaluate.scorers import (
     termination,
     tool_selection,
 )
-from neon.evaluate.suites import EvalTest, Suite, SuiteError, define_suite, define_test, discover_suites
+from neon.evaluate.suites import (
+    EvalTest,
+    SpecAgent,
+    Suite,
+    SuiteError,
+    agent_spec,
+    define_suite,
+    define_test,
+    discover_suites,
+)
 from neon.evaluate.types import Case, Outcome, Score, Scorer, ScoreType, ToolCall, run_scorer
 
 __all__ = [
@@ -40,9 +49,11 @@ __all__ = [
     "ScoreResult",
     "ScoreType",
     "Scorer",
+    "SpecAgent",
     "Suite",
     "SuiteError",
     "ToolCall",
+    "agent_spec",
     "bootstrap_mean_ci",
     "compare_cases",
     "contains",

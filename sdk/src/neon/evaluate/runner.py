@@ -139,6 +139,13 @@ async def _score(scorer: Scorer, case: Case, outcome: Outcome, threshold: float)
                        reason=score.reason, passed=passed, evidence=score.evidence)
 
 
+def tracer_provider() -> TracerProvider:
+    """The provider case spans go to, for a process that runs cases for as long as it lives (a worker):
+    Neon's or the global one; else a local one, kept, so outcomes still have spans (nothing is exported)."""
+    provider, _keep = _tracer_provider()
+    return provider
+
+
 def _tracer_provider() -> tuple[TracerProvider, Callable[[], None]]:
     """The SDK tracer provider spans go to (Neon's, else the global one); if there is none, a local one for
     this run, so outcomes still have spans (nothing is exported then). Returns it and how to undo."""

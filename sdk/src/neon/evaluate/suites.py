@@ -207,6 +207,30 @@ def _with_ids(cases: list[Case], suite: str) -> list[Case]:
     return result
 
 
+@dataclass(frozen=True)
+class SpecAgent:
+    """A suite target that is an agent spec file: on the server each case runs as a durable agent run (a
+    child `neon.agent_run` workflow, one turn, the case's input as the message). `neon eval` cannot run it
+    in-process: calling it raises, so each case is recorded as errored with that reason."""
+
+    path: str
+
+    def __call__(self, value: Any) -> Any:
+        raise RuntimeError(f"the agent spec {self.path} runs only as a workflow: start the run on the server "
+                           "(POST /api/eval-runs/start, with Temporal)")
+
+
+def agent_spec(path: str | Path) -> SpecAgent:
+    """A suite target naming an agent spec file (relative paths from the defining eval file)."""
+    found = Path(path)
+    active = _active.get()
+    if not found.is_absolute() and active is not None and active[1]:
+        found = Path(active[1]).parent / found
+    if not found.is_file():
+        raise SuiteError(f"agent spec {str(found)!r} does not exist")
+    return SpecAgent(str(found.resolve()))
+
+
 # ---------------------------------------------------------------- discovery
 def eval_files(path: str | Path) -> list[Path]:
     """`path` itself if it is a file, else the `eval_*.py` and `*_eval.py` files below it, sorted."""

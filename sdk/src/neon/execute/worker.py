@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,6 +16,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 import neon
 from neon.execute.activities import AgentActivities, Pricer, genai_price
+from neon.execute.evals.activities import EvalActivities
+from neon.execute.evals.workflows import EvalCase, EvalRun
 from neon.execute.workflows import AgentRun
 
 DEFAULT_TASK_QUEUE = "neon-agents"
@@ -22,13 +25,18 @@ DEFAULT_TASK_QUEUE = "neon-agents"
 
 def create_worker(client: Client, *, task_queue: str = DEFAULT_TASK_QUEUE, agents_path: Path | None = None,
                   neon_url: str | None = None, env: Mapping[str, str] | None = None, pricer: Pricer = genai_price,
-                  max_concurrent_activities: int = 50, llm_timeout_seconds: float = 120.0) -> Worker:
-    """A worker for the agent-run workflow. Every activity is async (LLM and HTTP calls; a synchronous Python
-    tool runs on a thread of its own), so the worker needs no activity thread pool.
+                  max_concurrent_activities: int = 50, llm_timeout_seconds: float = 120.0,
+                  evals_path: Path | None = None) -> Worker:
+    """A worker for the agent-run workflow and the eval-run workflows. Every activity is async (LLM and HTTP
+    calls; a synchronous Python tool or agent runs on a thread of its own), so the worker needs no activity
+    thread pool.
 
     `agents_path`: the agents folder; it and the working directory go on `sys.path`, so Python tools named
     `pkg.module:function` import from beside the specs. `neon_url` is not needed: every run carries how its
     activities reach Neon (the URL and a run token), so one worker serves every project.
+
+    `evals_path`: where this worker finds Python eval suites (default: NEON_EVALS_PATH); without either, the
+    folder each eval run names (the server's, right when the worker runs beside the server).
     """
     del neon_url
     folders = [Path.cwd()] + ([agents_path.resolve().parent, agents_path.resolve()] if agents_path else [])
@@ -36,7 +44,10 @@ def create_worker(client: Client, *, task_queue: str = DEFAULT_TASK_QUEUE, agent
         if str(folder) not in sys.path:
             sys.path.append(str(folder))
     activities = AgentActivities(env=env, pricer=pricer, llm_timeout_seconds=llm_timeout_seconds)
-    return Worker(client, task_queue=task_queue, workflows=[AgentRun], activities=activities.all(),
+    configured = os.environ.get("NEON_EVALS_PATH")
+    evals = EvalActivities(evals_path=evals_path or (Path(configured) if configured else None))
+    return Worker(client, task_queue=task_queue, workflows=[AgentRun, EvalRun, EvalCase],
+                  activities=activities.all() + evals.all(),
                   build_id=f"neon-{neon.__version__}",  # without one, temporalio hashes every loaded module
                   max_concurrent_activities=max_concurrent_activities,
                   workflow_runner=workflow_runner())

@@ -4,7 +4,8 @@ Two ways to authenticate, chosen per route:
 - `PrincipalDep`: an API key. Every route uses it unless it says otherwise; a run token is refused (403).
 - `KeyOrRunTokenDep`: an API key or a run token (services/run_tokens.py). Only the routes workers need
   declare it: span ingestion (`POST /api/traces/ingest`, `POST /v1/traces`), the agent blob routes and
-  `POST /api/agent-runs/{run_id}/stream`.
+  `POST /api/agent-runs/{run_id}/stream`, and the two writes of the eval workflows (`POST /api/eval-runs/{id}/
+  results` and `/finish`; a token reaches only its own project's runs).
 """
 
 from __future__ import annotations

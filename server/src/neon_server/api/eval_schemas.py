@@ -44,7 +44,7 @@ class EvalRun(BaseModel):
     project_id: str
     suite: str
     version: str = Field(description="what was evaluated: a branch, a PR, a commit")
-    status: Literal["queued", "running", "completed", "failed"]
+    status: Literal["queued", "running", "completed", "failed", "cancelled"]
     origin: str = Field(description="cli (recorded by `neon eval`) or server (started through the API)")
     dataset: str
     case_count: int | None = Field(description="cases announced when the run was opened")
@@ -59,6 +59,27 @@ class EvalRun(BaseModel):
     started_at: str | None = Field(description=ISO_TIME)
     finished_at: str | None = Field(description=ISO_TIME)
     duration_ms: float | None
+
+
+class EvalRunProgress(BaseModel):
+    run_id: str
+    status: str = Field(description="queued, loading, running, paused, aggregating (live); completed, failed, "
+                                    "cancelled (closed)")
+    live: bool = Field(description="true: counted by the run's workflow now; false: the stored counts")
+    workflow_id: str | None = Field(description="the Temporal workflow running it; null for a run `neon eval` fills")
+    total: int = Field(description="cases in the run (0 until they are loaded)")
+    done: int = Field(description="cases finished")
+    passed: int
+    failed: int
+    errored: int
+    running: int = Field(description="cases in flight")
+    paused: bool = Field(description="no new case starts; the running ones finish")
+
+
+class EvalRunAction(BaseModel):
+    run_id: str
+    action: Literal["pause", "resume", "cancel"] = Field(description="what was asked of the run's workflow")
+    workflow_id: str
 
 
 class EvalRunPage(BaseModel):

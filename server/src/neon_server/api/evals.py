@@ -10,7 +10,7 @@ from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from neon_server.api import eval_schemas as out
-from neon_server.api.deps import PrincipalDep, ServicesDep, api_key_from
+from neon_server.api.deps import KeyOrRunTokenDep, PrincipalDep, ServicesDep, api_key_from
 from neon_server.api.errors import errors
 from neon_server.api.params import JSON_INTEGER, Body, Label, described
 from neon_server.api.schemas import ok
@@ -68,7 +68,7 @@ class ResultsIn(Body):
 
 
 class FinishIn(Body):
-    status: Literal["completed", "failed"] = "completed"
+    status: Literal["completed", "failed", "cancelled"] = "completed"
     error: str = ""
 
 
@@ -83,12 +83,18 @@ async def create_run(body: RunIn, services: ServicesDep, principal: PrincipalDep
 
 
 @router.post("/api/eval-runs/start", status_code=status.HTTP_202_ACCEPTED,
-             summary="Run a suite on the server: `neon eval` over the server's evals folder (NEON_EVALS_PATH)",
+             summary="Run a suite of the server's evals folder (NEON_EVALS_PATH): as a Temporal workflow where "
+                     "Temporal runs (`neon up`), else `neon eval` in a subprocess",
              responses={202: {"model": out.EvalRun},
-                        **errors((409, "The server has no evals folder (NEON_EVALS_PATH), or it does not exist"))},
+                        **errors((409, "The server has no evals folder (NEON_EVALS_PATH), or it does not exist"),
+                                 (503, "Temporal did not accept the workflow"))},
              response_model=None)
 async def start_run(body: StartIn, request: Request, services: ServicesDep,
                     principal: PrincipalDep) -> dict[str, Any]:
+    if services.eval_workflows.available:
+        started = await services.eval_workflows.start(principal.project_id, suite=body.suite, version=body.version,
+                                                      concurrency=body.concurrency)
+        return started.to_dict()
     key = api_key_from(request.headers) or ""
     base_url = services.settings.public_url or str(request.base_url).rstrip("/")
     run = await run_in_threadpool(lambda: services.eval_launcher.start(
@@ -100,7 +106,7 @@ async def start_run(body: StartIn, request: Request, services: ServicesDep,
 @router.get("/api/eval-runs", summary="Eval runs, newest first", responses=ok(out.EvalRunPage), response_model=None)
 async def list_runs(services: ServicesDep, principal: PrincipalDep, suite: str | None = None,
                     version: str | None = None,
-                    status: Literal["queued", "running", "completed", "failed"] | None = None,
+                    status: Literal["queued", "running", "completed", "failed", "cancelled"] | None = None,
                     limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
     runs = await run_in_threadpool(lambda: services.eval_runs.list(
         principal.project_id, suite=suite, version=version, status=status, limit=limit))
@@ -143,11 +149,45 @@ async def get_run(run_id: str, services: ServicesDep, principal: PrincipalDep) -
     return result
 
 
+@router.get("/api/eval-runs/{run_id}/progress",
+            summary="How far a run is: live from its workflow while it runs, else the stored counts",
+            responses={**ok(out.EvalRunProgress), **errors(NO_RUN)}, response_model=None)
+async def run_progress(run_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    return await services.eval_workflows.progress(principal.project_id, run_id)
+
+
+NOT_CONTROLLABLE = (409, "The run is not a workflow run (`neon eval` fills it), or it has ended")
+
+
+@router.post("/api/eval-runs/{run_id}/pause", status_code=status.HTTP_202_ACCEPTED,
+             summary="Pause a workflow run: no new case starts, the running ones finish",
+             responses={202: {"model": out.EvalRunAction}, **errors(NO_RUN, NOT_CONTROLLABLE)},
+             response_model=None)
+async def pause_run(run_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    return await services.eval_workflows.control(principal.project_id, run_id, "pause")
+
+
+@router.post("/api/eval-runs/{run_id}/resume", status_code=status.HTTP_202_ACCEPTED,
+             summary="Resume a paused workflow run", responses={202: {"model": out.EvalRunAction},
+                                                                **errors(NO_RUN, NOT_CONTROLLABLE)},
+             response_model=None)
+async def resume_run(run_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    return await services.eval_workflows.control(principal.project_id, run_id, "resume")
+
+
+@router.post("/api/eval-runs/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED,
+             summary="Cancel a workflow run: running cases are cancelled, the run closes as cancelled",
+             responses={202: {"model": out.EvalRunAction}, **errors(NO_RUN, NOT_CONTROLLABLE)},
+             response_model=None)
+async def cancel_run(run_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    return await services.eval_workflows.control(principal.project_id, run_id, "cancel")
+
+
 @router.post("/api/eval-runs/{run_id}/results", summary="Add case results to an open run (idempotent per case)",
              responses={**ok(out.ResultsStored), **errors(NO_RUN, (409, "The run is finished"))},
              response_model=None)
 async def add_results(run_id: str, body: ResultsIn, services: ServicesDep,
-                      principal: PrincipalDep) -> dict[str, int]:
+                      principal: KeyOrRunTokenDep) -> dict[str, int]:
     results = [CaseResult(case_id=r.case_id, trace_id=r.trace_id, input=r.input, expected=r.expected,
                           output=r.output, error=r.error, duration_ms=r.duration_ms, passed=r.passed,
                           scores=[s.model_dump() for s in r.scores], tools=r.tools) for r in body.results]
@@ -159,7 +199,7 @@ async def add_results(run_id: str, body: ResultsIn, services: ServicesDep,
              responses={**ok(out.EvalRun), **errors(NO_RUN, (409, "The run is finished already"))},
              response_model=None)
 async def finish_run(run_id: str, body: FinishIn, services: ServicesDep,
-                     principal: PrincipalDep) -> dict[str, Any]:
+                     principal: KeyOrRunTokenDep) -> dict[str, Any]:
     run = await run_in_threadpool(lambda: services.eval_runs.finish(
         principal.project_id, run_id, status=body.status, error=body.error))
     return run.to_dict()

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-RUN_STATUSES = ("queued", "running", "completed", "failed")
+RUN_STATUSES = ("queued", "running", "completed", "failed", "cancelled")  # cancelled: a workflow run
 OPEN_STATUSES = ("queued", "running")
 
 

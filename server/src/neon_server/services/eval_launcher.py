@@ -1,4 +1,7 @@
-"""Starting eval runs from the API: `neon eval` in a subprocess over the server's configured evals folder.
+"""Starting eval runs from the API without Temporal: `neon eval` in a subprocess over the server's evals folder.
+
+Where Temporal runs (`neon up`), runs start as workflows instead (`eval_workflows.py`); this launcher stays
+for a server without it (agent workers off, or an API-only process), so starting a run works everywhere.
 
 The subprocess talks back to this server over HTTP, with the caller's own API key, exactly as a CI job
 would: it fills the run the API created (`--run-id`). A watcher thread marks the run failed if the process
@@ -16,7 +19,7 @@ import threading
 from pathlib import Path
 
 from neon_server.domain.evaluation import EvalRun
-from neon_server.services.errors import Conflict
+from neon_server.services.eval_workflows import require_evals_folder
 from neon_server.services.evals import EvalRunService, check_label
 
 log = logging.getLogger("neon.evals")
@@ -39,12 +42,7 @@ class EvalLauncher:
         """Create a queued run and launch `neon eval` to fill it; returns the run at once."""
         check_label(suite, "suite")
         check_label(version, "version")
-        folder = self._evals_path
-        if folder is None:
-            raise Conflict("this server has no evals folder, so it cannot start runs: set NEON_EVALS_PATH (or "
-                           "evals_path in neon.toml) to the folder holding your eval_*.py files")
-        if not folder.exists():
-            raise Conflict(f"the server's evals folder {str(folder)!r} (NEON_EVALS_PATH) does not exist")
+        folder = require_evals_folder(self._evals_path)
         run = self._runs.create(project_id, suite=suite, version=version, origin="api", status="queued")
         # NAME=VALUE forms: a suite or version starting with '-' stays a value, never becomes an option.
         command = [sys.executable, "-m", "neon.cli.main", "eval", f"--suite={suite}", f"--version={version}",

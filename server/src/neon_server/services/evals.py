@@ -25,6 +25,7 @@ HEX32 = re.compile(r"^[0-9a-f]{32}$")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_RESULTS_PER_REQUEST = 1000
 MAX_COMPARED_RUNS = 500
+WORKFLOW_ID = "workflow_id"  # the metadata key of a workflow run's workflow id
 
 
 def check_label(value: str, what: str, max_length: int = 200) -> str:
@@ -55,6 +56,10 @@ class EvalRunService:
         if run is None:
             raise NotFound(f"no eval run {run_id!r} in this project")
         return run
+
+    def run(self, project_id: str, run_id: str) -> EvalRun:
+        """The run without its results (NotFound outside the caller's project)."""
+        return self._get(project_id, run_id)
 
     def get(self, project_id: str, run_id: str) -> dict[str, Any]:
         """The run and its case results, in the order they arrived."""
@@ -91,14 +96,24 @@ class EvalRunService:
 
     def finish(self, project_id: str, run_id: str, *, status: str = "completed", error: str = "") -> EvalRun:
         """Close a run: counts and per-scorer summary computed here from the stored results."""
-        if status not in ("completed", "failed"):
-            raise InvalidInput("status must be completed or failed")
+        if status not in ("completed", "failed", "cancelled"):
+            raise InvalidInput("status must be completed, failed or cancelled")
         run = self._get(project_id, run_id)
         if run.status not in OPEN_STATUSES:
             raise Conflict(f"eval run {run_id} is already {run.status}")
         closed = self._close(run.id, status=status, error=error, only_if_open=False)
         assert closed is not None
         return closed
+
+    def record_workflow(self, run_id: str, workflow_id: str) -> EvalRun:
+        """Note the workflow that runs this run (the progress and control routes find it by this)."""
+        run = self._runs.merge_metadata(run_id, {WORKFLOW_ID: workflow_id})
+        if run is None:
+            raise NotFound(f"no eval run {run_id!r}")
+        return run
+
+    def stored_results(self, run_id: str) -> Sequence[CaseResult]:
+        return self._runs.results(run_id)
 
     def fail_if_open(self, run_id: str, error: str) -> EvalRun | None:
         """Mark a run failed unless something closed it already (the launcher's watcher)."""

@@ -7,6 +7,7 @@ import { durationMs, fullTime, percent, score } from '../../lib/format'
 import { useQuery } from '../../lib/useQuery'
 import { CaseDetails } from './CaseDetails'
 import { CaseCounts } from './EvalRunsPage'
+import { RunProgress } from './RunProgress'
 import { cellLook, outcomeOf, runStatusClass, scoreText, scoreTitle, scorerNames, valueColor, type CaseOutcome } from './scores'
 
 const ROW_HEIGHT = 38
@@ -50,6 +51,7 @@ export function EvalRunPage() {
     <div className="page eval-run-page">
       <Link className="back" to={`/evals?suite=${encodeURIComponent(data.suite)}`}>← Eval runs</Link>
       <RunHeader run={data} />
+      <RunProgress runId={data.id} onAdvance={reload} />
       <div className={`run-body ${chosen ? 'with-panel' : ''}`}>
         <CaseGrid run={data} selected={selected} onSelect={(id) => setParam('case', id === selected ? null : id)}
           outcome={(params.get('outcome') ?? '') as CaseOutcome | ''} onOutcome={(v) => setParam('outcome', v || null)}
@@ -162,8 +164,9 @@ function CaseGrid({ run, selected, onSelect, outcome, onOutcome, search, onSearc
             <div role="columnheader" className="num">Time</div>
           </div>
           {run.results.length === 0 && (
-            <Empty title={run.status === 'completed' || run.status === 'failed' ? 'This run has no cases' : 'No case has finished yet'}>
-              <p>{run.status === 'completed' || run.status === 'failed'
+            <Empty title={run.status === 'completed' || run.status === 'failed' ? 'This run has no cases'
+              : run.status === 'cancelled' ? 'Cancelled before any case finished' : 'No case has finished yet'}>
+              <p>{run.status === 'completed' || run.status === 'failed' || run.status === 'cancelled'
                 ? 'The suite had no cases to run.' : 'Results appear here as the cases finish.'}</p>
             </Empty>
           )}

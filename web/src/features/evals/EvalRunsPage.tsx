@@ -137,7 +137,7 @@ export function EvalRunsPage() {
 
 export function CaseCounts({ run }: { run: EvalRun }) {
   const total = run.total || run.case_count || 0
-  if (run.status !== 'completed' && run.status !== 'failed') {
+  if (run.status === 'queued' || run.status === 'running') {
     return <span className="muted">{run.case_count ? `of ${run.case_count} cases` : 'running…'}</span>
   }
   return (

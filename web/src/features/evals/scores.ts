@@ -53,5 +53,6 @@ export function outcomeOf(r: CaseResult): CaseOutcome {
 
 /** Status badge class of a run status (the trace list's colours). */
 export function runStatusClass(status: string): string {
-  return status === 'completed' ? 'status-ok' : status === 'failed' ? 'status-error' : 'status-running'
+  return status === 'completed' ? 'status-ok' : status === 'failed' ? 'status-error'
+    : status === 'cancelled' ? 'status-cancelled' : 'status-running'
 }

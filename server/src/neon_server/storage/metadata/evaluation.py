@@ -238,6 +238,15 @@ class EvalRunRepository:
             session.execute(update(EvalRunRow).where(EvalRunRow.id == run_id, EvalRunRow.status == "queued")
                             .values(status="running", started_at=datetime.now(UTC)))
 
+    def merge_metadata(self, run_id: str, values: dict[str, Any]) -> EvalRun | None:
+        with self._sessions.begin() as session:
+            row = session.get(EvalRunRow, run_id)
+            if row is None:
+                return None
+            row.run_metadata = {**(row.run_metadata or {}), **values}
+            session.flush()
+            return _run(row)
+
     def finish(self, run_id: str, *, status: str, error: str, counts: dict[str, int],
                summary: dict[str, Any] | None, only_if_open: bool = False) -> EvalRun | None:
         """Close the run with its counts and summary. `only_if_open`: leave a run already closed alone
