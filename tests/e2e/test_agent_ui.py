@@ -115,7 +115,10 @@ def test_a_run_started_from_the_agent_page_shows_its_steps_and_answer(browser_pa
     expect(lookup).to_contain_text('"A1002"')  # its arguments
     lookup.get_by_role("button", name="Result").click()  # the result, from the stored blob
     expect(lookup.locator(".blob-value")).to_contain_text("A1002")
-    expect(step(page, "llm", "gpt-4o-mini").first).to_contain_text("Let me look that order up.")
+    first_call = step(page, "llm", "gpt-4o-mini").first
+    expect(first_call).to_contain_text("Let me look that order up.")
+    first_call.get_by_role("button", name="Full reply").click()  # the stored reply, with the tool call it asked for
+    expect(first_call.locator(".blob-value")).to_contain_text("lookup_order")
     expect(page.get_by_role("link", name=re.compile(r"^[0-9a-f]{12}…$"))).to_have_attribute(
         "href", re.compile(r"^/traces/[0-9a-f]{32}$"))
 
@@ -192,20 +195,20 @@ def test_a_run_is_paused_and_resumed_from_its_page_while_tokens_stream(browser_p
     expect(page.get_by_label("Answer")).to_contain_text("Order A1003")
 
 
-def test_the_runs_list_filters_by_status_in_the_address(browser_page: Page, server: AgentServer) -> None:
+def test_the_runs_list_shows_new_runs_live_and_filters_by_status_in_the_address(browser_page: Page,
+                                                                                server: AgentServer) -> None:
     page = browser_page
-    done = server.start("Where is order A1002?", multi_turn=False)
-    waiting = server.start("Please refund order A1002", multi_turn=False)
-    server.wait_run(done, "completed")
-    server.wait_run(waiting, "awaiting_approval")
     connect(page, server.url, server.key)
     page.get_by_role("link", name="Runs", exact=True).click()
-    expect(page.locator(f"tr[data-run-id='{done}']")).to_contain_text("completed")
-    expect(page.locator(f"tr[data-run-id='{waiting}']")).to_contain_text("awaiting approval")
+    expect(page.get_by_label("Status")).to_have_value("")
+    done = server.start("Where is order A1002?", multi_turn=False)  # started while the list is open
+    waiting = server.start("Please refund order A1002", multi_turn=False)
+    expect(page.locator(f"tr[data-run-id='{done}']")).to_contain_text("completed", timeout=RUN_DONE_MS)
+    expect(page.locator(f"tr[data-run-id='{waiting}']")).to_contain_text("awaiting approval", timeout=RUN_DONE_MS)
 
     page.get_by_label("Status").select_option("awaiting_approval")
     expect(page).to_have_url(re.compile(r"status=awaiting_approval"))
-    expect(page.locator(f"tr[data-run-id='{waiting}']")).to_contain_text("1")  # pending approvals
+    expect(page.locator(f"tr[data-run-id='{waiting}'] td.num").first).to_have_text("1")  # pending approvals
     expect(page.locator(f"tr[data-run-id='{done}']")).to_have_count(0)
     page.reload()  # the filter lives in the address
     expect(page.get_by_label("Status")).to_have_value("awaiting_approval")
@@ -253,3 +256,18 @@ def test_the_agent_page_shows_the_spec_and_a_diff_of_two_versions(browser_page: 
     expect(temperature).to_contain_text("0.7")
     expect(diff.locator("tr", has_text="requires_approval")).to_contain_text("true")
     expect(page).to_have_url(re.compile(f"from={first}&to={second}|to={second}&from={first}"))
+
+
+def test_a_run_cancelled_from_its_page_ends_cancelled(browser_page: Page, server: AgentServer) -> None:
+    page = browser_page
+    connect(page, server.url, server.key)
+    run_id = server.start("Please refund order A1002")
+    page.goto(f"{server.url}/runs/{run_id}")
+    run_status(page).to_have_text("awaiting approval", timeout=RUN_DONE_MS)
+    page.once("dialog", lambda dialog: dialog.accept())  # "Cancel this run now?"
+    page.get_by_role("button", name="Cancel").click()
+    run_status(page).to_have_text("cancelled", timeout=RUN_DONE_MS)
+    expect(page.get_by_text("Run cancelled: cancelled")).to_be_visible()
+    expect(page.get_by_label("Approval of issue_refund")).to_contain_text("not decided: the run ended")
+    for gone in ("Pause", "Resume", "Cancel", "Approve"):  # nothing left to control or decide
+        expect(page.get_by_role("button", name=gone)).to_have_count(0)

@@ -99,11 +99,12 @@ function Timeline({ run, streamed, onChanged, stepActions }: {
         <p className="muted small">{run.earlier_step_count} earlier steps are counted in the usage (the run continued as new history).</p>)}
       {run.steps.length === 0 && early.length === 0 && <p className="muted">No steps yet.</p>}
       <ol className="timeline" aria-label="Run steps">
-        {run.steps.map((step) => {
-          const header = step.turn !== turn ? <li key={`turn-${step.turn}`} className="turn-mark">Turn {step.turn + 1}</li> : null
+        {run.steps.flatMap((step) => {
+          const rows = step.turn !== turn ? [<li key={`turn-${step.turn}`} className="turn-mark">Turn {step.turn + 1}</li>] : []
           turn = step.turn
-          return [header, (
+          return [...rows, (
             <StepRow key={step.key} step={step} streamed={streamed[step.key]} runId={run.run_id} onChanged={onChanged}
+              runEnded={isFinal(run.status)}
               approval={run.approvals.find((a) => a.step_key === step.key)} actions={stepActions?.(run, step)} />
           )]
         })}

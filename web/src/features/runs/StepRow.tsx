@@ -9,8 +9,10 @@ import { nsToMs, statusClass, statusLabel } from './runs'
 export type Streamed = { attempt: number; text: string }
 
 /** One step of a run's timeline. `actions` is where per-step actions go (e.g. forking the run from here). */
-export function StepRow({ step, streamed, approval, runId, onChanged, actions }: {
+export function StepRow({ step, streamed, approval, runId, runEnded = false, onChanged, actions }: {
   step: AgentStep
+  /** the run has ended: a call still undecided can no longer be decided */
+  runEnded?: boolean
   streamed?: Streamed
   approval?: AgentApproval
   runId: string
@@ -39,7 +41,7 @@ export function StepRow({ step, streamed, approval, runId, onChanged, actions }:
       </div>
       <StepBody step={step} streamed={streamed} />
       {step.error && <pre className="step-error">{step.error}</pre>}
-      {approval && <ApprovalView approval={approval} runId={runId} onChanged={onChanged} />}
+      {approval && <ApprovalView approval={approval} runId={runId} runEnded={runEnded} onChanged={onChanged} />}
     </li>
   )
 }
@@ -52,7 +54,8 @@ function StepBody({ step, streamed }: { step: AgentStep; streamed?: Streamed }) 
     return (
       <div className="step-body">
         {text ? <div className="reply-text">{text}{step.status === 'running' && <span className="caret" aria-hidden>▍</span>}</div>
-          : <div className="muted small">{step.status === 'running' ? 'waiting for the model…' : 'no text (tool calls only)'}</div>}
+          : step.status === 'running' ? <div className="muted small">waiting for the model…</div>
+            : step.status === 'ok' ? <div className="muted small">no text (tool calls only)</div> : null}
         {step.output_ref && step.status !== 'running' && <BlobToggle label="Full reply" blobRef={step.output_ref} />}
       </div>
     )
@@ -97,17 +100,20 @@ function BlobToggle({ label, blobRef }: { label: string; blobRef: string }) {
 }
 
 function BlobValue({ value }: { value: unknown }) {
-  // A tool result or message is {role, content, …}: its content is what people read.
-  if (value && typeof value === 'object' && 'content' in value && typeof value.content === 'string') {
+  // A tool result or a plain message is {role, content, …}: its content is what people read. A reply that
+  // asks for tools is shown whole, so its tool calls are seen.
+  if (value && typeof value === 'object' && 'content' in value && typeof value.content === 'string'
+    && !('tool_calls' in value && Array.isArray(value.tool_calls) && value.tool_calls.length)) {
     return <div className="blob-value"><Payload text={value.content} /></div>
   }
-  return <div className="blob-value"><JsonTree value={value} /></div>
+  return <div className="blob-value"><JsonTree value={value} openTo={4} /></div>
 }
 
 /** An approval at its step: waiting (with the decision form) or decided (who, why, when). */
-export function ApprovalView({ approval, runId, onChanged }: {
+export function ApprovalView({ approval, runId, runEnded = false, onChanged }: {
   approval: AgentApproval
   runId: string
+  runEnded?: boolean
   onChanged: () => void
 }) {
   const decision = approval.decision
@@ -117,8 +123,9 @@ export function ApprovalView({ approval, runId, onChanged }: {
         <span className="strong">Approval</span>
         {decision ? (
           <span className={`status ${statusClass(decision)}`}>{decision}{approval.timed_out ? ' (timed out)' : ''}</span>
-        ) : <span className="status status-attention">waiting for a decision</span>}
-        {!decision && <span className="muted small">deadline {fullTime(nsToMs(approval.deadline_ns))}</span>}
+        ) : runEnded ? <span className="status status-unset">not decided: the run ended</span>
+          : <span className="status status-attention">waiting for a decision</span>}
+        {!decision && !runEnded && <span className="muted small">deadline {fullTime(nsToMs(approval.deadline_ns))}</span>}
       </div>
       {approval.reason && <div className="approval-reason"><span className="step-label">The model said</span> {approval.reason}</div>}
       {decision ? (
@@ -127,7 +134,7 @@ export function ApprovalView({ approval, runId, onChanged }: {
           {approval.decided_ns ? <> at {fullTime(nsToMs(approval.decided_ns))}</> : null}
           {approval.decided_reason && <div className="decided-reason">“{approval.decided_reason}”</div>}
         </div>
-      ) : (
+      ) : runEnded ? null : (
         <ApprovalDecision runId={runId} callId={approval.call_id} tool={approval.tool} onDecided={onChanged} />
       )}
     </div>
