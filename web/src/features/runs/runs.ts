@@ -18,7 +18,7 @@ export function statusClass(status: string): string {
     || status === 'blocked') return 'status-error'
   if (status === 'awaiting_approval' || status === 'paused') return 'status-attention'
   if (status === 'running') return 'status-running'
-  return 'status-unset'
+  return '' // waiting, and anything else: the plain grey badge
 }
 
 export function statusLabel(status: string): string {
