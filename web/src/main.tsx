@@ -3,13 +3,18 @@ import { createRoot } from 'react-dom/client'
 import { Navigate, Route, BrowserRouter, Routes } from 'react-router'
 import { connectFromLocation, current } from './api/auth'
 import { Layout } from './components/Layout'
+import { AgentPage } from './features/agents/AgentPage'
+import { AgentsPage } from './features/agents/AgentsPage'
 import { AnalyticsPage } from './features/analytics/AnalyticsPage'
+import { ApprovalsPage } from './features/approvals/ApprovalsPage'
 import { ConnectPage } from './features/connect/ConnectPage'
 import { DatasetPage } from './features/datasets/DatasetPage'
 import { DatasetsPage } from './features/datasets/DatasetsPage'
 import { ComparePage } from './features/evals/ComparePage'
 import { EvalRunPage } from './features/evals/EvalRunPage'
 import { EvalRunsPage } from './features/evals/EvalRunsPage'
+import { RunPage as AgentRunPage } from './features/runs/RunPage'
+import { RunsPage as AgentRunsPage } from './features/runs/RunsPage'
 import { SessionPage } from './features/sessions/SessionPage'
 import { SessionsPage } from './features/sessions/SessionsPage'
 import { SettingsPage } from './features/settings/SettingsPage'
@@ -25,6 +30,7 @@ import { ReportPage } from './features/track/reports/ReportPage'
 import { ReportsPage } from './features/track/reports/ReportsPage'
 import { SharedReportPage } from './features/track/reports/SharedReportPage'
 import './styles.css'
+import './agent-runs.css'
 
 function RequireKey({ children }: { children: React.ReactNode }) {
   return current() ? children : <Navigate to="/connect" replace />
@@ -46,6 +52,11 @@ function App() {
           <Route path="/evals" element={<EvalRunsPage />} />
           <Route path="/evals/compare" element={<ComparePage />} />
           <Route path="/evals/:runId" element={<EvalRunPage />} />
+          <Route path="/agents" element={<AgentsPage />} />
+          <Route path="/agents/:name" element={<AgentPage />} />
+          <Route path="/runs" element={<AgentRunsPage />} />
+          <Route path="/runs/:runId" element={<AgentRunPage />} />
+          <Route path="/approvals" element={<ApprovalsPage />} />
           <Route path="/datasets" element={<DatasetsPage />} />
           <Route path="/datasets/:name" element={<DatasetPage />} />
           <Route path="/track" element={<RunsTablePage />} />

@@ -77,3 +77,11 @@ export function errorOf(response: Response, body: unknown): ApiError {
   const message = detail?.message ?? `${response.status} ${response.statusText}`
   return new ApiError(response.status, message, detail?.code ?? '', { ...detail })
 }
+export type AgentSummary = Schemas['AgentSummary']
+export type AgentVersion = Schemas['AgentVersion']
+export type SpecChange = Schemas['SpecChange']
+export type AgentRun = Schemas['RunOut']
+export type AgentRunDetail = Schemas['RunDetail']
+export type AgentStep = Schemas['StepOut']
+export type AgentApproval = Schemas['ApprovalOut']
+export type PendingApproval = Schemas['PendingApprovalOut']

@@ -25,7 +25,10 @@ export async function followTraces(params: URLSearchParams, handlers: LiveHandle
         throw errorOf(response, body)
       }
       handlers.onState('live')
-      await readEvents(response.body, handlers, signal)
+      await readEvents(response.body, (event, parsed) => {
+        if (event === 'trace') handlers.onTrace(parsed as LiveTrace)
+        else if (event === 'spans') handlers.onSpans((parsed as { trace_ids: string[] }).trace_ids)
+      }, signal)
     } catch (err) {
       if (signal.aborted) return
       handlers.onState('retrying', err instanceof Error ? err.message : String(err))
@@ -34,7 +37,10 @@ export async function followTraces(params: URLSearchParams, handlers: LiveHandle
   }
 }
 
-async function readEvents(body: ReadableStream<Uint8Array>, handlers: LiveHandlers, signal: AbortSignal) {
+/** Hand each `event:`/`data:` block of a Server-Sent Events body to `onEvent` until the body ends or the signal
+ * aborts; comment lines (keepalives) are skipped. */
+export async function readEvents(body: ReadableStream<Uint8Array>, onEvent: (event: string, data: unknown) => void,
+  signal: AbortSignal) {
   const reader = body.pipeThrough(new TextDecoderStream() as unknown as TransformStream<Uint8Array, string>).getReader()
   let buffer = ''
   signal.addEventListener('abort', () => void reader.cancel())
@@ -53,9 +59,7 @@ async function readEvents(body: ReadableStream<Uint8Array>, handlers: LiveHandle
         else if (line.startsWith('data:')) data.push(line.slice(5).trim())
       }
       if (!data.length) continue
-      const parsed = JSON.parse(data.join('\n')) as unknown
-      if (event === 'trace') handlers.onTrace(parsed as LiveTrace)
-      else if (event === 'spans') handlers.onSpans((parsed as { trace_ids: string[] }).trace_ids)
+      onEvent(event, JSON.parse(data.join('\n')) as unknown)
     }
   }
 }

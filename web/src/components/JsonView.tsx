@@ -18,16 +18,17 @@ export function parseJson(text: string): unknown {
   }
 }
 
-export function JsonTree({ value, depth = 0 }: { value: unknown; depth?: number }) {
+/** `openTo`: nodes shallower than this start open. */
+export function JsonTree({ value, depth = 0, openTo = 2 }: { value: unknown; depth?: number; openTo?: number }) {
   return (
     <div className="json">
-      <JsonNode value={value} depth={depth} />
+      <JsonNode value={value} depth={depth} openTo={openTo} />
     </div>
   )
 }
 
-function JsonNode({ name, value, depth }: { name?: string; value: unknown; depth: number }) {
-  const [open, setOpen] = useState(depth < 2)
+function JsonNode({ name, value, depth, openTo }: { name?: string; value: unknown; depth: number; openTo: number }) {
+  const [open, setOpen] = useState(depth < openTo)
   const label = name !== undefined ? <span className="json-key">{name}: </span> : null
   if (value === null || typeof value !== 'object') {
     return (
@@ -50,7 +51,7 @@ function JsonNode({ name, value, depth }: { name?: string; value: unknown; depth
       {open && (
         <>
           <div className="json-children">
-            {entries.map(([k, v]) => <JsonNode key={k} name={k} value={v} depth={depth + 1} />)}
+            {entries.map(([k, v]) => <JsonNode key={k} name={k} value={v} depth={depth + 1} openTo={openTo} />)}
           </div>
           {closeMark}
         </>

@@ -1,5 +1,6 @@
 import { NavLink, Outlet, useNavigate } from 'react-router'
 import { choose, connections, current } from '../api/auth'
+import { usePendingApprovals } from '../features/approvals/pending'
 
 const NAV = [
   { to: '/traces', label: 'Traces' },
@@ -7,6 +8,9 @@ const NAV = [
   { to: '/analytics', label: 'Analytics' },
   { to: '/evals', label: 'Evals' },
   { to: '/datasets', label: 'Datasets' },
+  { to: '/agents', label: 'Agents' },
+  { to: '/runs', label: 'Runs' },
+  { to: '/approvals', label: 'Approvals' },
   { to: '/track', label: 'Track' },
   { to: '/settings', label: 'Settings' },
 ]
@@ -15,6 +19,7 @@ export function Layout() {
   const navigate = useNavigate()
   const here = current()
   const all = connections()
+  const pending = usePendingApprovals()
   return (
     <div className="app">
       <header className="topbar">
@@ -25,6 +30,8 @@ export function Layout() {
           {NAV.map((item) => (
             <NavLink key={item.to} to={item.to} className={({ isActive }) => (isActive ? 'active' : '')}>
               {item.label}
+              {item.to === '/approvals' && pending > 0 && (
+                <span className="nav-count" aria-label={`${pending} waiting`}>{pending}</span>)}
             </NavLink>
           ))}
         </nav>
