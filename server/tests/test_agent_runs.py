@@ -348,3 +348,29 @@ def test_the_http_api_approval_timeouts_and_a_tool_that_cannot_load(live_server:
     assert "ToolResolutionError" in tools["call_policy"]["error"]
     assert "module 'examples.agents.nowhere' not found" in tools["call_policy"]["error"]
     assert tools["call_policy"]["attempt"] == 1  # a bad import path is not retried
+
+
+def test_cancel_during_a_model_call_ends_the_run_cancelled(live_server: LiveServer, project_key: tuple[str, str],
+                                                          fake: FakeLLMServer) -> None:
+    """A call cut short by the cancellation is not a failed step, and nothing runs after it."""
+    from neon.execute.replay import check_history
+
+    fake.queue(FakeReply(text="This takes a while.", delay=3.0))
+
+    async def scenario() -> tuple[dict[str, Any], str | None]:
+        async with AgentRig(live_server, project_key, fake) as rig:
+            run_id = (await rig.start("support", "What is the refund policy?"))["run_id"]
+            await rig.wait(run_id, lambda r: any(st["kind"] == "llm" and st["status"] == "running"
+                                                 for st in r["steps"]))
+            await rig.runs.cancel(rig.project_id, run_id)
+            cancelled = await rig.wait(run_id, lambda r: r["status"] == s.CANCELLED)
+            assert rig.env is not None
+            history = await rig.env.client.get_workflow_handle(run_id).fetch_history()
+            return cancelled, await check_history(history)
+
+    cancelled, problem = run(scenario())
+    assert cancelled["error"] == "cancelled"
+    llm = [step for step in cancelled["steps"] if step["kind"] == "llm"]
+    assert [(step["status"], step["error"]) for step in llm] == [("cancelled", "cancelled")]
+    assert len(fake.requests) == 1
+    assert problem is None  # the cancelled run's history replays

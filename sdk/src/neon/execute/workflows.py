@@ -13,7 +13,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from neon.execute import shared as s
@@ -82,7 +82,9 @@ class AgentRun:
                 if run.multi_turn and pending is None and not self.inbox \
                         and workflow.info().is_continue_as_new_suggested():
                     await self._continue_as_new()
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, ActivityError) as stopped:
+            if not is_cancelled_exception(stopped):  # a failed guardrail check: fails the run, as before
+                raise
             self.error = "cancelled"
             await self._end_turn(None, "cancelled")
             self._set_status(s.CANCELLED)
@@ -186,6 +188,7 @@ class AgentRun:
                 s.LLM_CALL, call, result_type=s.LLMCallResult, start_to_close_timeout=self.spec.llm_timeout,
                 retry_policy=self.spec.llm_retry, summary=f"{step.key} llm {self.spec.model_name}")
         except ActivityError as failed:
+            self._stop_if_cancelled(step, failed)
             step.status, step.error, step.ended_ns = "error", _cause(failed), workflow.time_ns()
             self._emit([llm_span(self.input, step, None)])
             raise ApplicationError(f"step {step.key} (LLM call to {self.spec.model_name}) failed: {step.error}",
@@ -241,8 +244,16 @@ class AgentRun:
                 result_type=s.ToolCallResult, start_to_close_timeout=self.spec.tool_timeout(tool),
                 retry_policy=self.spec.tool_retry(tool), summary=f"{step.key} tool {call.name}")
         except ActivityError as failed:
+            self._stop_if_cancelled(step, failed)
             return await self._tool_failed(step, call, _cause(failed))
         return self._tool_done(step, result)
+
+    def _stop_if_cancelled(self, step: s.Step, failed: ActivityError) -> None:
+        """A call cut short because the run was cancelled is not a failed step: the step shows `cancelled` and
+        the cancellation goes on up, so the run ends `cancelled` (and a tool's model is not told of an error)."""
+        if is_cancelled_exception(failed):
+            step.status, step.error, step.ended_ns = "cancelled", "cancelled", workflow.time_ns()
+            raise failed
 
     def _tool_done(self, step: s.Step, result: s.ToolCallResult) -> str:
         step.status = "ok" if result.ok else "error"
