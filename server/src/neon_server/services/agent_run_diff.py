@@ -14,11 +14,11 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.service import RPCError
 
 from neon.execute import shared as s
+from neon.execute.history import timeline_of
 from neon.execute.run_diff import RunDiff, RunRecord, StepContent, diff_runs
 from neon_server.services.agent_blobs import AgentBlobService
 from neon_server.services.agent_runs import AgentRunService
@@ -65,20 +65,9 @@ async def _from_history(client: Client, run_id: str) -> tuple[s.RunInput | None,
         history = await client.get_workflow_handle(run_id).fetch_history()
     except RPCError as exc:
         raise Unavailable(f"Temporal: {exc.message}") from exc
-    converter = client.data_converter
-    started: s.RunInput | None = None
-    calls: dict[str, s.LLMCallInput] = {}
-    for event in history.events:
-        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
-            payloads = event.workflow_execution_started_event_attributes.input.payloads
-            if payloads:
-                [started] = await converter.decode(payloads, [s.RunInput])
-        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            scheduled = event.activity_task_scheduled_event_attributes
-            if scheduled.activity_type.name == s.LLM_CALL and scheduled.input.payloads:
-                [call] = await converter.decode(scheduled.input.payloads, [s.LLMCallInput])
-                calls[call.step_key] = call
-    return started, calls
+    timeline = timeline_of(history, converter=client.data_converter)
+    calls = {step.key: step.input for step in timeline.steps if isinstance(step.input, s.LLMCallInput)}
+    return timeline.run, calls
 
 
 def _resolve(blobs: AgentBlobService, project_id: str, refs: Iterable[str]) -> dict[str, Any]:
