@@ -76,6 +76,9 @@ def test_a_fork_reuses_the_steps_before_k_and_goes_live_from_k(live_server: Live
             fork_done = await rig.wait(forked["run_id"], final)
             fork_requests = fake.requests[parent_calls:]
             trace = rig.trace(forked["trace_id"])
+            diffed = await http.get("/api/agent-runs/diff", headers=mine,
+                                    params={"a": parent_id, "b": forked["run_id"]})
+            assert diffed.status_code == 200, diffed.text
 
             # a fork of the fork, after its live LLM call: nothing is called at all
             before = len(fake.requests)
@@ -110,7 +113,7 @@ def test_a_fork_reuses_the_steps_before_k_and_goes_live_from_k(live_server: Live
             }
             return {"parent": parent_done, "forked": forked, "fork": fork_done, "requests": fork_requests,
                     "grandchild": grandchild_done, "grandchild_calls": grandchild_calls,
-                    "trace": trace, "again": again_done, "rerun_calls": rerun_calls, "got": got, "forks": forks,
+                    "trace": trace, "diff": diffed.json(), "again": again_done, "rerun_calls": rerun_calls, "got": got, "forks": forks,
                     "listed": listed, "bad": bad}
 
     result = asyncio.run(scenario())
@@ -143,6 +146,16 @@ def test_a_fork_reuses_the_steps_before_k_and_goes_live_from_k(live_server: Live
     root = spans["root"]["attributes"]
     assert root["neon.fork.parent_run_id"] == parent["run_id"]
     assert root["neon.fork.step"] == "3"
+
+    # the diff of parent and fork: the same up to k, diverged at k (the prompt and the output), by the prompt
+    diff = result["diff"]
+    assert [pair["state"] for pair in diff["steps"][:3]] == ["same"] * 3
+    diverged = diff["diverged_at"]
+    assert (diverged["a_index"], diverged["b_index"]) == (3, 3), diverged
+    assert {"prompt", "output"} <= set(diverged["changes"]), diverged
+    assert diff["spec_changes"] and diff["spec_changes"][0]["path"] == "system_prompt"
+    assert diff["b"]["fork"] == {"parent_run_id": parent["run_id"], "at_step": 3,
+                                 "overrides": {"system_prompt": "You are a pirate. Answer like one."}}
 
     assert result["grandchild_calls"] == 0
     assert result["grandchild"]["answer"] == fork["answer"]
