@@ -61,7 +61,6 @@ def test_a_fork_from_step_3_with_another_prompt_shows_its_lineage_and_the_diff_w
     dialog.get_by_label("Fork from step").select_option("4")
     dialog.get_by_label("Fork from step").select_option("3")
     prompt.fill(TERSE)
-    page.screenshot(path="/tmp/ui2-dialog.png")  # TEMP
     dialog.get_by_role("button", name="Fork").click()
 
     expect(page).not_to_have_url(re.compile(parent))
@@ -71,7 +70,6 @@ def test_a_fork_from_step_3_with_another_prompt_shows_its_lineage_and_the_diff_w
     expect(lineage).to_contain_text(f"Forked from {parent} at step 3")
     expect(lineage).to_contain_text(TERSE)  # the override
     expect(lineage).not_to_contain_text("parameters")  # the same values, reordered: not a change
-    page.screenshot(path="/tmp/ui2-fork.png", full_page=True)  # TEMP
     run_status(page).to_have_text("completed", timeout=RUN_DONE_MS)
     expect(page.get_by_label("Answer")).to_contain_text("Order A1002")
     for key in ("0.0", "0.1", "0.2"):  # the parent's records, not run again
@@ -90,7 +88,6 @@ def test_a_fork_from_step_3_with_another_prompt_shows_its_lineage_and_the_diff_w
         expect(pairs.nth(same)).to_have_attribute("data-state", "same")
     changed = pairs.nth(3)
     expect(changed).to_have_attribute("data-state", "changed")
-    page.screenshot(path="/tmp/ui2-diff.png", full_page=True)  # TEMP
     side_by_side = changed.get_by_label("Prompts and outputs side by side")  # the divergence opens by itself
     expect(side_by_side.locator(".pair-side").first).to_contain_text("You are the support assistant of Acme")
     expect(side_by_side.locator(".pair-side").nth(1)).to_contain_text(TERSE)
@@ -140,7 +137,6 @@ def test_the_replay_steps_through_the_parent_and_shows_the_tool_result_at_its_st
     expect(shown.get_by_label("Tool result")).to_contain_text("A1002")
     expect(shown.locator(".conversation")).to_contain_text("Where is order A1002?")  # as it stood
     expect(page).to_have_url(re.compile(r"step=2$"))
-    page.screenshot(path="/tmp/ui2-replay.png", full_page=True)  # TEMP
     page.get_by_role("list", name="Replay steps").get_by_role("button").last.click()  # the step list jumps
     expect(position).to_have_text("Step 5 of 5")
     expect(page.get_by_role("button", name="Next →")).to_be_disabled()
