@@ -27,7 +27,7 @@ function StepTimeTravel({ run, step, onFork }: { run: AgentRunDetail; step: Agen
   return (
     <>
       {reused && <span className="reused-badge" title="Reused from the parent run: not run again">reused</span>}
-      {isFinal(run.status) && step.status !== 'running' && run.agent && (
+      {step.status !== 'running' && run.agent && ( // a finished step: a run still going can be forked too
         <button className="link small" onClick={() => onFork(step.index)}>Fork from here</button>)}
     </>
   )
