@@ -61,6 +61,7 @@ def test_a_fork_from_step_3_with_another_prompt_shows_its_lineage_and_the_diff_w
     dialog.get_by_label("Fork from step").select_option("4")
     dialog.get_by_label("Fork from step").select_option("3")
     prompt.fill(TERSE)
+    dialog.get_by_role("checkbox", name="issue_refund").uncheck()  # this fork may not refund
     dialog.get_by_role("button", name="Fork").click()
 
     expect(page).not_to_have_url(re.compile(parent))
@@ -70,6 +71,7 @@ def test_a_fork_from_step_3_with_another_prompt_shows_its_lineage_and_the_diff_w
     expect(lineage).to_contain_text(f"Forked from {parent} at step 3")
     expect(lineage).to_contain_text(TERSE)  # the override
     expect(lineage).not_to_contain_text("parameters")  # the same values, reordered: not a change
+    expect(lineage.locator("li", has_text="tools")).to_contain_text('["lookup_order","lookup_policy"]')
     run_status(page).to_have_text("completed", timeout=RUN_DONE_MS)
     expect(page.get_by_label("Answer")).to_contain_text("Order A1002")
     for key in ("0.0", "0.1", "0.2"):  # the parent's records, not run again
@@ -113,6 +115,13 @@ def test_two_runs_picked_in_the_list_open_the_diff_view(browser_page: Page, serv
     expect(page.locator(".diverged-banner")).to_contain_text(re.compile(r"Diverged at step \d+"), timeout=RUN_DONE_MS)
     expect(page.locator(".diff-counts")).to_contain_text("changed")
 
+    page.goto(f"{server.url}/runs/{other}")  # any other run, picked by id from its page
+    page.get_by_role("button", name="Compare with…").click()
+    page.get_by_label("Run to compare with").fill(parent)
+    page.get_by_role("button", name="Compare", exact=True).click()
+    expect(page).to_have_url(re.compile(f"/runs/diff\\?a={other}&b={parent}$"))
+    expect(page.get_by_label("Run B")).to_contain_text(parent, timeout=RUN_DONE_MS)
+
 
 def test_the_replay_steps_through_the_parent_and_shows_the_tool_result_at_its_step(
         browser_page: Page, server: AgentServer, parent: str) -> None:
@@ -140,3 +149,18 @@ def test_the_replay_steps_through_the_parent_and_shows_the_tool_result_at_its_st
     page.get_by_role("list", name="Replay steps").get_by_role("button").last.click()  # the step list jumps
     expect(position).to_have_text("Step 5 of 5")
     expect(page.get_by_role("button", name="Next →")).to_be_disabled()
+
+
+def test_the_replay_shows_the_approval_decision_at_the_refund_step(browser_page: Page, server: AgentServer) -> None:
+    page = browser_page
+    run_id = server.start("Please refund order A1001", multi_turn=False)
+    call = server.wait_run(run_id, "awaiting_approval")["approvals"][0]["call_id"]
+    server.api("POST", f"/api/agent-runs/{run_id}/approvals/{call}/approve", json={"reason": "arrived broken"})
+    server.wait_run(run_id, "completed")
+    connect(page, server.url, server.key)
+    page.goto(f"{server.url}/runs/{run_id}/replay")
+    page.get_by_role("list", name="Replay steps").get_by_role("button", name=re.compile("issue_refund")).click()
+    decision = page.get_by_label("Replay step").get_by_label("Approval decision")
+    expect(decision).to_contain_text("approved", timeout=RUN_DONE_MS)
+    expect(decision).to_contain_text("arrived broken")
+    expect(page.get_by_label("Replay step").get_by_label("Tool result")).to_contain_text("R-A1001")

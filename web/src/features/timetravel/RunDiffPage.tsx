@@ -122,7 +122,7 @@ function PairRow({ pair, open }: { pair: Pair; open: boolean }) {
         <div className="pair-state">
           <span className={`pair-chip pair-${pair.state}`}>{STATE_LABELS[pair.state]}</span>
           {pair.changes.length > 0 && <div className="muted small">{pair.changes.join(', ')}</div>}
-          {pair.delta && <div className="small"><DeltaText delta={pair.delta} /></div>}
+          {pair.delta && !(pair.state === 'same' && unchanged(pair.delta)) && <div className="small"><DeltaText delta={pair.delta} /></div>}
           {pair.state !== 'same' && hasContent && (
             <button className="link small" onClick={() => setShown(!shown)}>{shown ? 'Hide' : 'Prompts and outputs'}</button>)}
         </div>
@@ -186,6 +186,11 @@ function DeltaText({ delta }: { delta: Delta }) {
       <span>{delta.latency_ms === null ? 'latency n/a' : `${sign(delta.latency_ms, durationMs(Math.abs(delta.latency_ms)))} latency`}</span>
     </span>
   )
+}
+
+/** Nothing moved: the same step at the same price and speed (its deltas would only be noise). */
+function unchanged(delta: Delta): boolean {
+  return !delta.input_tokens && !delta.output_tokens && !delta.cost_usd && !delta.latency_ms
 }
 
 function show(value: unknown): string {
