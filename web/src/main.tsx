@@ -13,11 +13,13 @@ import { DatasetsPage } from './features/datasets/DatasetsPage'
 import { ComparePage } from './features/evals/ComparePage'
 import { EvalRunPage } from './features/evals/EvalRunPage'
 import { EvalRunsPage } from './features/evals/EvalRunsPage'
-import { RunPage as AgentRunPage } from './features/runs/RunPage'
 import { RunsPage as AgentRunsPage } from './features/runs/RunsPage'
 import { SessionPage } from './features/sessions/SessionPage'
 import { SessionsPage } from './features/sessions/SessionsPage'
 import { SettingsPage } from './features/settings/SettingsPage'
+import { ReplayPage as AgentRunReplayPage } from './features/timetravel/ReplayPage'
+import { RunDiffPage as AgentRunDiffPage } from './features/timetravel/RunDiffPage'
+import { TimeTravelRunPage as AgentRunPage } from './features/timetravel/TimeTravelRunPage'
 import { TracePage } from './features/trace/TracePage'
 import { TracesPage } from './features/traces/TracesPage'
 import { ChartsPage } from './features/track/ChartsPage'
@@ -55,7 +57,9 @@ function App() {
           <Route path="/agents" element={<AgentsPage />} />
           <Route path="/agents/:name" element={<AgentPage />} />
           <Route path="/runs" element={<AgentRunsPage />} />
+          <Route path="/runs/diff" element={<AgentRunDiffPage />} />
           <Route path="/runs/:runId" element={<AgentRunPage />} />
+          <Route path="/runs/:runId/replay" element={<AgentRunReplayPage />} />
           <Route path="/approvals" element={<ApprovalsPage />} />
           <Route path="/datasets" element={<DatasetsPage />} />
           <Route path="/datasets/:name" element={<DatasetPage />} />

@@ -94,7 +94,7 @@ export function UsageBars({ run }: { run: AgentRunDetail }) {
   )
 }
 
-function UsageBar({ label, used, limit, text, note }: {
+export function UsageBar({ label, used, limit, text, note }: {
   label: string
   used: number | undefined
   limit: number | null | undefined

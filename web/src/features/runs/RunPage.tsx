@@ -16,6 +16,8 @@ const REFRESH_MS = { active: 1000, waiting: 4000 }
 export type RunPageSlots = {
   stepActions?: (run: AgentRunDetail, step: AgentStep) => ReactNode
   headerActions?: (run: AgentRunDetail) => ReactNode
+  /** shown between the header and the timeline (e.g. the run's lineage) */
+  belowHeader?: (run: AgentRunDetail) => ReactNode
 }
 
 export function RunPage({ slots = {} }: { slots?: RunPageSlots }) {
@@ -48,6 +50,7 @@ export function RunPage({ slots = {} }: { slots?: RunPageSlots }) {
       <Link className="back" to={`/runs${data.agent ? `?agent=${encodeURIComponent(data.agent)}` : ''}`}>← Runs</Link>
       <RunHeader run={data} onChanged={run.reload} extra={slots.headerActions?.(data)} />
       {run.error && <ErrorBox error={run.error} what="the latest state of the run" retry={run.reload} />}
+      {slots.belowHeader?.(data)}
       <Timeline run={data} streamed={streamed} onChanged={run.reload} stepActions={slots.stepActions} />
       {data.status === 'waiting' && <MessageBox runId={data.run_id} onSent={run.reload} />}
     </div>

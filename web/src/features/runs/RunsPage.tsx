@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react'
-import { Link, useSearchParams } from 'react-router'
+import { Link, useNavigate, useSearchParams } from 'react-router'
 import { api, unwrap, type AgentRun } from '../../api/client'
 import { Empty, ErrorBox, Spinner } from '../../components/Feedback'
 import { ago, durationMs, fullTime, parseTime } from '../../lib/format'
@@ -17,6 +17,11 @@ export function RunsPage() {
   const page = params.get('page') ?? ''
   // Tokens of the pages before this one, so "Newer" can go back (the API pages forward only).
   const [earlier, setEarlier] = useState<string[]>([])
+  // two runs picked to compare (the diff view), in the order picked: the first is A
+  const [picked, setPicked] = useState<string[]>([])
+  const navigate = useNavigate()
+  const pick = (runId: string, on: boolean) => setPicked((old) => on ? [...old.filter((r) => r !== runId), runId].slice(-2)
+    : old.filter((r) => r !== runId))
 
   const query = { limit: LIMIT, ...(agent ? { agent } : {}), ...(version ? { version } : {}),
     ...(status ? { status } : {}), ...(page ? { page_token: page } : {}) }
@@ -66,6 +71,10 @@ export function RunsPage() {
               {RUN_STATUSES.map((s) => <option key={s} value={s}>{statusLabel(s)}</option>)}
             </select>
           </label>
+          <button className={picked.length === 2 ? 'primary' : ''} disabled={picked.length !== 2}
+            title="Tick two runs to compare them step by step"
+            onClick={() => navigate(`/runs/diff?a=${picked[0]}&b=${picked[1]}`)}>
+            Compare{picked.length ? ` (${picked.length} of 2)` : ''}</button>
         </div>
       </div>
       {runs.error && <ErrorBox error={runs.error} what="runs" retry={runs.reload} />}
@@ -84,11 +93,11 @@ export function RunsPage() {
         <div className="table-scroll">
           <table className="plain-table runs-table" aria-label="Agent runs">
             <thead>
-              <tr><th>Run</th><th>Agent</th><th>Version</th><th>Status</th><th className="num">Pending approvals</th>
+              <tr><th aria-label="Pick to compare" /><th>Run</th><th>Agent</th><th>Version</th><th>Status</th><th className="num">Pending approvals</th>
                 <th>Started</th><th className="num">Duration</th></tr>
             </thead>
             <tbody>
-              {list.map((run) => <RunRow key={run.run_id} run={run} />)}
+              {list.map((run) => <RunRow key={run.run_id} run={run} picked={picked.includes(run.run_id)} onPick={pick} />)}
             </tbody>
           </table>
         </div>
@@ -109,12 +118,15 @@ export function RunsPage() {
   )
 }
 
-function RunRow({ run }: { run: AgentRun }) {
+function RunRow({ run, picked, onPick }: { run: AgentRun; picked: boolean; onPick: (runId: string, on: boolean) => void }) {
   const started = run.started_at
   const ended = run.closed_at ? parseTime(run.closed_at) : Date.now()
   return (
     <tr data-run-id={run.run_id}>
-      <td><Link to={`/runs/${run.run_id}`}><code>{run.run_id}</code></Link></td>
+      <td><input type="checkbox" aria-label={`Compare ${run.run_id}`} checked={picked}
+        onChange={(e) => onPick(run.run_id, e.target.checked)} /></td>
+      <td><Link to={`/runs/${run.run_id}`}><code>{run.run_id}</code></Link>
+        {run.fork && <span className="muted small" title={`forked from ${run.fork.parent_run_id}`}> fork @ {run.fork.at_step}</span>}</td>
       <td>{run.agent ? <Link to={`/agents/${encodeURIComponent(run.agent)}`}>{run.agent}</Link> : '–'}</td>
       <td>{run.version ? <span className="version">{run.version}</span> : '–'}</td>
       <td><span className={`status ${statusClass(run.status)}`}>{statusLabel(run.status)}</span></td>
