@@ -113,7 +113,8 @@ def test_a_fork_reuses_the_steps_before_k_and_goes_live_from_k(live_server: Live
             }
             return {"parent": parent_done, "forked": forked, "fork": fork_done, "requests": fork_requests,
                     "grandchild": grandchild_done, "grandchild_calls": grandchild_calls,
-                    "trace": trace, "diff": diffed.json(), "again": again_done, "rerun_calls": rerun_calls, "got": got, "forks": forks,
+                    "trace": trace, "diff": diffed.json(),
+                    "again": again_done, "rerun_calls": rerun_calls, "got": got, "forks": forks,
                     "listed": listed, "bad": bad}
 
     result = asyncio.run(scenario())
@@ -153,7 +154,7 @@ def test_a_fork_reuses_the_steps_before_k_and_goes_live_from_k(live_server: Live
     diverged = diff["diverged_at"]
     assert (diverged["a_index"], diverged["b_index"]) == (3, 3), diverged
     assert {"prompt", "output"} <= set(diverged["changes"]), diverged
-    assert diff["spec_changes"] and diff["spec_changes"][0]["path"] == "system_prompt"
+    assert [change["path"] for change in diff["spec_changes"]] == ["system_prompt"]
     assert diff["b"]["fork"] == {"parent_run_id": parent["run_id"], "at_step": 3,
                                  "overrides": {"system_prompt": "You are a pirate. Answer like one."}}
 
