@@ -13,6 +13,7 @@ import re
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+import neon
 from neon.execute.worker import workflow_runner
 from neon.execute.workflows import AgentRun
 
@@ -25,7 +26,9 @@ def shared_replayer() -> Replayer:
 
 def replayer() -> Replayer:
     """A replayer with the worker's workflow and sandbox (the same passthrough modules as `create_worker`)."""
-    return Replayer(workflows=[AgentRun], workflow_runner=workflow_runner())
+    # With no build id temporalio hashes the code of every loaded module first: ~1.5 s in a fresh process, ~9 s
+    # in a server's, on the first replay. The replayer registers with no server, so any fixed id will do.
+    return Replayer(workflows=[AgentRun], workflow_runner=workflow_runner(), build_id=f"neon-replay-{neon.__version__}")
 
 
 async def check_history(history: WorkflowHistory, *, using: Replayer | None = None) -> str | None:
