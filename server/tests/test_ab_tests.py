@@ -4,6 +4,7 @@ temporary evals folder, and the fake LLM server answering worse to one variant's
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from pydantic import BaseModel
 from temporalio.client import WorkflowExecutionStatus
 
+from neon.cli.main import main as cli
 from neon.execute import shared as s
 from neon.execute.evals import shared as e
 from neon.llm.fake import FakeLLMServer, FakeRequest
@@ -76,30 +78,40 @@ def check(model: type[BaseModel], value: Any) -> Any:
 
 @pytest.mark.slow
 def test_two_variants_run_as_two_eval_runs_and_the_worse_one_is_called_worse(
-        live_server: LiveServer, project_key: tuple[str, str], fake: FakeLLMServer, evals: Path) -> None:
-    async def go() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], list[Any]]:
+        live_server: LiveServer, project_key: tuple[str, str], fake: FakeLLMServer, evals: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    async def go_with(agents: AgentRig) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], list[Any]]:
+        rig = EvalRig(agents, live_server, project_key[1], evals)
+        started = await rig.call("POST", "/api/ab-tests", json={
+            "suite": "support-ab", "concurrency": 3,
+            "variants": [{"label": "baseline"}, {"label": "terse", "system_prompt": TERSE}]})
+        assert started.status_code == 202, started.text
+        ab = check(out.AbStarted, started.json())
+
+        async def read() -> dict[str, Any]:
+            got = await rig.call("GET", f"/api/ab-tests/{ab['ab_test_id']}")
+            assert got.status_code == 200, got.text
+            found: dict[str, Any] = got.json()
+            return found
+
+        done = await rig.until(read, lambda t: t["status"] in ("completed", "failed", "cancelled"), within=120)
+        listed = (await rig.call("GET", "/api/ab-tests")).json()
+        parent = await rig.client.get_workflow_handle(ab["ab_test_id"]).describe()
+        children = [await rig.client.get_workflow_handle(run_id).describe() for run_id in ab["eval_run_ids"]]
+        assert parent.status == WorkflowExecutionStatus.COMPLETED
+        return ab, done, listed, [child.status for child in children]
+
+    async def with_cli() -> tuple[Any, ...]:
         async with AgentRig(live_server, project_key, fake, task_queue="ab-test") as agents:
-            rig = EvalRig(agents, live_server, project_key[1], evals)
-            started = await rig.call("POST", "/api/ab-tests", json={
-                "suite": "support-ab", "concurrency": 3,
-                "variants": [{"label": "baseline"}, {"label": "terse", "system_prompt": TERSE}]})
-            assert started.status_code == 202, started.text
-            ab = check(out.AbStarted, started.json())
+            found = await go_with(agents)
+            connection = ["--base-url", live_server.url, "--api-key", project_key[1]]
+            capsys.readouterr()
+            code = await asyncio.to_thread(cli, ["ab", "show", found[0]["ab_test_id"], *connection])
+            shown = capsys.readouterr()
+            refused = await asyncio.to_thread(cli, ["ab", "start", "support-ab", "-v", "only", *connection])
+            return (*found, code, shown, refused, capsys.readouterr().err)
 
-            async def read() -> dict[str, Any]:
-                got = await rig.call("GET", f"/api/ab-tests/{ab['ab_test_id']}")
-                assert got.status_code == 200, got.text
-                found: dict[str, Any] = got.json()
-                return found
-
-            done = await rig.until(read, lambda t: t["status"] in ("completed", "failed", "cancelled"), within=120)
-            listed = (await rig.call("GET", "/api/ab-tests")).json()
-            parent = await rig.client.get_workflow_handle(ab["ab_test_id"]).describe()
-            children = [await rig.client.get_workflow_handle(run_id).describe() for run_id in ab["eval_run_ids"]]
-            assert parent.status == WorkflowExecutionStatus.COMPLETED
-            return ab, done, listed, [child.status for child in children]
-
-    ab, done, listed, children = asyncio.run(go())
+    ab, done, listed, children, shown_code, shown, refused, refused_err = asyncio.run(with_cli())
     check(out.AbDetail, done)
     assert done["status"] == "completed", done
     assert children == [WorkflowExecutionStatus.COMPLETED] * 2
@@ -136,6 +148,13 @@ def test_two_variants_run_as_two_eval_runs_and_the_worse_one_is_called_worse(
     # The variants' requests differed only by the system prompt.
     assert sum(TERSE in r.system for r in fake.requests) == CASES
     assert check(out.AbTestPage, listed)["ab_tests"][0]["ab_test_id"] == ab["ab_test_id"]
+    # `neon ab show` printed the verdicts and exited 1: a variant is worse than the baseline.
+    assert shown_code == 1
+    assert re.search(r"terse\s+mentions\s+Δ -1.000\s+CI \[-1.000, -1.000\]\s+worse", shown.out), shown.out
+    assert re.search(r"terse\s+short\s+Δ \+0.000 .* no clear difference", shown.out), shown.out
+    assert "a variant is worse than the baseline" in shown.err
+    assert refused == 2  # one variant: refused, named
+    assert "variants" in refused_err
 
 
 class NoTemporal:
