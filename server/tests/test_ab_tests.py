@@ -17,7 +17,7 @@ from temporalio.client import WorkflowExecutionStatus
 from neon.cli.main import main as cli
 from neon.execute import shared as s
 from neon.execute.evals import shared as e
-from neon.llm.fake import FakeLLMServer, FakeRequest
+from neon.llm.fake import FakeLLMServer, FakeReply, FakeRequest
 from neon_server.api import ab_schemas as out
 from neon_server.services.eval_workflows import EvalWorkflowService
 from server.tests.agent_rig import EXAMPLES, AgentRig
@@ -194,3 +194,45 @@ def test_an_unknown_ab_test_is_404(live_server: LiveServer, project_key: tuple[s
     answer = httpx.get(f"{live_server.url}/api/ab-tests/run_x", headers={"x-api-key": project_key[1]}, timeout=10)
     assert answer.status_code == 404
     assert "no A/B test 'run_x'" in answer.text
+
+
+@pytest.mark.slow
+def test_pause_reaches_every_variant_and_cancel_closes_their_runs(
+        live_server: LiveServer, project_key: tuple[str, str], evals: Path) -> None:
+    def slow(request: FakeRequest) -> FakeReply:
+        return FakeReply(text="Sure.", delay=0.5)
+
+    async def go() -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
+        with FakeLLMServer(reply=slow) as fake:
+            async with AgentRig(live_server, project_key, fake, task_queue="ab-cancel") as agents:
+                rig = EvalRig(agents, live_server, project_key[1], evals)
+                started = await rig.call("POST", "/api/ab-tests", json={
+                    "suite": "support-ab", "concurrency": 1,
+                    "variants": [{"label": "a"}, {"label": "b", "model": "other-model"}]})
+                assert started.status_code == 202, started.text
+                ab_id = started.json()["ab_test_id"]
+
+                async def read() -> dict[str, Any]:
+                    found: dict[str, Any] = (await rig.call("GET", f"/api/ab-tests/{ab_id}")).json()
+                    return found
+
+                await rig.until(read, lambda t: all(v["progress"]["running"] == 1 for v in t["variants"]))
+                paused = await rig.call("POST", f"/api/ab-tests/{ab_id}/pause")
+                assert paused.status_code == 202, paused.text
+                held = await rig.until(read, lambda t: all(v["progress"]["paused"] and v["progress"]["running"] == 0
+                                                           for v in t["variants"]))
+                assert held["status"] == "paused"
+                cancelled = await rig.call("POST", f"/api/ab-tests/{ab_id}/cancel")
+                assert cancelled.status_code == 202, cancelled.text
+                closed = await rig.until(read, lambda t: t["status"] == "cancelled")
+                runs = [(await rig.call("GET", f"/api/eval-runs/{v['eval_run_id']}")).json()
+                        for v in closed["variants"]]
+                late = (await rig.call("POST", f"/api/ab-tests/{ab_id}/cancel"))
+                assert late.status_code == 409
+                return closed, runs, {"late": late.text}
+
+    closed, runs, late = asyncio.run(go())
+    assert [r["status"] for r in runs] == ["cancelled", "cancelled"]
+    assert all(len(r["results"]) < CASES for r in runs)  # the pause held them: not every case ran
+    assert closed["comparisons"] == []
+    assert "has ended" in late["late"]
