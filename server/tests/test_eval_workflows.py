@@ -212,7 +212,9 @@ def test_pause_resume_then_cancel(live_server: LiveServer, project_key: tuple[st
         stopped = await rig.until(lambda: rig.run(second), lambda r: r["status"] == "cancelled")
         assert stopped["results"] == []
         assert stopped["finished_at"] is not None
-        parent = await rig.client.get_workflow_handle(second).describe()
+        # The run is closed by the workflow's last activity, just before the workflow itself ends cancelled.
+        parent = await rig.until(rig.client.get_workflow_handle(second).describe,
+                                 lambda d: d.status != WorkflowExecutionStatus.RUNNING)
         assert parent.status == WorkflowExecutionStatus.CANCELED
         for case in ("c00", "c01"):  # the running children went with it
             child = await rig.client.get_workflow_handle(e.case_workflow_id(second, case)).describe()

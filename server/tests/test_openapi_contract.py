@@ -75,6 +75,7 @@ CROSS_FIELD_REFUSALS = (
     # dashboard specs: a block inside the 12-column grid, a dynamic section's regex that compiles, a JSON size
     "(the 12-column grid)", "not a valid regular expression", "KB as JSON", "blocks in all",
     "a lone surrogate",
+    "variant labels must be unique",  # A/B tests: one label per variant
 )
 
 

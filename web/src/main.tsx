@@ -10,6 +10,7 @@ import { ApprovalsPage } from './features/approvals/ApprovalsPage'
 import { ConnectPage } from './features/connect/ConnectPage'
 import { DatasetPage } from './features/datasets/DatasetPage'
 import { DatasetsPage } from './features/datasets/DatasetsPage'
+import { AbTestPage } from './features/evals/AbTestPage'
 import { ComparePage } from './features/evals/ComparePage'
 import { EvalRunPage } from './features/evals/EvalRunPage'
 import { EvalRunsPage } from './features/evals/EvalRunsPage'
@@ -53,6 +54,7 @@ function App() {
           <Route path="/analytics" element={<AnalyticsPage />} />
           <Route path="/evals" element={<EvalRunsPage />} />
           <Route path="/evals/compare" element={<ComparePage />} />
+          <Route path="/evals/ab/:abId" element={<AbTestPage />} />
           <Route path="/evals/:runId" element={<EvalRunPage />} />
           <Route path="/agents" element={<AgentsPage />} />
           <Route path="/agents/:name" element={<AgentPage />} />

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from neon_server import __version__
 from neon_server.api import (
+    ab_tests,
     agent_blobs,
     agent_run_diff,
     agent_runs,
@@ -67,6 +68,7 @@ def create_app(services: Services | None, *, ui_dist: Path = DIST) -> FastAPI:
     app.include_router(live.router)
     app.include_router(datasets.router)
     app.include_router(evals.router)
+    app.include_router(ab_tests.router)
     app.include_router(online.router)
     app.include_router(agent_blobs.router)
     app.include_router(run_stream.router)

@@ -13,6 +13,7 @@ from neon.tracing.config import disable_autoconfigure
 from neon_server.ingest.semconv import Limits
 from neon_server.ingest.wal import IngestLog
 from neon_server.ingest.writer import BatchWriter, queryable_after
+from neon_server.services.ab_tests import AbTestService
 from neon_server.services.agent_blobs import AgentBlobService
 from neon_server.services.agent_runs import AgentRunService
 from neon_server.services.agents import AgentService
@@ -98,6 +99,7 @@ class Services:
     eval_runs: EvalRunService = field(init=False)
     eval_launcher: EvalLauncher = field(init=False)
     eval_workflows: EvalWorkflowService = field(init=False)
+    ab_tests: AbTestService = field(init=False)
     score_jobs: ScoreJobService = field(init=False)
     online_rules: OnlineRuleService = field(init=False)
     online_scorer: OnlineScorer | None = field(init=False)
@@ -164,6 +166,8 @@ class Services:
             self.eval_runs, client=self.agent_runs.client, available=lambda: self.temporal is not None,
             issue_token=self.run_tokens.issue, neon_url=lambda: self._neon_url_for_workers,
             task_queue=s.agent_task_queue, evals_path=s.evals_path)
+        self.ab_tests = AbTestService(self.eval_runs, eval_workflows=lambda: self.eval_workflows,
+                                      agent_runs=lambda: self.agent_runs)
         self.eval_launcher = EvalLauncher(self.eval_runs, evals_path=s.evals_path, logs_dir=s.home / "eval-runs",
                                           timeout_seconds=s.eval_run_timeout_seconds)
         scoring = TraceScoring(self.traces, self.scores)

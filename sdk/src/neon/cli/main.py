@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 import neon
-from neon.cli import agents, evals, neptune, score, track, track_io
+from neon.cli import ab, agents, evals, neptune, score, track, track_io
 
 SERVER_COMMANDS = ("up", "worker", "projects", "keys")
 Handler = Callable[[argparse.Namespace], int]
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"neon {neon.__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     evals.register(commands)
+    ab.register(commands)
     score.register(commands)
     agents.register(commands)
     neptune.register(commands)

@@ -16,6 +16,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 import neon
 from neon.execute.activities import AgentActivities, Pricer, genai_price
+from neon.execute.evals.ab import AbTest, compare_variants
 from neon.execute.evals.activities import EvalActivities
 from neon.execute.evals.workflows import EvalCase, EvalRun
 from neon.execute.workflows import AgentRun
@@ -46,8 +47,8 @@ def create_worker(client: Client, *, task_queue: str = DEFAULT_TASK_QUEUE, agent
     activities = AgentActivities(env=env, pricer=pricer, llm_timeout_seconds=llm_timeout_seconds)
     configured = os.environ.get("NEON_EVALS_PATH")
     evals = EvalActivities(evals_path=evals_path or (Path(configured) if configured else None))
-    return Worker(client, task_queue=task_queue, workflows=[AgentRun, EvalRun, EvalCase],
-                  activities=activities.all() + evals.all(),
+    return Worker(client, task_queue=task_queue, workflows=[AgentRun, EvalRun, EvalCase, AbTest],
+                  activities=activities.all() + evals.all() + [compare_variants],
                   build_id=f"neon-{neon.__version__}",  # without one, temporalio hashes every loaded module
                   max_concurrent_activities=max_concurrent_activities,
                   workflow_runner=workflow_runner())

@@ -129,9 +129,10 @@ async def compare_runs(services: ServicesDep, principal: PrincipalDep,
     return result
 
 
-@router.get("/api/eval-runs/compare-runs", summary="Compare two given runs of one suite (the shape of compare)",
+@router.get("/api/eval-runs/compare-runs", summary="Compare two given runs of one suite (the shape of compare); "
+                                                  "a run token may call it (an A/B test's comparison does)",
             responses={**ok(out.Comparison), **errors(NO_RUN)}, response_model=None)
-async def compare_two_runs(services: ServicesDep, principal: PrincipalDep,
+async def compare_two_runs(services: ServicesDep, principal: KeyOrRunTokenDep,
                            baseline_run: Annotated[str, Query(description="id of the run to compare against")],
                            candidate_run: Annotated[str, Query(description="id of the run under test")],
                            threshold: Annotated[float, Query(gt=0, le=1, description=THRESHOLD)] = 0.95,

@@ -95,12 +95,20 @@ async def fork_run(runs: AgentRunService, project_id: str, run_id: str, at_step:
 def _forked_spec(runs: AgentRunService, project_id: str, parent: s.RunInput,
                  overrides: dict[str, Any]) -> AgentSpec:
     """The parent's spec (or the chosen version's) with the overrides applied."""
-    base = copy.deepcopy(parent.spec)
-    where = f"version {parent.version}"
+    return spec_with_overrides(runs, project_id, agent=parent.agent, version=parent.version, spec=parent.spec,
+                               overrides=overrides)
+
+
+def spec_with_overrides(runs: AgentRunService, project_id: str, *, agent: str, version: str, spec: dict[str, Any],
+                        overrides: dict[str, Any]) -> AgentSpec:
+    """`spec` (or the chosen recorded version of `agent`) with the overrides applied: what a fork runs, and
+    what an A/B variant runs."""
+    base = copy.deepcopy(spec)
+    where = f"version {version}"
     if "version" in overrides:
-        known = runs.versions(project_id, parent.agent)
+        known = runs.versions(project_id, agent)
         if overrides["version"] not in known:
-            raise NotFound(f"agent {parent.agent!r} has no version {overrides['version']!r}; its versions: "
+            raise NotFound(f"agent {agent!r} has no version {overrides['version']!r}; its versions: "
                            f"{', '.join(known) or 'none recorded'}")
         base, where = copy.deepcopy(known[overrides["version"]]), f"version {overrides['version']}"
     if "system_prompt" in overrides:
@@ -116,7 +124,7 @@ def _forked_spec(runs: AgentRunService, project_id: str, parent: s.RunInput,
         have = [tool["name"] for tool in base.get("tools") or []]
         missing = [name for name in overrides["tools"] if name not in have]
         if missing:
-            raise InvalidInput(f"unknown tool(s) {', '.join(missing)}: agent {parent.agent!r} {where} has "
+            raise InvalidInput(f"unknown tool(s) {', '.join(missing)}: agent {agent!r} {where} has "
                                f"{', '.join(have) or 'no tools'}")
         base["tools"] = [tool for tool in base.get("tools") or [] if tool["name"] in overrides["tools"]]
     try:

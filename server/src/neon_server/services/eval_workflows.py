@@ -55,6 +55,20 @@ class EvalWorkflowService:
         """Whether this process runs Temporal (`neon up`); without it, runs start as `neon eval` subprocesses."""
         return self._available()
 
+    async def temporal(self) -> Client:
+        return await self._client()
+
+    def connection(self, project_id: str) -> Connection:
+        """How a workflow's activities reach Neon for this project (URL and a run token)."""
+        return Connection(self._neon_url(), self._issue_token(project_id))
+
+    def evals_folder(self) -> Path:
+        return require_evals_folder(self._evals_path)
+
+    @property
+    def task_queue(self) -> str:
+        return self._task_queue
+
     async def start(self, project_id: str, *, suite: str, version: str, concurrency: int | None) -> EvalRun:
         """Open a queued run and start the workflow that fills it; returns the run at once."""
         check_label(suite, "suite")

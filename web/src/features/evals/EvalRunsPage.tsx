@@ -5,6 +5,7 @@ import { CopyBlock } from '../../components/CopyBlock'
 import { Empty, ErrorBox, Spinner } from '../../components/Feedback'
 import { ago, durationMs, fullTime, parseTime, score } from '../../lib/format'
 import { useQuery } from '../../lib/useQuery'
+import { AbTestList } from './AbTestPage'
 import { runStatusClass, valueColor } from './scores'
 
 const LIMIT = 200
@@ -82,6 +83,7 @@ export function EvalRunsPage() {
           </button>
         </div>
       </div>
+      <AbTestList />
       {runs.error && <ErrorBox error={runs.error} what="eval runs" retry={runs.reload} />}
       {runs.loading && !runs.data && <Spinner />}
       {runs.data && list.length === 0 && (suite ? (

@@ -86,6 +86,10 @@ class EvalNeonAPI(NeonRunAPI):
         await self._send("POST", f"/api/eval-runs/{quote(eval_run_id, safe='')}/finish",
                          json.dumps({"status": status, "error": error}).encode())
 
+    async def get_json(self, path: str) -> Any:
+        """A read of the API (the A/B comparison), with the same retries."""
+        return json.loads((await self._send("GET", path, b"")).content)
+
     async def export_spans(self, spans: list[ReadableSpan]) -> None:
         """A case's spans as OTLP protobuf, the way the SDK exports them (this client is used by one
         activity at a time, so its content type can change for this request)."""

@@ -79,6 +79,7 @@ class EvalRunInput:
     concurrency: int = DEFAULT_CONCURRENCY
     case_ids: list[str] = field(default_factory=list)  # only these cases of the suite (empty: all of them)
     case_timeout_seconds: float = 3600.0
+    agent: AgentTarget | None = None  # run the cases against this spec instead of the suite's (an A/B variant)
 
 
 @dataclass
@@ -130,3 +131,91 @@ class EvalProgress:
     running: int = 0
     status: str = LOADING
     paused: bool = False
+
+
+# ------------------------------------------------------------------ A/B tests
+AB_TEST = "neon.ab_test"
+AB_COMPARE = "neon.ab_compare"  # activity: each variant's eval run against the baseline's
+
+# Verdicts per scorer of a variant against the baseline
+BETTER, WORSE, NO_CLEAR_DIFFERENCE = "better", "worse", "no clear difference"
+COMPARING = "comparing"
+
+
+@dataclass
+class AbVariant:
+    label: str                       # the variant's name, and the version of its eval run
+    eval_run_id: str                 # the metadata eval run its child `neon.eval_run` fills
+    agent: AgentTarget               # the spec its cases run against (a recorded version, overrides applied)
+
+
+@dataclass
+class AbTestInput:
+    project_id: str
+    ab_test_id: str
+    suite: SuiteRef
+    variants: list[AbVariant]        # the first is the baseline
+    connection: Connection
+    concurrency: int = DEFAULT_CONCURRENCY  # cases in flight per variant
+
+
+@dataclass
+class AbVariantState:
+    label: str
+    eval_run_id: str
+    status: str = RUNNING            # then how its eval run ended: completed, failed or cancelled
+
+
+@dataclass
+class AbProgress:
+    status: str = RUNNING            # running, paused, comparing, completed, failed, cancelled
+    paused: bool = False
+    variants: list[AbVariantState] = field(default_factory=list)
+
+
+@dataclass
+class ScorerVerdict:
+    scorer: str
+    paired: int
+    baseline_mean: float | None
+    candidate_mean: float | None
+    mean_delta: float | None
+    ci_low: float | None
+    ci_high: float | None
+    regressed: bool
+    verdict: str
+
+
+@dataclass
+class VariantComparison:
+    label: str
+    eval_run_id: str
+    scorers: list[ScorerVerdict]
+
+
+@dataclass
+class CompareInput:
+    baseline: AbVariantState
+    candidates: list[AbVariantState]
+    connection: Connection
+
+
+@dataclass
+class AbResult:
+    status: str                      # completed, or failed when the baseline's run did not complete
+    baseline: str
+    variants: list[AbVariantState]
+    comparisons: list[VariantComparison]
+    error: str = ""
+
+
+def verdict(scorer: dict[str, Any]) -> str:
+    """A scorer of a variant against the baseline (a scorer entry of `compare-runs`): worse when the regression
+    gate trips or the whole confidence interval of the mean delta is below zero; better when it is wholly
+    above zero; otherwise there is no clear difference."""
+    low, high = scorer.get("ci_low"), scorer.get("ci_high")
+    if scorer.get("regressed") or (high is not None and high < 0):
+        return WORSE
+    if low is not None and low > 0:
+        return BETTER
+    return NO_CLEAR_DIFFERENCE

@@ -106,7 +106,7 @@ class EvalRun:
             loaded = await workflow.execute_activity(
                 e.LOAD_CASES, run.suite, result_type=e.LoadedSuite, start_to_close_timeout=timedelta(minutes=5),
                 retry_policy=RetryPolicy(maximum_attempts=3))
-            self.agent = loaded.agent
+            self.agent = run.agent if run.agent is not None else loaded.agent  # an A/B variant's spec
             wanted = set(run.case_ids)
             case_ids = [c for c in loaded.case_ids if c in wanted] if wanted else loaded.case_ids
             self.progress.total = len(case_ids)
