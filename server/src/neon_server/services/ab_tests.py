@@ -18,7 +18,7 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from neon.evaluate.suites import SpecAgent, SuiteError, discover_suites
 from neon.execute import shared as s
@@ -31,6 +31,7 @@ from neon_server.services.agent_runs import AgentRunService
 from neon_server.services.errors import Conflict, InvalidInput, NotFound, Unavailable
 from neon_server.services.eval_workflows import EvalWorkflowService
 from neon_server.services.evals import EvalRunService, check_label
+from neon_server.services.workflow_calls import project_handle, steer
 
 MIN_VARIANTS, MAX_VARIANTS = 2, 10
 VARIANT_OVERRIDES = ("version", "system_prompt", "model", "provider", "parameters", "tools")
@@ -188,31 +189,15 @@ class AbTestService:
         handle = await self._handle(project_id, ab_test_id)
         if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
             raise Conflict(f"A/B test {ab_test_id} has ended")
-        try:
-            if action == "cancel":
-                await handle.cancel()
-            else:
-                await handle.signal(action)
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                raise Conflict(f"A/B test {ab_test_id} has ended") from exc
-            raise Unavailable(f"Temporal: {exc.message}") from exc
+        await steer(handle, action, ended=f"A/B test {ab_test_id} has ended")
         return {"ab_test_id": ab_test_id, "action": action}
 
     async def _handle(self, project_id: str, ab_test_id: str) -> WorkflowHandle[Any, Any]:
         if not ab_test_id.startswith("ab_") or len(ab_test_id) > 64:
             raise NotFound(f"no A/B test {ab_test_id!r}")
         client: Client = await self._evals().temporal()
-        handle = client.get_workflow_handle(ab_test_id, result_type=e.AbResult)
-        try:
-            description = await handle.describe()
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                raise NotFound(f"no A/B test {ab_test_id!r}") from exc
-            raise Unavailable(f"Temporal: {exc.message}") from exc
-        if description.typed_search_attributes.get(PROJECT) != project_id:
-            raise NotFound(f"no A/B test {ab_test_id!r}")
-        return handle
+        return await project_handle(client, ab_test_id, project_id, missing=f"no A/B test {ab_test_id!r}",
+                                    result_type=e.AbResult)
 
 
 def _overrides(variant: dict[str, Any]) -> dict[str, Any]:

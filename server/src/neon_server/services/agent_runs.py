@@ -18,7 +18,7 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from neon.execute import shared as s
 from neon.execute.errors import SpecError
@@ -29,6 +29,7 @@ from neon_server.services.agent_blobs import AgentBlobService
 from neon_server.services.agent_forks import fork_lineage, fork_run
 from neon_server.services.agent_replay import BlobReader, replay_answer
 from neon_server.services.errors import Conflict, InvalidInput, NotFound, Unavailable
+from neon_server.services.workflow_calls import project_handle
 
 ClientFactory = Callable[[], Awaitable[Client]]
 SpecSource = Callable[[str], AgentSpec | None]  # an agent's current spec by name (the agents folder)
@@ -243,16 +244,7 @@ class AgentRunService:
     async def _handle(self, project_id: str, run_id: str) -> WorkflowHandle[Any, Any]:
         _safe("run id", run_id)
         client = await self.client()
-        handle = client.get_workflow_handle(run_id)
-        try:
-            description = await handle.describe()
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                raise NotFound(f"no run {run_id!r}") from exc
-            raise Unavailable(f"Temporal: {exc.message}") from exc
-        if description.typed_search_attributes.get(PROJECT) != project_id:
-            raise NotFound(f"no run {run_id!r}")
-        return handle
+        return await project_handle(client, run_id, project_id, missing=f"no run {run_id!r}")
 
     @staticmethod
     def _summary(execution: Any) -> dict[str, Any]:

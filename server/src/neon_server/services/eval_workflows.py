@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowQueryFailedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from neon.evaluate.results import summarize
 from neon.execute.evals import shared as e
@@ -24,6 +24,7 @@ from neon.execute.shared import Connection
 from neon_server.domain.evaluation import OPEN_STATUSES, EvalRun
 from neon_server.services.errors import Conflict, InvalidInput, Unavailable
 from neon_server.services.evals import WORKFLOW_ID, EvalRunService, check_label
+from neon_server.services.workflow_calls import steer
 
 ACTIONS = ("pause", "resume", "cancel")
 
@@ -131,15 +132,7 @@ class EvalWorkflowService:
             raise Conflict(f"eval run {run.id} has ended ({run.status})")
         client = await self._client()
         handle = client.get_workflow_handle(workflow_id)
-        try:
-            if action == "cancel":
-                await handle.cancel()
-            else:
-                await handle.signal(action)
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                raise Conflict(f"eval run {run.id} has ended") from exc
-            raise Unavailable(f"Temporal: {exc.message}") from exc
+        await steer(handle, action, ended=f"eval run {run.id} has ended")
         return {"run_id": run.id, "action": action, "workflow_id": workflow_id}
 
 
