@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import httpx
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from temporalio import activity
@@ -107,13 +108,19 @@ class EvalActivities:
     """`evals_path`: this worker's evals folder, used instead of the one the run names (a worker on another
     machine has the suites elsewhere). Suites are imported once per eval run and kept for its other cases."""
 
-    def __init__(self, *, evals_path: Path | None = None,
-                 api: Callable[[Connection], EvalNeonAPI] = EvalNeonAPI) -> None:
+    def __init__(self, *, evals_path: Path | None = None) -> None:
         self._evals_path = evals_path
-        self._api = api
+        # One HTTP client for every case's writes (made on first use, on the worker's loop): a client per call
+        # cost more CPU than the call — its TLS context — and was a third of a 100-case run's worker CPU.
+        self._http: httpx.AsyncClient | None = None
         self._suites: OrderedDict[tuple[str, str, str], Suite] = OrderedDict()
         self._collector: TraceCollector | None = None
         self._spans = CaseSpans()
+
+    def _api(self, connection: Connection) -> EvalNeonAPI:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=30.0, limits=httpx.Limits(max_connections=50))
+        return EvalNeonAPI(connection, http=self._http)
 
     def all(self) -> list[Callable[..., Any]]:
         return [self.load_cases, self.run_case, self.case_message, self.score_agent_case, self.record_case_error,
