@@ -20,7 +20,9 @@ from typing import Any
 import pyarrow as pa
 import pytest
 import schemathesis
+from google.protobuf.message import DecodeError
 from hypothesis import strategies as st
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from schemathesis import Case, CheckContext, Response
 from schemathesis.specs.openapi.checks import positive_data_acceptance
@@ -114,6 +116,30 @@ def otlp_protobuf(draw: st.DrawFn) -> bytes:
 
 
 schemathesis.openapi.media_type("application/x-protobuf", otlp_protobuf())
+
+
+@schema.hook("map_body")
+def logs_export_for_v1_logs(context: schemathesis.HookContext, body: Any) -> Any:
+    """The protobuf strategy is registered per media type, so /v1/logs is handed trace exports: each becomes the
+    logs export of the same shape (a log record per span, with its ids, time and name), which is what a logs
+    client would send. Anything else (bodies of negative cases) goes as it came."""
+    if context.operation is None or context.operation.path != "/v1/logs" or not isinstance(body, bytes):
+        return body
+    traces = ExportTraceServiceRequest()
+    try:
+        traces.ParseFromString(body)
+    except DecodeError:
+        return body
+    logs = ExportLogsServiceRequest()
+    for resource_spans in traces.resource_spans:
+        records = logs.resource_logs.add().scope_logs.add().log_records
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                record = records.add()
+                record.trace_id, record.span_id = span.trace_id, span.span_id
+                record.time_unix_nano = span.start_time_unix_nano
+                record.body.string_value = span.name
+    return logs.SerializeToString()
 
 
 @st.composite

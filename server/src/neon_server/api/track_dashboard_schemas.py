@@ -8,7 +8,7 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from neon_server.api.track_table_schemas import TableColumn, TableSort
 from neon_server.domain.track import RUN_ID_PATTERN
@@ -55,6 +55,14 @@ class Checked(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
 
+def _integral(value: Any) -> Any:
+    """JSON has one number type: 9.0 is the integer 9 (as JSON Schema's `integer` says), 9.5 is not one."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+GridInt = Annotated[int, BeforeValidator(_integral)]  # strict otherwise: "9" and true stay refused
+
+
 # ---------------------------------------------------------------- saved views
 class ViewState(Checked):
     """The runs table's state, as its address records it."""
@@ -96,10 +104,10 @@ class ViewList(BaseModel):
 class BlockLayout(Checked):
     """A block's place in the 12-column grid; y and h count rows."""
 
-    x: int = Field(ge=0, le=GRID_COLUMNS - 1)
-    y: int = Field(ge=0, le=100_000)
-    w: int = Field(ge=1, le=GRID_COLUMNS)
-    h: int = Field(ge=1, le=200)
+    x: GridInt = Field(ge=0, le=GRID_COLUMNS - 1)
+    y: GridInt = Field(ge=0, le=100_000)
+    w: GridInt = Field(ge=1, le=GRID_COLUMNS)
+    h: GridInt = Field(ge=1, le=200)
 
     @model_validator(mode="after")
     def _fits(self) -> BlockLayout:
