@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import httpx
+from agent_bench import wait_ready  # beside this file: `neon up` with its Temporal worker ready
 
 from neon.llm.fake import FakeLLMServer
 
@@ -66,19 +67,6 @@ echoed.name = "echoed"
 define_suite("py-llm", agent=ask_llm, scorers=[echoed], cases=CASES)
 define_suite("agent-llm", agent=agent_spec({spec!r}), scorers=[echoed], cases=CASES)
 '''
-
-
-def wait_ready(url: str, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        try:
-            health = httpx.get(f"{url}/api/health", timeout=2).json()
-            if health["dependencies"].get("temporal", {}).get("status") == "ok" and \
-                    health.get("workers", {}).get("status") == "ok":
-                return
-        except (httpx.TransportError, ValueError, KeyError):
-            pass
-        time.sleep(0.1)
-    raise SystemExit("neon up did not get ready")
 
 
 def workflow_run(url: str, key: str, suite: str, concurrency: int, cases: int) -> float:
