@@ -136,16 +136,28 @@ class AbTestService:
 
     # ------------------------------------------------------------------ read
     async def list_tests(self, project_id: str, limit: int = 50) -> list[dict[str, Any]]:
-        """The project's A/B tests, newest first (Temporal lists by start time)."""
+        """The project's A/B tests, newest first.
+
+        Temporal's list is eventually consistent: a test started a moment ago may not be in it yet. The newest
+        eval runs (metadata store, read-your-writes) name the tests started last, and any of those the list
+        lacks is described directly, so a test is listed as soon as its start was answered."""
         client = await self._evals().temporal()
         query = f"{s.SA_PROJECT} = {_quote(project_id)} AND WorkflowType = {_quote(e.AB_TEST)}"
         found = []
         try:
             async for execution in client.list_workflows(query, limit=limit):
                 found.append(await _summary(execution))
+            recent = await asyncio.to_thread(self._runs.list, project_id, limit=2 * MAX_VARIANTS)
+            listed = {test["ab_test_id"] for test in found}
+            for ab_test_id in dict.fromkeys(str(run.metadata["ab_test"]) for run in recent
+                                            if run.metadata.get("ab_test") not in (None, *listed)):
+                try:
+                    found.append(await _summary(await client.get_workflow_handle(ab_test_id).describe()))
+                except RPCError:
+                    continue  # its workflow never started (the runs were failed) or is gone
         except RPCError as exc:
             raise Unavailable(f"Temporal: {exc.message}") from exc
-        return found
+        return sorted(found, key=lambda test: test["started_at"] or "", reverse=True)[:limit]
 
     async def get(self, project_id: str, ab_test_id: str) -> dict[str, Any]:
         """Status, each variant with its eval run's progress, the comparisons once done, and a row per case with
