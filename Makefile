@@ -5,7 +5,8 @@ PYTHON ?= python3
 UV := $(PYTHON) -m uv
 export UV_PYTHON_DOWNLOADS := never
 VENV_STAMP := .venv/.neon-synced
-LOCK_INPUTS := uv.lock pyproject.toml sdk/pyproject.toml server/pyproject.toml
+LOCK_INPUTS := uv.lock pyproject.toml sdk/pyproject.toml server/pyproject.toml native/pyproject.toml \
+	$(wildcard native/src/neon_native/*.c)
 
 UI_DIST := server/src/neon_server/ui/dist/index.html
 WEB_DEPS := web/node_modules/.package-lock.json
@@ -20,6 +21,7 @@ help: ## list the targets
 
 $(VENV_STAMP): $(LOCK_INPUTS)
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
+	@command -v cc >/dev/null 2>&1 || { echo "a C compiler is needed to build native/ (neon-native): install gcc" >&2; exit 1; }
 	$(UV) sync --all-packages --locked
 	@touch $@
 

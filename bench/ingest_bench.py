@@ -11,6 +11,7 @@ A run ends when the server has written every span; then the server is stopped an
     uv run python bench/ingest_bench.py --quick               # one short run
     uv run python bench/ingest_bench.py --sdk                 # through the real OTel SDK exporter
     uv run python bench/ingest_bench.py --profile out.txt     # py-spy collapsed stacks of the server under load
+    uv run python bench/ingest_bench.py --threads             # and the server's CPU per span by thread
 
 The load generator runs on the same 2-core machine as the server, so the figures are a floor.
 """
@@ -30,7 +31,8 @@ import sys
 import tempfile
 import textwrap
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -110,6 +112,7 @@ class RunResult:
     queryable_p50: float | None = None
     queryable_p99: float | None = None
     peak_rss_mb: float = 0.0
+    cpu_by_thread: Counter[str] = field(default_factory=Counter)
 
     @property
     def rate(self) -> float:
@@ -126,6 +129,12 @@ class RunResult:
                 f"{self.server_cpu / self.written_seconds:.2f} | {self.server_cpu / self.spans * 1e6:.0f} | "
                 f"{self.peak_rss_mb:,.0f} | {self.retries} | "
                 f"{'yes' if self.stored == self.spans else f'NO ({self.stored})'} |")
+
+    def threads(self) -> str:
+        """Server CPU µs per span by thread name, largest first."""
+        shares = ", ".join(f"{name} {seconds / self.spans * 1e6:.0f}"
+                           for name, seconds in self.cpu_by_thread.most_common() if seconds / self.spans > 1e-6)
+        return f"  {self.label}: server CPU µs/span by thread: {shares}"
 
 
 HEADER = ("| run | spans/s answered | spans/s written | answer p50 ms | answer p99 ms | queryable p50 ms "
@@ -190,6 +199,22 @@ def process_cpu(pid: int) -> float:
     return total
 
 
+def thread_cpu(pid: int) -> Counter[str]:
+    """CPU seconds so far per thread name (the engine names its threads; Python's all show as the process's name)
+    across the server and its decode workers: where the server's CPU goes."""
+    seconds: Counter[str] = Counter()
+    for member in process_tree(pid):
+        for task in Path(f"/proc/{member}/task").iterdir():
+            try:
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                name = (task / "comm").read_text().strip()
+            except (OSError, ValueError):
+                continue
+            seconds[name.rstrip("0123456789") or name] += (int(fields[11]) + int(fields[12])) / os.sysconf(
+                "SC_CLK_TCK")
+    return seconds
+
+
 def encode_requests(count: int, traces_per_request: int, seed: int) -> list[bytes]:
     rng = random.Random(seed)
     return [make_request(rng, traces_per_request).SerializeToString() for _ in range(count)]
@@ -227,23 +252,25 @@ async def send_all(url: str, key: str, bodies: list[bytes], concurrency: int) ->
 
 
 def run(label: str, bodies: list[bytes], spans_per_body: int, concurrency: int, env: dict[str, str],
-        profile: str | None = None) -> RunResult:
+        profile: str | None = None, gil: bool = False) -> RunResult:
     server = Server(env)
     spy = None
     try:
         if profile:
             py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
             spy = subprocess.Popen([py_spy, "record", "-o", profile, "--pid", str(server.proc.pid), "--rate", "200",
-                                    "--nonblocking", "--threads", "--idle", "--format", "raw"],
+                                    "--nonblocking", "--threads", "--gil" if gil else "--idle", "--format", "raw"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1)
-        cpu_before = process_cpu(server.proc.pid)
+        cpu_before, threads_before = process_cpu(server.proc.pid), thread_cpu(server.proc.pid)
         started = time.perf_counter()
         latencies, retries, seconds = asyncio.run(send_all(server.url, server.key, bodies, concurrency))
         total = len(bodies) * spans_per_body
         ingest = wait_written(server.url, total)
         written_seconds = time.perf_counter() - started
         cpu = process_cpu(server.proc.pid) - cpu_before
+        by_thread = thread_cpu(server.proc.pid)
+        by_thread.subtract(threads_before)
         rss = peak_rss_mb(server.proc.pid)
         if spy is not None:
             spy.send_signal(signal.SIGINT)
@@ -252,7 +279,7 @@ def run(label: str, bodies: list[bytes], spans_per_body: int, concurrency: int, 
         p50, p99 = ingest.get("queryable_p50_ms"), ingest.get("queryable_p99_ms")
         return RunResult(label, total, seconds, latencies, retries, stored, cpu, written_seconds,
                          float(p50) if isinstance(p50, int | float) else None,
-                         float(p99) if isinstance(p99, int | float) else None, rss)
+                         float(p99) if isinstance(p99, int | float) else None, rss, by_thread)
     finally:
         server.cleanup()
 
@@ -307,6 +334,8 @@ def main() -> None:
     parser.add_argument("--spans-per-request", type=int, default=200, help="a multiple of 50")
     parser.add_argument("--concurrency", type=int, action="append",
                         help="connections (repeatable; default 1, 4, 8; 4 for --quick and --profile)")
+    parser.add_argument("--gil", action="store_true", help="with --profile: only the thread holding the GIL")
+    parser.add_argument("--threads", action="store_true", help="after each run, server CPU per span by thread")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="server setting for every run, e.g. NEON_INGEST_BATCH_DELAY_MS=250")
     args = parser.parse_args()
@@ -325,22 +354,28 @@ def main() -> None:
     print(f"{count} requests of {per_request} spans, {mb:.2f} MB each, ~1 KB input and output per LLM span")
     print(HEADER)
     settings = "".join(f", {k}={v}" for k, v in env.items())
+    done: list[RunResult] = []
     if args.quick or args.profile:
         concurrency = (args.concurrency or [4])[0]
-        print(run(f"concurrency {concurrency}{settings}", bodies, per_request, concurrency, env,
-                  args.profile).row(), flush=True)
-        return
-    if args.sweep:
+        done.append(run(f"concurrency {concurrency}{settings}", bodies, per_request, concurrency, env,
+                        args.profile, args.gil))
+        print(done[-1].row(), flush=True)
+    elif args.sweep:
         for concurrency in (1, 2, 4, 8, 16, 32):
-            print(run(f"concurrency {concurrency}, batch ≤20k", bodies, per_request, concurrency, env).row(),
-                  flush=True)
+            done.append(run(f"concurrency {concurrency}, batch ≤20k", bodies, per_request, concurrency, env))
+            print(done[-1].row(), flush=True)
         for batch in (2_000, 5_000, 50_000):
             batch_env = {**env, "NEON_INGEST_BATCH_ROWS": str(batch)}
-            print(run(f"concurrency 16, batch ≤{batch // 1000}k", bodies, per_request, 16, batch_env).row(),
-                  flush=True)
-        return
-    for concurrency in args.concurrency or [1, 4, 8]:
-        print(run(f"concurrency {concurrency}{settings}", bodies, per_request, concurrency, env).row(), flush=True)
+            done.append(run(f"concurrency 16, batch ≤{batch // 1000}k", bodies, per_request, 16, batch_env))
+            print(done[-1].row(), flush=True)
+    else:
+        for concurrency in args.concurrency or [1, 4, 8]:
+            done.append(run(f"concurrency {concurrency}{settings}", bodies, per_request, concurrency, env))
+            print(done[-1].row(), flush=True)
+    if args.threads:
+        print()
+        for result in done:
+            print(result.threads())
 
 
 if __name__ == "__main__":

@@ -178,13 +178,14 @@ def test_decode_workers_store_what_the_writer_thread_stores(tmp_path: Path, anal
     assert "decode worker died" not in caplog.text
 
 
-def test_the_engine_decoder_stores_what_the_python_decoder_stores(tmp_path: Path, analytics: AnalyticsDB,
+def test_every_decoder_stores_what_the_python_decoder_stores(tmp_path: Path, analytics: AnalyticsDB,
                                                                    metadata: MetadataStore,
                                                                    caplog: pytest.LogCaptureFixture) -> None:
-    """`ingest_decoder=engine` maps logged bodies in the analytics engine; the stored spans are the same."""
+    """`ingest_decoder=native` reads logged bodies with the C walker, `engine` maps them in the analytics engine;
+    the stored spans are the same as through protobuf's Python objects."""
     body = make_request(random.Random(11), traces=2, spans_per_trace=10, payload_bytes=200).SerializeToString()
     stored = []
-    for decoder in ("python", "engine"):
+    for decoder in ("python", "native", "engine"):
         services = make_services(tmp_path / decoder, analytics, metadata, ingest_decoder=decoder)
         project = services.projects.create(f"decoder-{decoder}")
         _key, secret = services.keys.create(project.id)
@@ -202,7 +203,7 @@ def test_the_engine_decoder_stores_what_the_python_decoder_stores(tmp_path: Path
             tag="tests.decoders", params={"p": project.id})
         assert len(rows) == 20
         stored.append(rows)
-    assert stored[0] == stored[1]
+    assert stored[0] == stored[1] == stored[2]
     assert "could not map" not in caplog.text, "the engine mapped the batch itself, without the fallback"
 
 

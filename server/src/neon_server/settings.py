@@ -67,9 +67,11 @@ class Settings(BaseSettings):
                                     description="Spans waiting to be written before requests get 429.")
     ingest_dedupe_window_seconds: int = Field(default=600, ge=0, le=86_400,
                                               description="How long a written request is recognised if retried.")
-    ingest_decoder: Literal["python", "engine"] = Field(
-        default="python", description="Who maps logged OTLP protobuf onto span columns: this process (python), or "
-        "the analytics engine in one statement per batch (engine: slower on chDB, see docs/ingest.md).")
+    ingest_decoder: Literal["native", "python", "engine"] = Field(
+        default="native", description="Who reads logged OTLP protobuf: this process with Neon's C walker "
+        "(native; the neon-native package, ~3× faster than protobuf's Python objects; python when it is not "
+        "installed), this process through protobuf's Python objects (python), or the analytics engine in one "
+        "statement per batch (engine: slower on chDB, see docs/ingest.md). The mapping is the same.")
     ingest_decode_processes: int = Field(
         default_factory=lambda: min(4, max(0, (os.cpu_count() or 2) - 2)), ge=0, le=64,
         description="Worker processes that decode logged OTLP protobuf (default: cores − 2, 0–4; 0: the batch "

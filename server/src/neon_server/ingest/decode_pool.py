@@ -27,14 +27,15 @@ log = logging.getLogger("neon.ingest.decode")
 Decoded = tuple[pa.Table, pa.Table]
 
 
-def decode_logged(requests: list[LoggedRequest], limits: Limits) -> Decoded:
-    """The span and payload tables of logged requests, in order (run in a worker or in the caller)."""
+def decode_logged(requests: list[LoggedRequest], limits: Limits, *, native: bool = True) -> Decoded:
+    """The span and payload tables of logged requests, in order (run in a worker or in the caller). Logged
+    bodies passed `check_protobuf`, so `native` may read them with the C walker."""
     if not requests:
         return SPAN_SCHEMA.empty_table(), PAYLOAD_SCHEMA.empty_table()
     spans: list[pa.Table] = []
     payloads: list[pa.Table] = []
     for request in requests:
-        decoded = decode_protobuf(request.body, request.project_id, limits)
+        decoded = decode_protobuf(request.body, request.project_id, limits, native=native)
         if decoded.rejected:
             log.warning("logged request %s: %d spans could not be mapped: %s", request.digest, decoded.rejected,
                         decoded.message())
@@ -58,8 +59,9 @@ def _shares(requests: list[LoggedRequest], count: int) -> list[list[LoggedReques
 
 
 class DecodePool:
-    def __init__(self, processes: int, limits: Limits) -> None:
+    def __init__(self, processes: int, limits: Limits, *, native: bool = True) -> None:
         self._processes = processes
+        self._native = native
         self._limits = limits
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
@@ -79,20 +81,24 @@ class DecodePool:
     def decode(self, requests: list[LoggedRequest]) -> Decoded:
         shares = _shares(requests, self._processes)
         if len(shares) == 1 and len(requests) == 1 and requests[0].spans < 50:
-            return decode_logged(requests, self._limits)  # not worth a trip to a worker
+            return self._here(requests)  # not worth a trip to a worker
         try:
             pool = self._executor()
-            parts = [f.result() for f in [pool.submit(decode_logged, share, self._limits) for share in shares]]
+            parts = [f.result() for f in [pool.submit(decode_logged, share, self._limits, native=self._native)
+                                          for share in shares]]
         except BrokenProcessPool:
             log.exception("a decode worker died; decoding this batch here and starting new workers")
             with self._lock:
                 broken, self._pool = self._pool, None
             if broken is not None:
                 broken.shutdown(wait=False, cancel_futures=True)
-            return decode_logged(requests, self._limits)
+            return self._here(requests)
         if len(parts) == 1:
             return parts[0]
         return pa.concat_tables([p[0] for p in parts]), pa.concat_tables([p[1] for p in parts])
+
+    def _here(self, requests: list[LoggedRequest]) -> Decoded:
+        return decode_logged(requests, self._limits, native=self._native)
 
     def close(self) -> None:
         with self._lock:

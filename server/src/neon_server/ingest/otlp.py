@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -18,9 +19,16 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from neon_server.ingest.columns import SpanColumns
 from neon_server.ingest.semconv import Limits, ResourceInfo, append_span
+
+native_walk: Callable[[bytes], list[Any]] | None
+try:
+    from neon_native._otlp import walk as native_walk
+except ImportError:  # the C helpers are not built here: protobuf's message objects are read instead (same values)
+    native_walk = None
 
 STATUS = {0: "unset", 1: "ok", 2: "error"}
 STATUS_NAMES = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}
@@ -99,21 +107,45 @@ def _pb_events(span: Any) -> tuple[str, str]:
     return json.dumps(events, ensure_ascii=False, default=str), exception
 
 
-def decode_protobuf(body: bytes, project_id: str, limits: Limits) -> DecodeResult:
+def _pb_walk(body: bytes) -> list[Any]:
+    """The body read through protobuf's message objects, in the shape `neon_native._otlp.walk` gives (with the
+    span message itself as the last item of a span that has events or links)."""
     request = ExportTraceServiceRequest()
     try:
         request.ParseFromString(body)
     except DecodeError as exc:
         raise UndecodableBody(f"not an OTLP ExportTraceServiceRequest in protobuf: {exc}") from None
+    return [([(kv.key, _pb_value(kv.value)) for kv in resource_spans.resource.attributes],
+             [(scope_spans.scope.name,
+               [(span.trace_id, span.span_id, span.parent_span_id, span.name, span.kind, span.start_time_unix_nano,
+                 span.end_time_unix_nano, span.status.code, span.status.message,
+                 [(kv.key, _pb_value(kv.value)) for kv in span.attributes],
+                 span if span.events or span.links else None) for span in scope_spans.spans])
+              for scope_spans in resource_spans.scope_spans])
+            for resource_spans in request.resource_spans]
+
+
+def _walk(body: bytes, native: bool) -> list[Any]:
+    if native and native_walk is not None:
+        try:
+            return native_walk(body)
+        except ValueError:
+            pass  # something the walker does not expect: protobuf reads it and decides
+    return _pb_walk(body)
+
+
+def decode_protobuf(body: bytes, project_id: str, limits: Limits, *, native: bool = False) -> DecodeResult:
+    """Map an ExportTraceServiceRequest onto span columns. `native`: read it with the C walker when installed
+    (`neon_native`, ~3× faster than protobuf's message objects, same values); only for bodies protobuf has
+    accepted before (`check_protobuf`), since the walker does not validate the fields it skips."""
+    walked = _walk(body, native)
     result = DecodeResult(SpanColumns(project_id))
     cols = result.columns.cols
     now_ns = time.time_ns()
-    for resource_spans in request.resource_spans:
-        resource = ResourceInfo([(kv.key, _pb_value(kv.value)) for kv in resource_spans.resource.attributes], limits)
-        for scope_spans in resource_spans.scope_spans:
-            scope = scope_spans.scope.name
-            for span in scope_spans.spans:
-                trace_id, span_id, parent = span.trace_id, span.span_id, span.parent_span_id
+    for resource_attributes, scopes in walked:
+        resource = ResourceInfo(resource_attributes, limits)
+        for scope, spans in scopes:
+            for (trace_id, span_id, parent, name, kind, start, end, code, message, attributes, extra) in spans:
                 if len(trace_id) != 16 or not any(trace_id):
                     result.reject("invalid trace_id (must be 16 bytes, not all zero)")
                     continue
@@ -123,7 +155,6 @@ def decode_protobuf(body: bytes, project_id: str, limits: Limits) -> DecodeResul
                 if parent and len(parent) != 8:
                     result.reject("invalid parent_span_id (must be empty or 8 bytes)")
                     continue
-                start, end = span.start_time_unix_nano, span.end_time_unix_nano
                 problem = check_times(start, end, now_ns)
                 if problem:
                     result.reject(problem)
@@ -134,15 +165,15 @@ def decode_protobuf(body: bytes, project_id: str, limits: Limits) -> DecodeResul
                     continue
                 result.seen.add(key)
                 try:
-                    events, exception = _pb_events(span)
-                    attributes = [(kv.key, _pb_value(kv.value)) for kv in span.attributes]
-                    if span.kind in SPAN_KINDS:
-                        attributes.append(("span.kind", SPAN_KINDS[span.kind]))
-                    status = STATUS.get(span.status.code, "unset")
+                    events, exception = _pb_events(Span.FromString(extra) if isinstance(extra, bytes)
+                                                   else extra) if extra is not None else ("", "")
+                    if kind in SPAN_KINDS:
+                        attributes.append(("span.kind", SPAN_KINDS[kind]))
+                    status = STATUS.get(code, "unset")
                     append_span(cols, limits, trace_id=key[0], span_id=key[1],
-                                parent_span_id=parent.hex() if any(parent) else "", name=span.name,
+                                parent_span_id=parent.hex() if any(parent) else "", name=name,
                                 start_ns=start, end_ns=end or start, status=status,
-                                status_message=span.status.message or (exception if status == "error" else ""),
+                                status_message=message or (exception if status == "error" else ""),
                                 attributes=attributes, resource=resource, scope=scope, events=events)
                 except (TypeError, ValueError, RecursionError) as exc:
                     result.columns.trim(result.columns.span_count())

@@ -50,13 +50,15 @@ class IngestResult:
 
 class IngestService:
     def __init__(self, spans: SpanStore, writer: BatchWriter, pricing: PricingService, limits: Limits, *,
-                 ingest_log: IngestLog | None = None, decoder: str = "python", decode_processes: int = 0,
+                 ingest_log: IngestLog | None = None, decoder: str = "native", decode_processes: int = 0,
                  dedupe_window_seconds: int = 600, decode_threads: int = 1) -> None:
         self._spans = spans
         self._writer = writer
         self._log = ingest_log
         self._engine_decodes = decoder == "engine"
-        self._pool = DecodePool(decode_processes, limits) if decode_processes and ingest_log is not None else None
+        self._native = decoder == "native"  # logged bodies read by the C walker (neon_native) when installed
+        self._pool = (DecodePool(decode_processes, limits, native=self._native)
+                      if decode_processes and ingest_log is not None else None)
         if self._pool is not None:
             self._pool.start()
         if ingest_log is not None:
@@ -129,7 +131,7 @@ class IngestService:
     def _python_decode(self, logged: list[LoggedRequest]) -> tuple[pa.Table, pa.Table]:
         if self._pool is not None:
             return self._pool.decode(logged)
-        return decode_logged(logged, self._limits)
+        return decode_logged(logged, self._limits, native=self._native)
 
     def _engine_decode(self, logged: list[LoggedRequest]) -> tuple[pa.Table, pa.Table]:
         """One statement for the batch; if the engine refuses it, this process maps the batch instead (a body
