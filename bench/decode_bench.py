@@ -1,6 +1,6 @@
 """The ingestion building blocks in one process, without HTTP: OTLP decode, Arrow building, chDB insert.
 
-    uv run python bench/decode_bench.py          # all of it
+    uv run python bench/decode_bench.py          # all of it (decode read by protobuf and by the C walker)
     uv run python bench/decode_bench.py sql      # only the Python decoder against the engine's decode
 
 Prints the median cost per span of each step over repeated runs of the same workload as ingest_bench.py, then
@@ -26,6 +26,7 @@ import pyarrow as pa
 sys.path.insert(0, str(Path(__file__).parent))
 from workload import make_request
 
+from neon_server.ingest import otlp
 from neon_server.ingest.otlp import decode_protobuf
 from neon_server.ingest.semconv import Limits
 from neon_server.storage.analytics import AnalyticsDB, open_analytics
@@ -94,7 +95,23 @@ def main() -> None:
         tables.append(result.columns.to_arrow("bench"))
         decode.append(decoded - started)
         arrow.append(time.perf_counter() - decoded)
-    print(f"decode: {statistics.median(decode) / spans_per_body * 1e6:.1f} µs/span (median of {len(bodies)})")
+    print(f"decode: {statistics.median(decode) / spans_per_body * 1e6:.1f} µs/span (median of {len(bodies)}; "
+          "read through protobuf's objects)")
+    native = []
+    for body in bodies:
+        started = time.perf_counter()
+        decode_protobuf(body, "bench", limits, native=True)
+        native.append(time.perf_counter() - started)
+    print(f"decode: {statistics.median(native) / spans_per_body * 1e6:.1f} µs/span (read by the C walker)")
+    for label, read in (("protobuf's objects", otlp._pb_walk), ("the C walker", otlp.native_walk)):
+        if read is None:
+            continue
+        timings = []
+        for body in bodies:
+            started = time.perf_counter()
+            read(body)
+            timings.append(time.perf_counter() - started)
+        print(f"read alone: {statistics.median(timings) / spans_per_body * 1e6:.1f} µs/span ({label})")
     print(f"arrow:  {statistics.median(arrow) / spans_per_body * 1e6:.1f} µs/span")
 
     folder = tempfile.mkdtemp(prefix="neon-decode-bench-")

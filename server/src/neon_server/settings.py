@@ -69,7 +69,7 @@ class Settings(BaseSettings):
                                               description="How long a written request is recognised if retried.")
     ingest_decoder: Literal["native", "python", "engine"] = Field(
         default="native", description="Who reads logged OTLP protobuf: this process with Neon's C walker "
-        "(native; the neon-native package, ~3× faster than protobuf's Python objects; python when it is not "
+        "(native; the neon-native package: the whole decode ~1.7× faster; python when it is not "
         "installed), this process through protobuf's Python objects (python), or the analytics engine in one "
         "statement per batch (engine: slower on chDB, see docs/ingest.md). The mapping is the same.")
     ingest_decode_processes: int = Field(

@@ -136,7 +136,7 @@ def _walk(body: bytes, native: bool) -> list[Any]:
 
 def decode_protobuf(body: bytes, project_id: str, limits: Limits, *, native: bool = False) -> DecodeResult:
     """Map an ExportTraceServiceRequest onto span columns. `native`: read it with the C walker when installed
-    (`neon_native`, ~3× faster than protobuf's message objects, same values); only for bodies protobuf has
+    (`neon_native`: reads ~3× faster than protobuf's message objects, same values); only for bodies protobuf has
     accepted before (`check_protobuf`), since the walker does not validate the fields it skips."""
     walked = _walk(body, native)
     result = DecodeResult(SpanColumns(project_id))
