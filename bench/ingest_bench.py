@@ -111,7 +111,8 @@ class RunResult:
     written_seconds: float = 0.0   # from the first request to the last span written
     queryable_p50: float | None = None
     queryable_p99: float | None = None
-    peak_rss_mb: float = 0.0
+    peak_rss_mb: float = 0.0       # the server and its child processes (decode workers, Temporal's dev server)
+    own_peak_rss_mb: float = 0.0   # the server process alone
     cpu_by_thread: Counter[str] = field(default_factory=Counter)
 
     @property
@@ -127,7 +128,7 @@ class RunResult:
         return (f"| {self.label} | {self.rate:,.0f} | {written:,.0f} | {self.pct(0.5):.0f} | {self.pct(0.99):.0f} | "
                 f"{_ms(self.queryable_p50)} | {_ms(self.queryable_p99)} | "
                 f"{self.server_cpu / self.written_seconds:.2f} | {self.server_cpu / self.spans * 1e6:.0f} | "
-                f"{self.peak_rss_mb:,.0f} | {self.retries} | "
+                f"{self.own_peak_rss_mb:,.0f} / {self.peak_rss_mb:,.0f} | {self.retries} | "
                 f"{'yes' if self.stored == self.spans else f'NO ({self.stored})'} |")
 
     def threads(self) -> str:
@@ -138,7 +139,8 @@ class RunResult:
 
 
 HEADER = ("| run | spans/s answered | spans/s written | answer p50 ms | answer p99 ms | queryable p50 ms "
-          "| queryable p99 ms | server CPU cores | server CPU µs/span | peak RSS MB (with workers) | 429 retries "
+          "| queryable p99 ms | server CPU cores | server CPU µs/span | peak RSS MB (server / with children) "
+          "| 429 retries "
           "| all stored |\n"
           "|---|---|---|---|---|---|---|---|---|---|---|---|")
 
@@ -147,14 +149,15 @@ def _ms(value: object) -> str:
     return f"{value:.0f}" if isinstance(value, int | float) else "–"
 
 
-def peak_rss_mb(pid: int) -> float:
-    """Peak resident memory of the server process plus its decode workers' (each its own peak)."""
-    total = 0.0
+def peak_rss_mb(pid: int) -> tuple[float, float]:
+    """Peak resident memory of the server process, and of it plus its children (decode workers, Temporal's dev
+    server; each its own peak)."""
+    peaks = {}
     for member in process_tree(pid):
         for line in Path(f"/proc/{member}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
-                total += int(line.split()[1]) / 1024
-    return total
+                peaks[member] = int(line.split()[1]) / 1024
+    return peaks.get(pid, 0.0), sum(peaks.values())
 
 
 def wait_written(url: str, spans: int, timeout: float = 600) -> dict[str, object]:
@@ -271,7 +274,7 @@ def run(label: str, bodies: list[bytes], spans_per_body: int, concurrency: int, 
         cpu = process_cpu(server.proc.pid) - cpu_before
         by_thread = thread_cpu(server.proc.pid)
         by_thread.subtract(threads_before)
-        rss = peak_rss_mb(server.proc.pid)
+        own_rss, rss = peak_rss_mb(server.proc.pid)
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             spy.wait(60)
@@ -279,7 +282,7 @@ def run(label: str, bodies: list[bytes], spans_per_body: int, concurrency: int, 
         p50, p99 = ingest.get("queryable_p50_ms"), ingest.get("queryable_p99_ms")
         return RunResult(label, total, seconds, latencies, retries, stored, cpu, written_seconds,
                          float(p50) if isinstance(p50, int | float) else None,
-                         float(p99) if isinstance(p99, int | float) else None, rss, by_thread)
+                         float(p99) if isinstance(p99, int | float) else None, rss, own_rss, by_thread)
     finally:
         server.cleanup()
 

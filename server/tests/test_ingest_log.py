@@ -3,6 +3,7 @@ after a crash; a request whose spans reached the store before the crash is not w
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import random
 import sys
@@ -59,7 +60,10 @@ def test_records_survive_reopening_and_a_torn_tail_is_dropped(tmp_path: Path) ->
     log = IngestLog(tmp_path / "log")
     first = LoggedRequest("p1", "d1", 1, 3, b"\x0a\x00body-one")
     second = LoggedRequest("p2", "d2", 2, 5, b"body-two" * 1000)
-    segment = log.append(first)
+    logged = log.append(first)
+    segment = logged.segment
+    assert (logged.body, log.load(logged)) == (b"", dataclasses.replace(first, segment=segment, offset=0,
+                                                                         size=logged.size))
     log.append(second)
     (tmp_path / "log" / f"{segment:012d}.log").open("ab").write(encode(first)[:-3])  # a crash mid-append
     reopened = IngestLog(tmp_path / "log")
@@ -75,7 +79,7 @@ def test_records_survive_reopening_and_a_torn_tail_is_dropped(tmp_path: Path) ->
 def test_segments_roll_and_go_once_their_records_are_done(tmp_path: Path) -> None:
     log = IngestLog(tmp_path / "log", segment_bytes=10_000, roll_bytes=10_000)
     record = LoggedRequest("p", "d", 1, 1, b"x" * 4_000)
-    segments = [log.append(record) for _ in range(5)]
+    segments = [log.append(record).segment for _ in range(5)]
     assert len(set(segments)) == 3, "a segment holds what fits in its size"
     assert len(list((tmp_path / "log").glob("*.log"))) == 3
     log.done(segments[:4])
@@ -221,3 +225,26 @@ def test_answered_requests_are_written_once_the_store_can_write_again(
     assert raw_span_rows(analytics, trace_ids_of(body)) == 10
     assert services.ingest_log is not None
     wait_for(lambda: services.ingest_log.pending_records() == 0, "the log's records done")
+
+
+def test_a_waiting_request_is_read_back_from_the_log_and_a_damaged_one_is_named(
+        services: Services, caplog: pytest.LogCaptureFixture) -> None:
+    """Requests waiting to be written are held as places in the ingest log, not as bodies in memory; one whose
+    record no longer reads back as written is left out with an error naming it, and the others are mapped."""
+    ingest_log = services.ingest_log
+    assert ingest_log is not None
+    bodies = [make_request(random.Random(seed), traces=1, spans_per_trace=4).SerializeToString() for seed in (1, 2)]
+    logged = [ingest_log.append(LoggedRequest("p", f"digest-{i}", 1, 4, body)) for i, body in enumerate(bodies)]
+    assert [r.body for r in logged] == [b"", b""]
+    damaged = logged[1]
+    with (ingest_log._path(damaged.segment)).open("r+b") as segment:  # a byte of its body changes on disk
+        segment.seek(damaged.offset + damaged.size - 10)
+        byte = segment.read(1)
+        segment.seek(-1, 1)
+        segment.write(bytes([byte[0] ^ 0xFF]))
+    spans, _payloads = services.ingest.materialize(logged)
+    assert set(spans.column("ingest_request").to_pylist()) == {"digest-0"}
+    assert spans.num_rows == 4
+    assert "logged request digest-1 (project p) could not be read back from the ingest log" in caplog.text
+    services.ingest.written(logged)
+    assert ingest_log.pending_records() == 0

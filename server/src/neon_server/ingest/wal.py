@@ -18,6 +18,7 @@ never answered, since answers wait for the sync, and is dropped at start.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import struct
@@ -47,6 +48,8 @@ class LoggedRequest:
     spans: int
     body: bytes
     segment: int = -1
+    offset: int = -1  # where its record starts in the segment file
+    size: int = 0     # the record's length there (header included)
 
 
 def encode(record: LoggedRequest) -> bytes:
@@ -125,17 +128,34 @@ class IngestLog:
                 self._delete(segment)
         return records
 
-    def append(self, record: LoggedRequest) -> int:
-        """Write and sync a record; returns its segment (to pass to `done`)."""
+    def append(self, record: LoggedRequest) -> LoggedRequest:
+        """Write and sync a record; returns it as logged, without its body (read it back with `load`): its
+        segment (to pass to `done`) and place. A request waiting to be written need not be held in memory too."""
         data = encode(record)
         with self._lock:
             if self._size and self._size + len(data) > self._segment_bytes:
                 self._roll()
             os.write(self._file, data)
             os.fdatasync(self._file)
+            offset = self._size
             self._size += len(data)
             self._outstanding[self._active] += 1
-            return self._active
+            segment = self._active
+        return dataclasses.replace(record, body=b"", segment=segment, offset=offset, size=len(data))
+
+    def load(self, record: LoggedRequest) -> LoggedRequest:
+        """The record with its body, read back from its segment (which stays until the record is done)."""
+        if record.body or record.offset < 0:
+            return record
+        with self._path(record.segment).open("rb") as segment:
+            segment.seek(record.offset)
+            data = segment.read(record.size)
+        magic, length, crc = HEADER.unpack_from(data)
+        payload = data[HEADER.size:]
+        if magic != MAGIC or len(payload) != length or zlib.crc32(payload) != crc:
+            raise OSError(f"ingest log segment {record.segment}: the record at byte {record.offset} does not read "
+                          "back as written")
+        return dataclasses.replace(decode(payload, record.segment), offset=record.offset, size=record.size)
 
     def done(self, segments: list[int]) -> None:
         """The records (one entry per record) are in the store: their segments may go."""

@@ -14,7 +14,6 @@ and answered once written.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -117,16 +116,30 @@ class IngestService:
             checked = check_protobuf(body, project_id)
             if checked.spans:
                 record = LoggedRequest(project_id, digest, time.time_ns(), checked.spans, checked.body)
-                self._writer.submit_logged(checked.spans,
-                                           lambda: dataclasses.replace(record, segment=ingest_log.append(record)))
+                self._writer.submit_logged(checked.spans, lambda: ingest_log.append(record))
             return IngestResult(checked.spans, checked.rejected, checked.message)
 
         return await asyncio.get_running_loop().run_in_executor(self._decoder, prepare)
 
     def materialize(self, logged: list[LoggedRequest]) -> tuple[pa.Table, pa.Table]:
         """Map logged requests onto span and payload tables, priced: the batch writer's bulk step."""
+        if self._log is not None:  # waiting requests are held as places in the log, not bodies in memory
+            logged = self._load(self._log, logged)
         spans, payloads = self._engine_decode(logged) if self._engine_decodes else self._python_decode(logged)
         return price_spans(spans, self._pricing.book), payloads
+
+    @staticmethod
+    def _load(ingest_log: IngestLog, logged: list[LoggedRequest]) -> list[LoggedRequest]:
+        """The requests with their bodies read back from the log. One that no longer reads back as written (the
+        disk changed under it) is left out with an error, rather than retried forever ahead of the rest."""
+        loaded = []
+        for record in logged:
+            try:
+                loaded.append(ingest_log.load(record))
+            except OSError:
+                log.exception("logged request %s (project %s) could not be read back from the ingest log: its %d "
+                              "spans are lost", record.digest, record.project_id, record.spans)
+        return loaded
 
     def _python_decode(self, logged: list[LoggedRequest]) -> tuple[pa.Table, pa.Table]:
         if self._pool is not None:
