@@ -156,6 +156,17 @@ static int append_pair(PyObject *list, Buf s, int depth) {
     return rc;
 }
 
+/* Parses a length-delimited message with `parse` and appends what it returns to `list`. */
+static int append_parsed(PyObject *list, Buf *b, PyObject *(*parse)(Buf)) {
+    Buf s;
+    if (sub(b, &s)) return -1;
+    PyObject *one = parse(s);
+    if (!one) return -1;
+    int rc = PyList_Append(list, one);
+    Py_DECREF(one);
+    return rc;
+}
+
 static PyObject *array_value(Buf b, int depth) {
     PyObject *list = PyList_New(0);
     if (!list) return NULL;
@@ -402,12 +413,7 @@ static PyObject *scope_spans(Buf b) {
             }
         } else if (field == 2) {
             EXPECT(2);
-            if (sub(&b, &s)) goto error;
-            PyObject *one = span(s);
-            if (!one) goto error;
-            int rc = PyList_Append(spans, one);
-            Py_DECREF(one);
-            if (rc) goto error;
+            if (append_parsed(spans, &b, span)) goto error;
         } else if (skip(&b, wire)) {
             goto error;
         }
@@ -446,12 +452,7 @@ static PyObject *resource_spans(Buf b) {
             }
         } else if (field == 2) {
             EXPECT(2);
-            if (sub(&b, &s)) goto error;
-            PyObject *one = scope_spans(s);
-            if (!one) goto error;
-            int rc = PyList_Append(scopes, one);
-            Py_DECREF(one);
-            if (rc) goto error;
+            if (append_parsed(scopes, &b, scope_spans)) goto error;
         } else if (skip(&b, wire)) {
             goto error;
         }
@@ -472,16 +473,10 @@ static PyObject *walk(PyObject *Py_UNUSED(module), PyObject *arg) {
     while (b.p < b.end) {
         uint32_t field;
         int wire;
-        Buf s;
         if (tag(&b, &field, &wire)) goto error;
         if (field == 1) {
             EXPECT(2);
-            if (sub(&b, &s)) goto error;
-            PyObject *one = resource_spans(s);
-            if (!one) goto error;
-            int rc = PyList_Append(resources, one);
-            Py_DECREF(one);
-            if (rc) goto error;
+            if (append_parsed(resources, &b, resource_spans)) goto error;
         } else if (skip(&b, wire)) {
             goto error;
         }
