@@ -143,17 +143,73 @@ error:
     return -1;
 }
 
-/* Appends (key, value) of one KeyValue to `list`. */
-static int append_pair(PyObject *list, Buf s, int depth) {
+typedef int (*Each)(Buf item, PyObject **into, int depth);
+
+/* Calls `each` with every field 1 of a message (each one length-delimited), skipping the other fields. */
+static int each_first(Buf b, Each each, PyObject **into, int depth) {
+    while (b.p < b.end) {
+        uint32_t field;
+        int wire;
+        Buf s;
+        if (tag(&b, &field, &wire)) return -1;
+        if (field != 1) {
+            if (skip(&b, wire)) return -1;
+            continue;
+        }
+        if (wire != 2) return fail("unexpected wire type");
+        if (sub(&b, &s) || each(s, into, depth)) return -1;
+    }
+    return 0;
+}
+
+/* A KeyValue, appended to the list *into as (key, value). */
+static int add_pair(Buf s, PyObject **into, int depth) {
     PyObject *key, *value;
     if (key_value(s, depth, &key, &value)) return -1;
     PyObject *pair = PyTuple_Pack(2, key, value);
     Py_DECREF(key);
     Py_DECREF(value);
     if (!pair) return -1;
-    int rc = PyList_Append(list, pair);
+    int rc = PyList_Append(*into, pair);
     Py_DECREF(pair);
     return rc;
+}
+
+/* A KeyValue, set in the dict *into (a later key wins, as in a dict built from the pairs). */
+static int set_pair(Buf s, PyObject **into, int depth) {
+    PyObject *key, *value;
+    if (key_value(s, depth, &key, &value)) return -1;
+    int rc = PyDict_SetItem(*into, key, value);
+    Py_DECREF(key);
+    Py_DECREF(value);
+    return rc;
+}
+
+/* An AnyValue, appended to the list *into. */
+static int add_value(Buf s, PyObject **into, int depth) {
+    PyObject *item = any_value(s, depth + 1);
+    if (!item) return -1;
+    int rc = PyList_Append(*into, item);
+    Py_DECREF(item);
+    return rc;
+}
+
+/* Text, replacing *into (a field given twice: the last wins). */
+static int set_text(Buf s, PyObject **into, int Py_UNUSED(depth)) {
+    PyObject *t = text(s);
+    if (!t) return -1;
+    Py_SETREF(*into, t);
+    return 0;
+}
+
+/* `into` (a new list or dict, stolen) filled with `each` from the message's fields 1; NULL on failure. */
+static PyObject *collect(Buf b, PyObject *into, Each each, int depth) {
+    if (!into) return NULL;
+    if (each_first(b, each, &into, depth)) {
+        Py_DECREF(into);
+        return NULL;
+    }
+    return into;
 }
 
 /* Parses a length-delimited message with `parse` and appends what it returns to `list`. */
@@ -165,59 +221,6 @@ static int append_parsed(PyObject *list, Buf *b, PyObject *(*parse)(Buf)) {
     int rc = PyList_Append(list, one);
     Py_DECREF(one);
     return rc;
-}
-
-static PyObject *array_value(Buf b, int depth) {
-    PyObject *list = PyList_New(0);
-    if (!list) return NULL;
-    while (b.p < b.end) {
-        uint32_t field;
-        int wire;
-        Buf s;
-        if (tag(&b, &field, &wire)) goto error;
-        if (field == 1) {
-            EXPECT(2);
-            if (sub(&b, &s)) goto error;
-            PyObject *item = any_value(s, depth + 1);
-            if (!item) goto error;
-            int rc = PyList_Append(list, item);
-            Py_DECREF(item);
-            if (rc) goto error;
-        } else if (skip(&b, wire)) {
-            goto error;
-        }
-    }
-    return list;
-error:
-    Py_DECREF(list);
-    return NULL;
-}
-
-static PyObject *kvlist_value(Buf b, int depth) {
-    PyObject *dict = PyDict_New();
-    if (!dict) return NULL;
-    while (b.p < b.end) {
-        uint32_t field;
-        int wire;
-        Buf s;
-        if (tag(&b, &field, &wire)) goto error;
-        if (field == 1) {
-            EXPECT(2);
-            if (sub(&b, &s)) goto error;
-            PyObject *key, *value;
-            if (key_value(s, depth, &key, &value)) goto error;
-            int rc = PyDict_SetItem(dict, key, value);
-            Py_DECREF(key);
-            Py_DECREF(value);
-            if (rc) goto error;
-        } else if (skip(&b, wire)) {
-            goto error;
-        }
-    }
-    return dict;
-error:
-    Py_DECREF(dict);
-    return NULL;
 }
 
 static PyObject *any_value(Buf b, int depth) {
@@ -264,7 +267,8 @@ static PyObject *any_value(Buf b, int depth) {
             EXPECT(2);
             if (result_field == field) { fail("a message-typed value given twice"); goto error; }
             if (sub(&b, &s)) goto error;
-            next = field == 5 ? array_value(s, depth) : kvlist_value(s, depth);
+            next = field == 5 ? collect(s, PyList_New(0), add_value, depth)
+                              : collect(s, PyDict_New(), set_pair, depth);
             break;
         case 7: {
             EXPECT(2);
@@ -351,7 +355,7 @@ static PyObject *span(Buf whole) {
         case 8: EXPECT(1); if (fixed64(&b, &end)) goto error; break;
         case 9:
             EXPECT(2);
-            if (sub(&b, &s) || append_pair(attributes, s, 0)) goto error;
+            if (sub(&b, &s) || add_pair(s, &attributes, 0)) goto error;
             break;
         case 11:
         case 13:
@@ -383,85 +387,42 @@ error:
     return result;
 }
 
-static PyObject *scope_spans(Buf b) {
-    PyObject *scope = PyUnicode_FromStringAndSize("", 0);
-    PyObject *spans = PyList_New(0);
+/* A message whose field 1 is a sub-message read into `head` (stolen) by `each` over its fields 1, and whose field 2
+   repeats messages read by `parse`: returns (head, [parsed, ...]). A head given twice merges, as in protobuf. */
+static PyObject *head_and_items(Buf b, PyObject *head, Each each, PyObject *(*parse)(Buf)) {
+    PyObject *items = PyList_New(0);
     PyObject *result = NULL;
-    if (!scope || !spans) goto error;
+    if (!head || !items) goto error;
     while (b.p < b.end) {
         uint32_t field;
         int wire;
         Buf s;
         if (tag(&b, &field, &wire)) goto error;
-        if (field == 1) {  /* InstrumentationScope: only its name */
+        if (field == 1) {
             EXPECT(2);
-            if (sub(&b, &s)) goto error;
-            while (s.p < s.end) {
-                uint32_t f;
-                int w;
-                Buf n;
-                if (tag(&s, &f, &w)) goto error;
-                if (f == 1) {
-                    if (w != 2) { fail("unexpected wire type"); goto error; }
-                    if (sub(&s, &n)) goto error;
-                    PyObject *name = text(n);
-                    if (!name) goto error;
-                    Py_SETREF(scope, name);
-                } else if (skip(&s, w)) {
-                    goto error;
-                }
-            }
+            if (sub(&b, &s) || each_first(s, each, &head, 0)) goto error;
         } else if (field == 2) {
             EXPECT(2);
-            if (append_parsed(spans, &b, span)) goto error;
+            if (append_parsed(items, &b, parse)) goto error;
         } else if (skip(&b, wire)) {
             goto error;
         }
     }
-    result = PyTuple_Pack(2, scope, spans);
+    result = PyTuple_Pack(2, head, items);
 error:
-    Py_XDECREF(scope);
-    Py_XDECREF(spans);
+    Py_XDECREF(head);
+    Py_XDECREF(items);
     return result;
 }
 
+/* ScopeSpans: (the InstrumentationScope's name, its spans). */
+static PyObject *scope_spans(Buf b) {
+    return head_and_items(b, PyUnicode_FromStringAndSize("", 0), set_text, span);
+}
+
+/* ResourceSpans: (the Resource's attributes, its ScopeSpans). */
 static PyObject *resource_spans(Buf b) {
-    PyObject *resource = PyList_New(0);
-    PyObject *scopes = PyList_New(0);
-    PyObject *result = NULL;
-    if (!resource || !scopes) goto error;
-    while (b.p < b.end) {
-        uint32_t field;
-        int wire;
-        Buf s;
-        if (tag(&b, &field, &wire)) goto error;
-        if (field == 1) {  /* Resource: its attributes (a Resource given twice merges: attributes add up) */
-            EXPECT(2);
-            if (sub(&b, &s)) goto error;
-            while (s.p < s.end) {
-                uint32_t f;
-                int w;
-                Buf kv;
-                if (tag(&s, &f, &w)) goto error;
-                if (f == 1) {
-                    if (w != 2) { fail("unexpected wire type"); goto error; }
-                    if (sub(&s, &kv) || append_pair(resource, kv, 0)) goto error;
-                } else if (skip(&s, w)) {
-                    goto error;
-                }
-            }
-        } else if (field == 2) {
-            EXPECT(2);
-            if (append_parsed(scopes, &b, scope_spans)) goto error;
-        } else if (skip(&b, wire)) {
-            goto error;
-        }
-    }
-    result = PyTuple_Pack(2, resource, scopes);
-error:
-    Py_XDECREF(resource);
-    Py_XDECREF(scopes);
-    return result;
+    return head_and_items(b, PyList_New(0), add_pair, scope_spans);
 }
 
 static PyObject *walk(PyObject *Py_UNUSED(module), PyObject *arg) {

@@ -125,6 +125,13 @@ def _pb_walk(body: bytes) -> list[Any]:
             for resource_spans in request.resource_spans]
 
 
+def _events_of(extra: Any) -> tuple[str, str]:
+    """A walked span's events and links: none, its message (protobuf's walk) or its bytes (the C walker's)."""
+    if extra is None:
+        return "", ""
+    return _pb_events(Span.FromString(extra) if isinstance(extra, bytes) else extra)
+
+
 def _walk(body: bytes, native: bool) -> list[Any]:
     if native and native_walk is not None:
         try:
@@ -165,8 +172,7 @@ def decode_protobuf(body: bytes, project_id: str, limits: Limits, *, native: boo
                     continue
                 result.seen.add(key)
                 try:
-                    events, exception = _pb_events(Span.FromString(extra) if isinstance(extra, bytes)
-                                                   else extra) if extra is not None else ("", "")
+                    events, exception = _events_of(extra)
                     if kind in SPAN_KINDS:
                         attributes.append(("span.kind", SPAN_KINDS[kind]))
                     status = STATUS.get(code, "unset")
