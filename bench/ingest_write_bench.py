@@ -3,12 +3,14 @@
     uv run python bench/ingest_write_bench.py                          # batches of 1k, 5k, 20k, 50k spans
     uv run python bench/ingest_write_bench.py --batch 5000 --drop daily_stats_mv,model_usage_daily_mv
     uv run python bench/ingest_write_bench.py --batch 5000 --no-trace-rows
+    uv run python bench/ingest_write_bench.py --batch 5000 --plain-inserts      # without spans.INSERT_SETTINGS
 
 One process, embedded chDB in a temporary folder, no HTTP: the workload of ingest_bench.py (50-span agent
 traces) is decoded first, then written batch by batch the way `SpanStore.write` does (payloads, spans with their
 materialized views, the trace list's rows). Prints µs of CPU per span for each statement — the whole process,
 so the engine's own threads and the background merges running meanwhile count — the part of it spent in the
-calling thread, and the merges still running in the seconds after the last batch.
+calling thread, the wall time of all statements (the batch writer waits for them one after the other, so this
+bounds its spans/s), and the merges still running in the seconds after the last batch.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from workload import make_request
 from neon_server.ingest.otlp import decode_protobuf
 from neon_server.ingest.semconv import Limits
 from neon_server.storage.analytics import open_analytics
+from neon_server.storage.analytics.spans import INSERT_SETTINGS
 from neon_server.storage.analytics.trace_rows import TraceRowStore
 
 STEPS = ("payloads", "spans", "trace_rows")
@@ -40,7 +43,7 @@ def cpu() -> float:
     return times.user + times.system
 
 
-def run(batch: int, spans: int, drop: list[str], trace_rows: bool, settle: float) -> str:
+def run(batch: int, spans: int, drop: list[str], trace_rows: bool, settle: float, plain: bool) -> str:
     rng = random.Random(1)
     limits = Limits()
     batches = [decode_protobuf(make_request(rng, batch // 50).SerializeToString(), "bench", limits)
@@ -51,18 +54,22 @@ def run(batch: int, spans: int, drop: list[str], trace_rows: bool, settle: float
         for view in drop:
             db.command(f"DROP VIEW {view}", tag="bench.drop_view")
         rows = TraceRowStore(db)
+        settings = {} if plain else INSERT_SETTINGS
         process = dict.fromkeys(STEPS, 0.0)
         calling = dict.fromkeys(STEPS, 0.0)
+        wall = time.perf_counter()
         for span_table, payload_table in batches:
             steps: dict[str, Callable[[], None]] = {
-                "payloads": partial(db.insert_arrow, "span_payloads", payload_table, tag="bench.payloads"),
-                "spans": partial(db.insert_arrow, "spans", span_table, tag="bench.spans"),
+                "payloads": partial(db.insert_arrow, "span_payloads", payload_table, tag="bench.payloads",
+                                    settings=settings),
+                "spans": partial(db.insert_arrow, "spans", span_table, tag="bench.spans", settings=settings),
                 "trace_rows": partial(rows.refresh_written, span_table) if trace_rows else lambda: None}
             for name, step in steps.items():
                 started, own = cpu(), time.thread_time()
                 step()
                 process[name] += cpu() - started
                 calling[name] += time.thread_time() - own
+        wall = time.perf_counter() - wall
         written = cpu()
         time.sleep(settle)
         after = cpu() - written
@@ -71,9 +78,11 @@ def run(batch: int, spans: int, drop: list[str], trace_rows: bool, settle: float
         shutil.rmtree(folder, ignore_errors=True)
     total = len(batches) * batch
     per = {name: seconds / total * 1e6 for name, seconds in process.items()}
-    return (f"| {batch:,} | {', '.join(drop) or '–'} | {'yes' if trace_rows else 'no'} | "
+    return (f"| {batch:,} | {'none' if plain else 'ingest'} | {', '.join(drop) or '–'} | "
+            f"{'yes' if trace_rows else 'no'} | "
             + " | ".join(f"{per[name]:.1f}" for name in STEPS)
-            + f" | {sum(per.values()):.1f} | {sum(calling.values()) / total * 1e6:.1f} | {after / total * 1e6:.1f} |")
+            + f" | {sum(per.values()):.1f} | {sum(calling.values()) / total * 1e6:.1f} | {wall / total * 1e6:.1f} "
+            f"| {after / total * 1e6:.1f} |")
 
 
 def main() -> None:
@@ -82,14 +91,16 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=100_000, help="spans written per run")
     parser.add_argument("--drop", default="", help="materialized views to drop first, comma-separated")
     parser.add_argument("--no-trace-rows", action="store_true", help="skip the trace list's row rewrite")
+    parser.add_argument("--plain-inserts", action="store_true",
+                        help="inserts without the ingest path's settings (spans.INSERT_SETTINGS)")
     parser.add_argument("--settle", type=float, default=8.0, help="seconds to count merges after the last batch")
     args = parser.parse_args()
     drop = [v for v in args.drop.split(",") if v]
-    print("| batch | views dropped | trace rows | payloads | spans (+ views) | trace rows | all statements | "
-          "in the calling thread | merges after |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| batch | insert settings | views dropped | trace rows | payloads | spans (+ views) | trace rows | "
+          "all statements | in the calling thread | wall | merges after |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for batch in args.batch or [1_000, 5_000, 20_000, 50_000]:
-        print(run(batch, args.spans, drop, not args.no_trace_rows, args.settle), flush=True)
+        print(run(batch, args.spans, drop, not args.no_trace_rows, args.settle, args.plain_inserts), flush=True)
 
 
 if __name__ == "__main__":

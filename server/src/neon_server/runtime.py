@@ -207,6 +207,7 @@ class Services:
         spans = SpanStore(self.analytics)
         self.ingest_log = IngestLog(s.home / "ingest-log") if s.ingest_log else None
         self.writer = BatchWriter(spans.write, max_batch_rows=s.ingest_batch_rows,
+                                  behind_batch_rows=s.ingest_batch_rows_behind,
                                   max_delay_seconds=s.ingest_batch_delay_ms / 1000,
                                   max_pending_rows=s.ingest_buffer_rows, on_written=self.live.publish)
         self.ingest = IngestService(spans, self.writer, self.pricing,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import threading
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -27,11 +28,9 @@ log = logging.getLogger("neon.ingest.decode")
 Decoded = tuple[pa.Table, pa.Table]
 
 
-def decode_logged(requests: list[LoggedRequest], limits: Limits, *, native: bool = True) -> Decoded:
+def decode_logged(requests: Iterable[LoggedRequest], limits: Limits, *, native: bool = True) -> Decoded:
     """The span and payload tables of logged requests, in order (run in a worker or in the caller). Logged
     bodies passed `check_protobuf`, so `native` may read them with the C walker."""
-    if not requests:
-        return SPAN_SCHEMA.empty_table(), PAYLOAD_SCHEMA.empty_table()
     spans: list[pa.Table] = []
     payloads: list[pa.Table] = []
     for request in requests:
@@ -42,6 +41,8 @@ def decode_logged(requests: list[LoggedRequest], limits: Limits, *, native: bool
         table, payload = decoded.columns.to_arrow(request.digest)
         spans.append(table)
         payloads.append(payload)
+    if not spans:
+        return SPAN_SCHEMA.empty_table(), PAYLOAD_SCHEMA.empty_table()
     return pa.concat_tables(spans), pa.concat_tables(payloads)
 
 

@@ -88,7 +88,8 @@ def queryable_after(stats: WriterStats) -> dict[str, float | None]:
 
 class BatchWriter:
     def __init__(self, write: Callable[[pa.Table, pa.Table], None], *, max_batch_rows: int = 20_000,
-                 max_delay_seconds: float = 0.05, max_pending_rows: int = 200_000,
+                 behind_batch_rows: int | None = None, max_delay_seconds: float = 0.05,
+                 max_pending_rows: int = 200_000,
                  on_written: Callable[[WrittenBatch], None] | None = None) -> None:
         self._write = write
         self._materialize: Materialize | None = None
@@ -98,6 +99,7 @@ class BatchWriter:
         self._written_seq = 0
         self._written = threading.Condition()
         self._max_batch_rows = max_batch_rows
+        self._behind_batch_rows = max(max_batch_rows, behind_batch_rows or max_batch_rows)
         self._max_delay = max_delay_seconds
         self._max_pending_rows = max_pending_rows
         self._on_written = on_written
@@ -201,8 +203,8 @@ class BatchWriter:
                     if self._stopping or self._pending_rows >= self._max_batch_rows or now >= due:
                         taken: list[PendingBatch] = []
                         rows = 0
-                        while self._pending and (not taken or rows + self._pending[0].rows
-                                                 <= self._max_batch_rows):
+                        limit = self._batch_limit()
+                        while self._pending and (not taken or rows + self._pending[0].rows <= limit):
                             batch = self._pending.popleft()
                             taken.append(batch)
                             rows += batch.rows
@@ -214,6 +216,14 @@ class BatchWriter:
                     return None
                 else:
                     self._cond.wait()
+
+    def _batch_limit(self) -> int:
+        """Spans in the next batch: `max_batch_rows`, or `behind_batch_rows` while more than two batches wait
+        (the writer is behind: fewer, larger inserts write more spans a second, since each insert has a fixed
+        cost in the engine; while it keeps up, smaller batches keep the wait for the store short)."""
+        if self._pending_rows > 2 * self._max_batch_rows:
+            return self._behind_batch_rows
+        return self._max_batch_rows
 
     def _run(self) -> None:
         # While a batch is written, the next one (if due) is already being mapped, so mapping (in decode workers

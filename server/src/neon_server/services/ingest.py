@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -123,27 +123,30 @@ class IngestService:
 
     def materialize(self, logged: list[LoggedRequest]) -> tuple[pa.Table, pa.Table]:
         """Map logged requests onto span and payload tables, priced: the batch writer's bulk step."""
+        records: Iterable[LoggedRequest] = logged
         if self._log is not None:  # waiting requests are held as places in the log, not bodies in memory
-            logged = self._load(self._log, logged)
-        spans, payloads = self._engine_decode(logged) if self._engine_decodes else self._python_decode(logged)
+            records = self._loaded(self._log, logged)
+        spans, payloads = (self._engine_decode(list(records)) if self._engine_decodes
+                           else self._python_decode(records))
         return price_spans(spans, self._pricing.book), payloads
 
     @staticmethod
-    def _load(ingest_log: IngestLog, logged: list[LoggedRequest]) -> list[LoggedRequest]:
-        """The requests with their bodies read back from the log. One that no longer reads back as written (the
-        disk changed under it) is left out with an error, rather than retried forever ahead of the rest."""
-        loaded = []
+    def _loaded(ingest_log: IngestLog, logged: list[LoggedRequest]) -> Iterator[LoggedRequest]:
+        """The requests with their bodies read back from the log, one at a time (a batch's bodies are not all
+        held at once). One that no longer reads back as written (the disk changed under it) is left out with an
+        error, rather than retried forever ahead of the rest."""
         for record in logged:
             try:
-                loaded.append(ingest_log.load(record))
+                loaded = ingest_log.load(record)
             except OSError:
                 log.exception("logged request %s (project %s) could not be read back from the ingest log: its %d "
                               "spans are lost", record.digest, record.project_id, record.spans)
-        return loaded
+                continue
+            yield loaded
 
-    def _python_decode(self, logged: list[LoggedRequest]) -> tuple[pa.Table, pa.Table]:
+    def _python_decode(self, logged: Iterable[LoggedRequest]) -> tuple[pa.Table, pa.Table]:
         if self._pool is not None:
-            return self._pool.decode(logged)
+            return self._pool.decode(list(logged))
         return decode_logged(logged, self._limits, native=self._native)
 
     def _engine_decode(self, logged: list[LoggedRequest]) -> tuple[pa.Table, pa.Table]:

@@ -9,6 +9,17 @@ from neon_server.storage.analytics.executor import AnalyticsDB
 from neon_server.storage.analytics.otlp_decode import OtlpRequest, decode_otlp
 from neon_server.storage.analytics.trace_rows import TraceRowStore
 
+# Settings of the ingest path's inserts (measured in bench/ingest_write_bench.py, 5k-span batches):
+# - parallel_view_processing: the four rollup views of `spans` are computed side by side rather than one after
+#   the other (the batch writer waits on the insert, so this is its wall time);
+# - optimize_on_insert = 0: a ReplacingMergeTree would otherwise collapse duplicate keys inside each inserted
+#   block, a sort-and-merge pass per insert; a batch has no duplicates but a retry written under another body,
+#   and those are collapsed by merges and by readers' dedupe like a retry in another batch.
+INSERT_SETTINGS = {"parallel_view_processing": 1, "optimize_on_insert": 0}
+# Payloads (most of a batch's bytes, and no views) are inserted in slices: the engine holds about four times an
+# insert's Arrow size while it converts and sorts it, and a payload insert's fixed cost is small.
+PAYLOAD_SLICE_ROWS = 5_000
+
 
 class SpanStore:
     def __init__(self, db: AnalyticsDB) -> None:
@@ -17,10 +28,11 @@ class SpanStore:
 
     def write(self, spans: pa.Table, payloads: pa.Table) -> None:
         """Payloads first, spans last: a span row is the commit marker of its request (see IngestService)."""
-        if payloads.num_rows:
-            self._db.insert_arrow("span_payloads", payloads, tag="ingest.payloads")
+        for start in range(0, payloads.num_rows, PAYLOAD_SLICE_ROWS):
+            self._db.insert_arrow("span_payloads", payloads.slice(start, PAYLOAD_SLICE_ROWS), tag="ingest.payloads",
+                                  settings=INSERT_SETTINGS)
         if spans.num_rows:
-            self._db.insert_arrow("spans", spans, tag="ingest.spans")
+            self._db.insert_arrow("spans", spans, tag="ingest.spans", settings=INSERT_SETTINGS)
             self._trace_rows.refresh_written(spans)  # the trace list's complete rows (trace_rows.py)
 
     def decode_otlp(self, requests: list[OtlpRequest], limits: Limits) -> tuple[pa.Table, pa.Table]:
