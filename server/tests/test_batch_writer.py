@@ -1,4 +1,4 @@
-"""The batch writer's group commit: batches of `max_batch_rows`, larger ones while it is behind."""
+"""The batch writer's group commit: batches of `max_batch_rows`, larger ones while it is behind; what it writes."""
 
 from __future__ import annotations
 
@@ -6,10 +6,13 @@ import random
 import sys
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
+from neon_server.ingest import decode_pool
 from neon_server.ingest.otlp import decode_protobuf
 from neon_server.ingest.semconv import Limits
+from neon_server.ingest.wal import LoggedRequest
 from neon_server.ingest.writer import BatchWriter, WrittenBatch
 from neon_server.storage.analytics import AnalyticsDB
 from neon_server.storage.analytics import spans as spans_module
@@ -55,3 +58,18 @@ def test_payloads_are_inserted_in_slices_and_none_is_lost(analytics: AnalyticsDB
     expected = sorted(zip(payloads.column("span_id").to_pylist(), payloads.column("input").to_pylist(),
                           payloads.column("output").to_pylist(), strict=True))
     assert [(r["span_id"], r["input"], r["output"]) for r in rows] == expected
+
+
+def test_a_batch_of_logged_requests_maps_to_each_request_s_rows_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer's mapping joins requests' tables into chunks of about CHUNK_SPANS rows (fewer for the engine to
+    read): the rows are each request's, in order, with its project and digest."""
+    monkeypatch.setattr(decode_pool, "CHUNK_SPANS", 50)
+    rng = random.Random(7)
+    requests = [LoggedRequest(f"project-{i % 3}", f"digest-{i}", 1, 0,
+                              make_request(rng, traces=1 + i % 3, spans_per_trace=7).SerializeToString())
+                for i in range(12)]
+    spans, payloads = decode_pool.decode_logged(requests, Limits())
+    one_by_one = [decode_protobuf(r.body, r.project_id, Limits()).columns.to_arrow(r.digest) for r in requests]
+    assert spans.to_pylist() == pa.concat_tables([s for s, _ in one_by_one]).to_pylist()
+    assert payloads.to_pylist() == pa.concat_tables([p for _, p in one_by_one]).to_pylist()
+    assert 1 < spans.column("span_id").num_chunks < len(requests)

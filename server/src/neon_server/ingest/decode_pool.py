@@ -26,21 +26,36 @@ from neon_server.ingest.wal import LoggedRequest
 log = logging.getLogger("neon.ingest.decode")
 
 Decoded = tuple[pa.Table, pa.Table]
+CHUNK_SPANS = 4096
 
 
 def decode_logged(requests: Iterable[LoggedRequest], limits: Limits, *, native: bool = True) -> Decoded:
     """The span and payload tables of logged requests, in order (run in a worker or in the caller). Logged
-    bodies passed `check_protobuf`, so `native` may read them with the C walker."""
+    bodies passed `check_protobuf`, so `native` may read them with the C walker. Each request's tables are
+    joined into chunks of about `CHUNK_SPANS` rows: the engine reads a table of one chunk per request ~3 µs a
+    span slower, and one chunk for a whole batch would hold a second copy of it."""
     spans: list[pa.Table] = []
     payloads: list[pa.Table] = []
+    chunk: list[tuple[pa.Table, pa.Table]] = []
+
+    def flush() -> None:
+        spans.append(pa.concat_tables([t for t, _ in chunk]).combine_chunks())
+        payloads.append(pa.concat_tables([p for _, p in chunk]).combine_chunks())
+        chunk.clear()
+
+    rows = 0
     for request in requests:
         decoded = decode_protobuf(request.body, request.project_id, limits, native=native)
         if decoded.rejected:
             log.warning("logged request %s: %d spans could not be mapped: %s", request.digest, decoded.rejected,
                         decoded.message())
-        table, payload = decoded.columns.to_arrow(request.digest)
-        spans.append(table)
-        payloads.append(payload)
+        chunk.append(decoded.columns.to_arrow(request.digest))
+        rows += chunk[-1][0].num_rows
+        if rows >= CHUNK_SPANS:
+            flush()
+            rows = 0
+    if chunk:
+        flush()
     if not spans:
         return SPAN_SCHEMA.empty_table(), PAYLOAD_SCHEMA.empty_table()
     return pa.concat_tables(spans), pa.concat_tables(payloads)
