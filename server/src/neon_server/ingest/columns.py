@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 TS = pa.timestamp("ns", tz="UTC")
 STR_MAP = pa.map_(pa.string(), pa.string())
@@ -64,19 +65,16 @@ class SpanColumns:
         arrays["attributes"] = self._map("attributes")
         arrays["resource_attributes"] = self._map("resource_attributes")
         spans = pa.table({name: arrays[name] for name in SPAN_SCHEMA.names}, schema=SPAN_SCHEMA)
-        payload_ends = c["payload_attributes.ends"]
-        keep = [i for i in range(n) if c["input"][i] or c["output"][i]
-                or payload_ends[i] != (payload_ends[i - 1] if i else 0)]
-        payload_maps = self._map("payload_attributes").take(pa.array(keep, pa.int64()))
+        # Payload rows only for spans with any payload: the span columns' arrays, filtered in Arrow.
+        inputs, outputs = pa.array(c["input"], pa.string()), pa.array(c["output"], pa.string())
+        payload_maps = self._map("payload_attributes")
+        offsets = payload_maps.offsets
+        keep = pc.or_(pc.or_(pc.greater(pc.binary_length(inputs), 0), pc.greater(pc.binary_length(outputs), 0)),
+                      pc.greater(pc.subtract(offsets.slice(1), offsets.slice(0, n)), 0))
         payloads = pa.table({
-            "project_id": pa.array([self.project_id] * len(keep), pa.string()),
-            "trace_id": pa.array([c["trace_id"][i] for i in keep], pa.string()),
-            "span_id": pa.array([c["span_id"][i] for i in keep], pa.string()),
-            "start_time": pa.array([c["start_time"][i] for i in keep], TS),
-            "input": pa.array([c["input"][i] for i in keep], pa.string()),
-            "output": pa.array([c["output"][i] for i in keep], pa.string()),
-            "attributes": payload_maps,
-        }, schema=PAYLOAD_SCHEMA)
+            "project_id": arrays["project_id"], "trace_id": arrays["trace_id"], "span_id": arrays["span_id"],
+            "start_time": arrays["start_time"], "input": inputs, "output": outputs, "attributes": payload_maps,
+        }, schema=PAYLOAD_SCHEMA).filter(keep)
         return spans, payloads
 
 

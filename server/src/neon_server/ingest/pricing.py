@@ -100,8 +100,8 @@ def price_spans(spans: pa.Table, book_for: Callable[[str], PriceBook]) -> pa.Tab
     rows = pc.indices_nonzero(needs)
     if not len(rows):
         return spans
-    picked = spans.take(rows).select(["project_id", "model", "provider", "input_tokens", "output_tokens",
-                                      "cached_input_tokens", "start_time"]).to_pydict()
+    picked = spans.select(["project_id", "model", "provider", "input_tokens", "output_tokens",
+                           "cached_input_tokens"]).take(rows).to_pydict()
     starts = pc.cast(spans["start_time"].take(rows), pa.int64()).to_pylist()
     costs = spans["cost"].to_pylist()
     books: dict[str, PriceBook] = {}
