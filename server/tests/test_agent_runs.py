@@ -332,6 +332,12 @@ def test_the_http_api_approval_timeouts_and_a_tool_that_cannot_load(live_server:
             assert (await http.post(f"/api/agent-runs/{run_id}/cancel", headers=theirs)).status_code == 404
             listed = (await http.get("/api/agent-runs", headers=theirs)).json()["runs"]
             assert listed == []
+            # listed at once (Temporal's own list may not show it yet), and filtered like the rest
+            mine_now = (await http.get("/api/agent-runs", headers=mine)).json()["runs"]
+            assert [r["run_id"] for r in mine_now] == [run_id]
+            assert (mine_now[0]["agent"], mine_now[0]["trace_id"]) == ("support", s.trace_id_for(run_id))
+            other_agent = (await http.get("/api/agent-runs", params={"agent": "triage"}, headers=mine)).json()
+            assert other_agent["runs"] == []
             while True:
                 run = (await http.get(f"/api/agent-runs/{run_id}", headers=mine)).json()
                 if run["status"] in (s.COMPLETED, s.FAILED):

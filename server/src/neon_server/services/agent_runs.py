@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
@@ -41,6 +43,7 @@ VERSION = SearchAttributeKey.for_keyword(s.SA_VERSION)
 STATUS = SearchAttributeKey.for_keyword(s.SA_STATUS)
 PENDING = SearchAttributeKey.for_int(s.SA_PENDING)
 FORK_OF = SearchAttributeKey.for_keyword(s.SA_FORK_OF)
+RECENTLY_STARTED_SECONDS = 60.0  # far longer than Temporal's list takes to show a started run
 CLOSED = {WorkflowExecutionStatus.COMPLETED: s.COMPLETED, WorkflowExecutionStatus.FAILED: s.FAILED,
           WorkflowExecutionStatus.CANCELED: s.CANCELLED, WorkflowExecutionStatus.TERMINATED: s.FAILED,
           WorkflowExecutionStatus.TIMED_OUT: s.FAILED}
@@ -78,6 +81,9 @@ class AgentRunService:
         self._issue_token = issue_token
         self._neon_url = neon_url
         self.task_queue = task_queue
+        # (project, run id, monotonic start) of the runs this process started lately: Temporal's list is
+        # eventually consistent, so the first page adds those it does not list yet (see list_runs).
+        self._started: deque[tuple[str, str, float]] = deque(maxlen=1000)
 
     async def client(self) -> Client:
         if self._client is None:
@@ -127,11 +133,15 @@ class AgentRunService:
     async def list_runs(self, project_id: str, *, agent: str | None = None, version: str | None = None,
                    status: str | None = None, fork_of: str | None = None, limit: int = 50,
                    page_token: bytes | None = None) -> tuple[list[dict[str, Any]], bytes | None]:
+        """The project's runs, newest first. Temporal's list is eventually consistent (a run started a moment ago
+        may be missing from it), so the first page also describes the runs this process started in the last
+        minute that the list lacks, and adds those matching the filters: a run is listed once its start was
+        answered."""
+        filters = {AGENT: agent, VERSION: version, STATUS: status, FORK_OF: fork_of}
         query = [f"{s.SA_PROJECT} = {_quote(project_id)}", f"WorkflowType = {_quote(s.WORKFLOW)}"]
-        for attribute, value in ((s.SA_AGENT, agent), (s.SA_VERSION, version), (s.SA_STATUS, status),
-                                 (s.SA_FORK_OF, fork_of)):
+        for key, value in filters.items():
             if value:
-                query.append(f"{attribute} = {_quote(_safe(attribute, value))}")
+                query.append(f"{key.name} = {_quote(_safe(key.name, value))}")
         client = await self.client()
         pages = client.list_workflows(" AND ".join(query), page_size=limit, next_page_token=page_token)
         try:
@@ -140,8 +150,31 @@ class AgentRunService:
             if page_token is not None:  # Temporal cannot read a token it did not make
                 raise InvalidInput("page_token is not one this API gave out") from exc
             raise Unavailable(f"Temporal: {exc.message}") from exc
-        return ([{**self._summary(execution), "fork": await fork_lineage(execution)}
-                 for execution in pages.current_page or []], pages.next_page_token or None)
+        executions: list[Any] = list(pages.current_page or [])
+        if page_token is None:
+            executions += await self._started_unlisted(client, project_id, {e.id for e in executions}, filters)
+            executions.sort(key=lambda e: e.start_time.timestamp() if e.start_time else 0.0, reverse=True)
+            executions = executions[:limit]
+        return ([{**self._summary(execution), "fork": await fork_lineage(execution)} for execution in executions],
+                pages.next_page_token or None)
+
+    async def _started_unlisted(self, client: Client, project_id: str, listed: set[str],
+                                filters: dict[SearchAttributeKey[str], str | None]) -> list[Any]:
+        """Descriptions of the runs this process started in the last minute that are not in `listed` and match
+        `filters` (search attribute → wanted value)."""
+        since = time.monotonic() - RECENTLY_STARTED_SECONDS
+        found = []
+        for project, run_id, started in list(self._started):
+            if project != project_id or started < since or run_id in listed:
+                continue
+            try:
+                description = await client.get_workflow_handle(run_id).describe()
+            except RPCError:
+                continue  # gone (or Temporal is down: the list above would have said so)
+            attributes = description.typed_search_attributes
+            if all(not wanted or attributes.get(key) == wanted for key, wanted in filters.items()):
+                found.append(description)
+        return found
 
     async def approvals(self, project_id: str) -> list[dict[str, Any]]:
         """Every call waiting for a decision in the project, oldest first."""
@@ -199,6 +232,7 @@ class AgentRunService:
         client = await self.client()
         await client.start_workflow(s.WORKFLOW, run, id=run.run_id, task_queue=self.task_queue,
                                     search_attributes=TypedSearchAttributes(pairs), memo=memo)
+        self._started.append((run.project_id, run.run_id, time.monotonic()))
 
     def connection(self, project_id: str) -> s.Connection:
         return s.Connection(self._neon_url(), self._issue_token(project_id))
