@@ -203,8 +203,10 @@ def process_cpu(pid: int) -> float:
 
 
 def thread_cpu(pid: int) -> Counter[str]:
-    """CPU seconds so far per thread name (the engine names its threads; Python's all show as the process's name)
-    across the server and its decode workers: where the server's CPU goes."""
+    """CPU seconds so far per thread name across the server and its decode workers: where the server's CPU goes.
+    The engine names its threads (ThreadPool: query work, MergeMutate: merges); the server names its busiest
+    Python ones (neon-map: mapping batches, neon-writer: the writer, with the part of each insert the engine runs
+    in the calling thread, neon-decode: checking and logging requests); the others show as the process's name."""
     seconds: Counter[str] = Counter()
     for member in process_tree(pid):
         for task in Path(f"/proc/{member}/task").iterdir():

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from neon_server.ingest.wal import LoggedRequest
+from neon_server.os_threads import name_this_thread
 
 log = logging.getLogger("neon.ingest.writer")
 
@@ -228,8 +229,10 @@ class BatchWriter:
     def _run(self) -> None:
         # While a batch is written, the next one (if due) is already being mapped, so mapping (in decode workers
         # or a thread) and the engine's insert overlap.
+        name_this_thread("neon-writer")
         ahead: tuple[list[PendingBatch], Future[tuple[pa.Table, pa.Table]]] | None = None
-        mapper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="neon-batch-map")
+        mapper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="neon-batch-map",
+                                    initializer=name_this_thread, initargs=("neon-map",))
         try:
             while True:
                 if ahead is None:

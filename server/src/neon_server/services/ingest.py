@@ -30,6 +30,7 @@ from neon_server.ingest.pricing import price_spans
 from neon_server.ingest.semconv import Limits
 from neon_server.ingest.wal import IngestLog, LoggedRequest
 from neon_server.ingest.writer import BatchWriter
+from neon_server.os_threads import name_this_thread
 from neon_server.services.pricing import PricingService
 from neon_server.services.request_dedupe import RequestDedupe
 from neon_server.storage.analytics.otlp_decode import OtlpRequest
@@ -68,7 +69,8 @@ class IngestService:
         self._dedupe = RequestDedupe(dedupe_window_seconds)
         # Decoding is pure Python: several decoder threads would only take turns on the GIL (and lose time
         # handing it over), so requests are decoded one at a time, off the event loop.
-        self._decoder = ThreadPoolExecutor(max_workers=decode_threads, thread_name_prefix="neon-decode")
+        self._decoder = ThreadPoolExecutor(max_workers=decode_threads, thread_name_prefix="neon-decode",
+                                           initializer=name_this_thread, initargs=("neon-decode",))
 
     def load_recent_requests(self) -> int:
         """Remember the requests written in the last window (after a restart); returns how many."""
