@@ -167,13 +167,17 @@ class AbTestService:
         summary = await _summary(description)
         comparisons: list[dict[str, Any]] = []
         error = ""
+        returned = description.status == WorkflowExecutionStatus.COMPLETED
         if description.status == WorkflowExecutionStatus.RUNNING:
             try:
                 live = await handle.query(e.PROGRESS, result_type=e.AbProgress)
                 summary["status"], summary["paused"] = live.status, live.paused
             except RPCError:
                 pass  # closed in between: the next read has it
-        elif description.status == WorkflowExecutionStatus.COMPLETED:
+            # The query can run after the workflow returned (the describe before it still said running): a test
+            # reported as ended is read with its result, never as "completed" without its comparisons.
+            returned = summary["status"] in (e.COMPLETED, e.RUN_FAILED)
+        if returned:
             result: e.AbResult = await handle.result()
             summary["status"], error = result.status, result.error
             comparisons = [asdict(c) for c in result.comparisons]
