@@ -32,7 +32,7 @@ from workload import make_request
 from neon_server.ingest.otlp import decode_protobuf
 from neon_server.ingest.semconv import Limits
 from neon_server.storage.analytics import open_analytics
-from neon_server.storage.analytics.spans import INSERT_SETTINGS
+from neon_server.storage.analytics.spans import INSERT_SETTINGS, SpanStore
 from neon_server.storage.analytics.trace_rows import TraceRowStore
 
 STEPS = ("payloads", "spans", "trace_rows")
@@ -54,15 +54,15 @@ def run(batch: int, spans: int, drop: list[str], trace_rows: bool, settle: float
         for view in drop:
             db.command(f"DROP VIEW {view}", tag="bench.drop_view")
         rows = TraceRowStore(db)
+        store = SpanStore(db)
         settings = {} if plain else INSERT_SETTINGS
         process = dict.fromkeys(STEPS, 0.0)
         calling = dict.fromkeys(STEPS, 0.0)
         wall = time.perf_counter()
         for span_table, payload_table in batches:
             steps: dict[str, Callable[[], None]] = {
-                "payloads": partial(db.insert_arrow, "span_payloads", payload_table, tag="bench.payloads",
-                                    settings=settings),
-                "spans": partial(db.insert_arrow, "spans", span_table, tag="bench.spans", settings=settings),
+                "payloads": partial(store.insert_payloads, payload_table, settings),
+                "spans": partial(store.insert_spans, span_table, settings),
                 "trace_rows": partial(rows.refresh_written, span_table) if trace_rows else lambda: None}
             for name, step in steps.items():
                 started, own = cpu(), time.thread_time()

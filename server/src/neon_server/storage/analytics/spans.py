@@ -28,12 +28,20 @@ class SpanStore:
 
     def write(self, spans: pa.Table, payloads: pa.Table) -> None:
         """Payloads first, spans last: a span row is the commit marker of its request (see IngestService)."""
+        self.insert_payloads(payloads)
+        if spans.num_rows:
+            self.insert_spans(spans)
+            self._trace_rows.refresh_written(spans)  # the trace list's complete rows (trace_rows.py)
+
+    def insert_payloads(self, payloads: pa.Table, settings: dict[str, int] = INSERT_SETTINGS) -> None:
+        """The payload rows, in slices of PAYLOAD_SLICE_ROWS (`write`'s first step)."""
         for start in range(0, payloads.num_rows, PAYLOAD_SLICE_ROWS):
             self._db.insert_arrow("span_payloads", payloads.slice(start, PAYLOAD_SLICE_ROWS), tag="ingest.payloads",
-                                  settings=INSERT_SETTINGS)
-        if spans.num_rows:
-            self._db.insert_arrow("spans", spans, tag="ingest.spans", settings=INSERT_SETTINGS)
-            self._trace_rows.refresh_written(spans)  # the trace list's complete rows (trace_rows.py)
+                                  settings=settings)
+
+    def insert_spans(self, spans: pa.Table, settings: dict[str, int] = INSERT_SETTINGS) -> None:
+        """The span rows, which feed the rollup views (`write`'s second step; the trace rows' refresh follows)."""
+        self._db.insert_arrow("spans", spans, tag="ingest.spans", settings=settings)
 
     def decode_otlp(self, requests: list[OtlpRequest], limits: Limits) -> tuple[pa.Table, pa.Table]:
         """Span and payload tables of OTLP protobuf bodies, mapped by the engine (see otlp_decode)."""
