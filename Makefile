@@ -6,7 +6,7 @@ UV := $(PYTHON) -m uv
 export UV_PYTHON_DOWNLOADS := never
 VENV_STAMP := .venv/.neon-synced
 LOCK_INPUTS := uv.lock pyproject.toml sdk/pyproject.toml server/pyproject.toml native/pyproject.toml \
-	$(wildcard native/src/neon_native/*.c)
+	$(wildcard native/src/neon_native/*.c native/src/neon_native/*.h)
 
 UI_DIST := server/src/neon_server/ui/dist/index.html
 WEB_DEPS := web/node_modules/.package-lock.json

@@ -15,84 +15,12 @@
    deeper than MAX_DEPTH, text that is not UTF-8) raises MalformedBody (or UnicodeDecodeError): the caller
    then reads the body with protobuf, which decides. */
 
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <stdint.h>
-#include <string.h>
+#include "wire.h"
 
 #define MAX_DEPTH 32
 
-static PyObject *MalformedBody;
+PyObject *neon_MalformedBody;
 static PyObject *b64encode;
-
-typedef struct {
-    const uint8_t *p;
-    const uint8_t *end;
-} Buf;
-
-static int fail(const char *what) {
-    PyErr_SetString(MalformedBody, what);
-    return -1;
-}
-
-static int varint(Buf *b, uint64_t *out) {
-    uint64_t value = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-        if (b->p >= b->end) return fail("truncated varint");
-        uint8_t byte = *b->p++;
-        value |= (uint64_t)(byte & 0x7f) << shift;
-        if (!(byte & 0x80)) {
-            *out = value;
-            return 0;
-        }
-    }
-    return fail("varint longer than 10 bytes");
-}
-
-static int fixed64(Buf *b, uint64_t *out) {
-    if (b->end - b->p < 8) return fail("truncated fixed64");
-    uint64_t value = 0;
-    for (int i = 7; i >= 0; i--) value = (value << 8) | b->p[i];
-    b->p += 8;
-    *out = value;
-    return 0;
-}
-
-static int tag(Buf *b, uint32_t *field, int *wire) {
-    uint64_t t;
-    if (varint(b, &t)) return -1;
-    *field = (uint32_t)(t >> 3);
-    *wire = (int)(t & 7);
-    if (*field == 0) return fail("field number 0");
-    return 0;
-}
-
-static int sub(Buf *b, Buf *out) {
-    uint64_t n;
-    if (varint(b, &n)) return -1;
-    if (n > (uint64_t)(b->end - b->p)) return fail("truncated length-delimited field");
-    out->p = b->p;
-    out->end = b->p + n;
-    b->p += n;
-    return 0;
-}
-
-static int skip(Buf *b, int wire) {
-    uint64_t ignored;
-    Buf s;
-    switch (wire) {
-    case 0: return varint(b, &ignored);
-    case 1: return fixed64(b, &ignored);
-    case 2: return sub(b, &s);
-    case 5:
-        if (b->end - b->p < 4) return fail("truncated fixed32");
-        b->p += 4;
-        return 0;
-    default: return fail("unsupported wire type");
-    }
-}
-
-#define EXPECT(w) do { if (wire != (w)) { fail("unexpected wire type"); goto error; } } while (0)
 
 static PyObject *text(Buf s) {
     return PyUnicode_DecodeUTF8((const char *)s.p, s.end - s.p, NULL);
@@ -321,7 +249,7 @@ static int status(Buf b, int64_t *code, PyObject **message) {
     return 0;
 }
 
-static PyObject *span(Buf whole) {
+PyObject *neon_walk_span(Buf whole) {
     Buf b = whole;
     Buf trace_id = {NULL, NULL}, span_id = {NULL, NULL}, parent = {NULL, NULL};
     int64_t kind = 0, code = 0;
@@ -417,7 +345,24 @@ error:
 
 /* ScopeSpans: (the InstrumentationScope's name, its spans). */
 static PyObject *scope_spans(Buf b) {
-    return head_and_items(b, PyUnicode_FromStringAndSize("", 0), set_text, span);
+    return head_and_items(b, PyUnicode_FromStringAndSize("", 0), set_text, neon_walk_span);
+}
+
+/* A ResourceSpans' resource attributes (a resource given twice merges), appended to `into` as (key, value). */
+int neon_walk_resource_pairs(Buf b, PyObject *into) {
+    while (b.p < b.end) {
+        uint32_t field;
+        int wire;
+        Buf s;
+        if (tag(&b, &field, &wire)) return -1;
+        if (field == 1) {
+            if (wire != 2) return fail("unexpected wire type");
+            if (sub(&b, &s) || each_first(s, add_pair, &into, 0)) return -1;
+        } else if (skip(&b, wire)) {
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* ResourceSpans: (the Resource's attributes, its ScopeSpans). */
@@ -452,6 +397,8 @@ error:
 
 static PyMethodDef methods[] = {
     {"walk", walk, METH_O, "Walk an OTLP ExportTraceServiceRequest into plain values (see the module's source)."},
+    {"map", neon_map, METH_VARARGS, "Map an OTLP ExportTraceServiceRequest onto span columns (see _map.c)."},
+    {"map_tables", neon_map_tables, METH_NOARGS, "The mapper's semantic-convention tables (see _map.c)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -460,15 +407,16 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "neon_native._otlp", 
 PyMODINIT_FUNC PyInit__otlp(void) {
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
-    MalformedBody = PyErr_NewException("neon_native._otlp.MalformedBody", PyExc_ValueError, NULL);
+    neon_map_init();
+    neon_MalformedBody = PyErr_NewException("neon_native._otlp.MalformedBody", PyExc_ValueError, NULL);
     PyObject *base64 = PyImport_ImportModule("base64");
-    if (!MalformedBody || !base64) goto error;
+    if (!neon_MalformedBody || !base64) goto error;
     b64encode = PyObject_GetAttrString(base64, "b64encode");
     Py_DECREF(base64);
     if (!b64encode) goto error;
-    Py_INCREF(MalformedBody);
-    if (PyModule_AddObject(m, "MalformedBody", MalformedBody)) {
-        Py_DECREF(MalformedBody);
+    Py_INCREF(neon_MalformedBody);
+    if (PyModule_AddObject(m, "MalformedBody", neon_MalformedBody)) {
+        Py_DECREF(neon_MalformedBody);
         goto error;
     }
     return m;

@@ -19,6 +19,7 @@ from concurrent.futures.process import BrokenProcessPool
 import pyarrow as pa
 
 from neon_server.ingest.columns import PAYLOAD_SCHEMA, SPAN_SCHEMA
+from neon_server.ingest.native_map import map_protobuf
 from neon_server.ingest.otlp import decode_protobuf
 from neon_server.ingest.semconv import Limits
 from neon_server.ingest.wal import LoggedRequest
@@ -31,7 +32,7 @@ CHUNK_SPANS = 4096
 
 def decode_logged(requests: Iterable[LoggedRequest], limits: Limits, *, native: bool = True) -> Decoded:
     """The span and payload tables of logged requests, in order (run in a worker or in the caller). Logged
-    bodies passed `check_protobuf`, so `native` may read them with the C walker. Each request's tables are
+    bodies passed `check_protobuf`, so `native` may map them with the C mapper (`native_map`). Each request's tables are
     joined into chunks of about `CHUNK_SPANS` rows: the engine reads a table of one chunk per request ~3 µs a
     span slower, and one chunk for a whole batch would hold a second copy of it."""
     spans: list[pa.Table] = []
@@ -45,11 +46,7 @@ def decode_logged(requests: Iterable[LoggedRequest], limits: Limits, *, native: 
 
     rows = 0
     for request in requests:
-        decoded = decode_protobuf(request.body, request.project_id, limits, native=native)
-        if decoded.rejected:
-            log.warning("logged request %s: %d spans could not be mapped: %s", request.digest, decoded.rejected,
-                        decoded.message())
-        chunk.append(decoded.columns.to_arrow(request.digest))
+        chunk.append(_tables(request, limits, native))
         rows += chunk[-1][0].num_rows
         if rows >= CHUNK_SPANS:
             flush()
@@ -59,6 +56,19 @@ def decode_logged(requests: Iterable[LoggedRequest], limits: Limits, *, native: 
     if not spans:
         return SPAN_SCHEMA.empty_table(), PAYLOAD_SCHEMA.empty_table()
     return pa.concat_tables(spans), pa.concat_tables(payloads)
+
+
+def _tables(request: LoggedRequest, limits: Limits, native: bool) -> Decoded:
+    """One logged request's tables: mapped in C when `native` and installed, else by the Python mapper."""
+    mapped = map_protobuf(request.body, request.project_id, request.digest, limits) if native else None
+    if mapped is not None:
+        rejected, message, tables = mapped.rejected, mapped.message(), (mapped.spans, mapped.payloads)
+    else:
+        decoded = decode_protobuf(request.body, request.project_id, limits, native=native)
+        rejected, message, tables = decoded.rejected, decoded.message(), decoded.columns.to_arrow(request.digest)
+    if rejected:
+        log.warning("logged request %s: %d spans could not be mapped: %s", request.digest, rejected, message)
+    return tables
 
 
 def _shares(requests: list[LoggedRequest], count: int) -> list[list[LoggedRequest]]:

@@ -147,44 +147,50 @@ def decode_protobuf(body: bytes, project_id: str, limits: Limits, *, native: boo
     accepted before (`check_protobuf`), since the walker does not validate the fields it skips."""
     walked = _walk(body, native)
     result = DecodeResult(SpanColumns(project_id))
-    cols = result.columns.cols
     now_ns = time.time_ns()
     for resource_attributes, scopes in walked:
         resource = ResourceInfo(resource_attributes, limits)
         for scope, spans in scopes:
-            for (trace_id, span_id, parent, name, kind, start, end, code, message, attributes, extra) in spans:
-                if len(trace_id) != 16 or not any(trace_id):
-                    result.reject("invalid trace_id (must be 16 bytes, not all zero)")
-                    continue
-                if len(span_id) != 8 or not any(span_id):
-                    result.reject("invalid span_id (must be 8 bytes, not all zero)")
-                    continue
-                if parent and len(parent) != 8:
-                    result.reject("invalid parent_span_id (must be empty or 8 bytes)")
-                    continue
-                problem = check_times(start, end, now_ns)
-                if problem:
-                    result.reject(problem)
-                    continue
-                key = (trace_id.hex(), span_id.hex())
-                if key in result.seen:
-                    result.reject("duplicate span in the same request")
-                    continue
-                result.seen.add(key)
-                try:
-                    events, exception = _events_of(extra)
-                    if kind in SPAN_KINDS:
-                        attributes.append(("span.kind", SPAN_KINDS[kind]))
-                    status = STATUS.get(code, "unset")
-                    append_span(cols, limits, trace_id=key[0], span_id=key[1],
-                                parent_span_id=parent.hex() if any(parent) else "", name=name,
-                                start_ns=start, end_ns=end or start, status=status,
-                                status_message=message or (exception if status == "error" else ""),
-                                attributes=attributes, resource=resource, scope=scope, events=events)
-                except (TypeError, ValueError, RecursionError) as exc:
-                    result.columns.trim(result.columns.span_count())
-                    result.reject(f"malformed span: {exc}")
+            for span in spans:
+                append_walked(result, limits, resource, scope, span, now_ns)
     return result
+
+
+def append_walked(result: DecodeResult, limits: Limits, resource: ResourceInfo, scope: str, span: Any,
+                  now_ns: int) -> None:
+    """Check one walked span and map it onto `result`'s columns, or count it rejected with the reason."""
+    trace_id, span_id, parent, name, kind, start, end, code, message, attributes, extra = span
+    if len(trace_id) != 16 or not any(trace_id):
+        result.reject("invalid trace_id (must be 16 bytes, not all zero)")
+        return
+    if len(span_id) != 8 or not any(span_id):
+        result.reject("invalid span_id (must be 8 bytes, not all zero)")
+        return
+    if parent and len(parent) != 8:
+        result.reject("invalid parent_span_id (must be empty or 8 bytes)")
+        return
+    problem = check_times(start, end, now_ns)
+    if problem:
+        result.reject(problem)
+        return
+    key = (trace_id.hex(), span_id.hex())
+    if key in result.seen:
+        result.reject("duplicate span in the same request")
+        return
+    result.seen.add(key)
+    try:
+        events, exception = _events_of(extra)
+        if kind in SPAN_KINDS:
+            attributes.append(("span.kind", SPAN_KINDS[kind]))
+        status = STATUS.get(code, "unset")
+        append_span(result.columns.cols, limits, trace_id=key[0], span_id=key[1],
+                    parent_span_id=parent.hex() if any(parent) else "", name=name,
+                    start_ns=start, end_ns=end or start, status=status,
+                    status_message=message or (exception if status == "error" else ""),
+                    attributes=attributes, resource=resource, scope=scope, events=events)
+    except (TypeError, ValueError, RecursionError) as exc:
+        result.columns.trim(result.columns.span_count())
+        result.reject(f"malformed span: {exc}")
 
 
 def partial_success_protobuf(response: Any, rejected_field: str, rejected: int, message: str) -> bytes:
