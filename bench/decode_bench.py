@@ -1,6 +1,6 @@
 """The ingestion building blocks in one process, without HTTP: OTLP decode, Arrow building, chDB insert.
 
-    uv run python bench/decode_bench.py          # all of it (decode read by protobuf and by the C walker)
+    uv run python bench/decode_bench.py          # all of it (decode read by protobuf, by the C walker, C mapper)
     uv run python bench/decode_bench.py sql      # only the Python decoder against the engine's decode
 
 Prints the median cost per span of each step over repeated runs of the same workload as ingest_bench.py, then
@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from workload import make_request
 
 from neon_server.ingest import otlp
+from neon_server.ingest.native_map import map_protobuf
 from neon_server.ingest.otlp import decode_protobuf
 from neon_server.ingest.semconv import Limits
 from neon_server.storage.analytics import AnalyticsDB, open_analytics
@@ -113,6 +114,15 @@ def main() -> None:
             timings.append(time.perf_counter() - started)
         print(f"read alone: {statistics.median(timings) / spans_per_body * 1e6:.1f} µs/span ({label})")
     print(f"arrow:  {statistics.median(arrow) / spans_per_body * 1e6:.1f} µs/span")
+    mapped = []
+    for body in bodies:
+        started = time.perf_counter()
+        if map_protobuf(body, "bench", "digest", limits) is None:
+            break  # the C mapper is not installed
+        mapped.append(time.perf_counter() - started)
+    if mapped:
+        print(f"read, map and Arrow in C (native_map): {statistics.median(mapped) / spans_per_body * 1e6:.1f} "
+              "µs/span (the server's default for logged bodies)")
 
     folder = tempfile.mkdtemp(prefix="neon-decode-bench-")
     try:

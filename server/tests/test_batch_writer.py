@@ -61,11 +61,11 @@ def test_payloads_are_inserted_in_slices_and_none_is_lost(analytics: AnalyticsDB
 
 
 def test_a_batch_of_logged_requests_maps_to_each_request_s_rows_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The writer's mapping joins requests' tables into chunks of about CHUNK_SPANS rows (fewer for the engine to
-    read): the rows are each request's, in order, with its project and digest."""
+    """The writer maps requests in chunks of about CHUNK_SPANS rows, each one chunk of the tables (fewer for the
+    engine to read): the rows are each request's, in order, with its project and digest."""
     monkeypatch.setattr(decode_pool, "CHUNK_SPANS", 50)
     rng = random.Random(7)
-    requests = [LoggedRequest(f"project-{i % 3}", f"digest-{i}", 1, 0,
+    requests = [LoggedRequest(f"project-{i % 3}", f"digest-{i}", 1, 7 * (1 + i % 3),
                               make_request(rng, traces=1 + i % 3, spans_per_trace=7).SerializeToString())
                 for i in range(12)]
     spans, payloads = decode_pool.decode_logged(requests, Limits())

@@ -21,7 +21,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 
 from neon_native._otlp import map_tables
 from neon_server.ingest import otlp, semconv
-from neon_server.ingest.native_map import Mapped, map_protobuf, native_map
+from neon_server.ingest.native_map import Outcome, map_protobuf, map_requests, native_map
 from neon_server.ingest.otlp import UndecodableBody, decode_protobuf
 from neon_server.ingest.semconv import Limits
 
@@ -116,25 +116,25 @@ def python_side(body: bytes, limits: Limits) -> tuple[pa.Table, pa.Table, int, l
     return spans, payloads, decoded.rejected, decoded.reasons
 
 
-def assert_same(got: Mapped, body: bytes, limits: Limits) -> None:
-    got.spans.validate(full=True)
-    got.payloads.validate(full=True)
+def assert_same(got: tuple[pa.Table, pa.Table, Outcome] | None, body: bytes, limits: Limits) -> None:
+    assert got is not None
+    got_spans, got_payloads, outcome = got
+    got_spans.validate(full=True)
+    got_payloads.validate(full=True)
     spans, payloads, rejected, reasons = python_side(body, limits)
-    assert got.spans.schema == spans.schema
-    assert rows(got.spans) == rows(spans)
-    assert rows(got.payloads) == rows(payloads)
-    assert got.rejected == rejected
+    assert got_spans.schema == spans.schema
+    assert rows(got_spans) == rows(spans)
+    assert rows(got_payloads) == rows(payloads)
+    assert outcome.rejected == rejected
     if len(reasons) < 5:  # both keep the first five different reasons, met in a different order
-        assert sorted(got.reasons) == sorted(reasons)
+        assert sorted(outcome.reasons) == sorted(reasons)
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(requests(), st.sampled_from([Limits(), SMALL, CROSSED]))
 def test_the_mapper_gives_the_python_mappers_tables(request: ExportTraceServiceRequest, limits: Limits) -> None:
     body = request.SerializeToString()
-    got = map_protobuf(body, "p", "digest", limits)
-    assert got is not None
-    assert_same(got, body, limits)
+    assert_same(map_protobuf(body, "p", "digest", limits), body, limits)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -160,14 +160,47 @@ def test_a_damaged_body_protobuf_accepts_maps_the_same(request: ExportTraceServi
         assert_same(got, bytes(body), SMALL)
 
 
+BAD_UTF8 = (ExportTraceServiceRequest(resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=[
+    Span(trace_id=b"\x01" * 16, span_id=b"\x02" * 8, start_time_unix_nano=1)])])]).SerializeToString()
+    + b"\x0a\x08\x12\x06\x12\x04\x2a\x02\xff\xfe")  # a second span whose name is not UTF-8
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.one_of(requests().map(lambda r: r.SerializeToString()), st.just(BAD_UTF8)),
+                          st.sampled_from(["p1", "p2"])), min_size=1, max_size=4))
+def test_a_chunk_of_requests_maps_as_each_request_alone(chunk: list[tuple[bytes, str]]) -> None:
+    """Several requests in one call (one set of columns): each request's rows, with its project and digest, as
+    the Python mapper gives them; a request left to Python whole (text that is not UTF-8) leaves no rows."""
+    limits = SMALL
+    mapped = map_requests([(body, project, f"d{i}") for i, (body, project) in enumerate(chunk)], limits)
+    assert mapped is not None
+    mapped.spans.validate(full=True)
+    mapped.payloads.validate(full=True)
+    expected_spans, expected_payloads = [], []
+    for i, (body, project) in enumerate(chunk):
+        outcome = mapped.outcomes[i]
+        assert (outcome is None) == (body == BAD_UTF8)
+        if outcome is None:
+            continue
+        decoded = decode_protobuf(body, project, limits)
+        spans, payloads = decoded.columns.to_arrow(f"d{i}")
+        expected_spans += spans.to_pylist()
+        expected_payloads += payloads.to_pylist()
+        assert outcome.rejected == decoded.rejected
+
+    def key(row: dict[str, Any]) -> str:
+        return repr(sorted(row.items()))
+
+    assert sorted(mapped.spans.to_pylist(), key=key) == sorted(expected_spans, key=key)
+    assert sorted(mapped.payloads.to_pylist(), key=key) == sorted(expected_payloads, key=key)
+
+
 def test_agent_traces_are_mapped_in_c_entirely() -> None:
     body = make_request(random.Random(5), traces=4, spans_per_trace=50).SerializeToString()
     assert native_map is not None
-    count, rest = itemgetter(1, 6)(native_map(body, 64 * 1024, 1024 * 1024, time.time_ns()))
-    assert (count, rest) == (200, [])
-    got = map_protobuf(body, "p", "digest", Limits())
-    assert got is not None
-    assert_same(got, body, Limits())
+    count, outcomes = itemgetter(1, 4)(native_map([(body, "p", "digest")], 64 * 1024, 1024 * 1024, time.time_ns()))
+    assert (count, outcomes) == (200, [(0, [], [])])
+    assert_same(map_protobuf(body, "p", "digest", Limits()), body, Limits())
 
 
 def test_numbers_are_written_as_python_writes_them() -> None:
@@ -180,7 +213,7 @@ def test_numbers_are_written_as_python_writes_them() -> None:
     body = ExportTraceServiceRequest(resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=[span])])])
     got = map_protobuf(body.SerializeToString(), "p", "digest", Limits())
     assert got is not None
-    stored = dict(got.spans.column("attributes").to_pylist()[0])
+    stored = dict(got[0].column("attributes").to_pylist()[0])
     assert [stored[f"k{i}"] for i in range(len(values))] == [semconv.to_text(v) for v in values]
 
 
@@ -212,6 +245,4 @@ def test_cut_text_keeps_whole_characters(limits: Limits) -> None:
         KeyValue(key="note", value=AnyValue(string_value=long)),
         KeyValue(key="input.value", value=AnyValue(string_value=long * 3))])
     body = ExportTraceServiceRequest(resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=[span])])])
-    got = map_protobuf(body.SerializeToString(), "p", "digest", limits)
-    assert got is not None
-    assert_same(got, body.SerializeToString(), limits)
+    assert_same(map_protobuf(body.SerializeToString(), "p", "digest", limits), body.SerializeToString(), limits)

@@ -1,19 +1,22 @@
 /* Maps an OTLP ExportTraceServiceRequest straight onto Arrow column buffers: the semantic-convention mapping of
    neon_server/ingest/semconv.py (`append_span`, `ResourceInfo`) at C speed, with no Python object per value.
 
-   map(body, max_attribute_bytes, max_payload_bytes, now_ns)
-       -> (spans, span_count, payloads, payload_count, rejected, reasons, rest)
+   map([(body, project_id, ingest_request), ...], max_attribute_bytes, max_payload_bytes, now_ns)
+       -> (spans, span_count, payloads, payload_count, [outcome, ...])
+   The requests' rows in one set of columns (a chunk the engine reads at once, with no joining of tables after).
    spans / payloads: column name -> bytes (fixed width), (offsets, data) for text, (validity, data) for cost,
    (offsets, (key offsets, key data), (value offsets, value data)) for maps; the Arrow layouts of
-   ingest/columns.py's SPAN_SCHEMA and PAYLOAD_SCHEMA (the constant project and request columns left out).
+   ingest/columns.py's SPAN_SCHEMA and PAYLOAD_SCHEMA (tags, always empty here, left out).
+   outcome, for each request: (rejected, reasons, rest), or None when the request is left to Python whole (its
+   rows rolled back).
    rejected, reasons: spans refused (bad ids or times, duplicates), with the decoder's reasons.
    rest: [(resource attributes, scope name, span), ...] in `walk`'s shapes: the spans this mapper leaves to the
    Python mapper, which handles every case (events or links, values that are lists, maps, bytes or empty, flattened
    message lists, tags, numbers given as text, case mapping of non-ASCII text). They have passed the id, time and
    duplicate checks here.
 
-   Anything the walker would refuse (see _otlp.c) or text that is not UTF-8 raises MalformedBody: the caller then
-   decodes the request in Python. The tables below mirror semconv.py; `tables()` returns them so a test holds
+   A request with anything the walker would refuse (see _otlp.c) or text that is not UTF-8 is left to Python
+   whole: the caller decodes it with protobuf. The tables below mirror semconv.py; `tables()` returns them so a test holds
    the two equal. */
 
 #include "wire.h"
@@ -409,22 +412,25 @@ static const Attr *first(const Slots *slots, const Attrs *as, int field) {
 }
 
 /* ---------------------------------------------------------------- a request's state */
+
+enum { T_TRACE, T_SPAN, T_PARENT, T_NAME, T_TYPE, T_COMPONENT, T_SERVICE, T_SCOPE, T_STATUS, T_MESSAGE, T_MODEL,
+       T_PROVIDER, T_TOOL, T_SESSION, T_USER, T_AGENT, T_AGENT_VERSION, T_ENVIRONMENT, T_EVENTS, T_PROJECT,
+       T_REQUEST, N_TEXT };
+static const char *TEXT_NAMES[] = {"trace_id", "span_id", "parent_span_id", "name", "span_type", "component_type",
+                                   "service", "scope", "status", "status_message", "model", "provider", "tool_name",
+                                   "session_id", "user_id", "agent_id", "agent_version", "environment", "events",
+                                   "project_id", "ingest_request"};
 typedef struct {
-    Text text[19];
+    Text text[N_TEXT];
     Vec start, end, duration, tokens[4], truncated, cost, cost_valid;
     Map attributes, resource_attributes;
     size_t count;
 } SpanCols;
 
-enum { T_TRACE, T_SPAN, T_PARENT, T_NAME, T_TYPE, T_COMPONENT, T_SERVICE, T_SCOPE, T_STATUS, T_MESSAGE, T_MODEL,
-       T_PROVIDER, T_TOOL, T_SESSION, T_USER, T_AGENT, T_AGENT_VERSION, T_ENVIRONMENT, T_EVENTS };
-static const char *TEXT_NAMES[] = {"trace_id", "span_id", "parent_span_id", "name", "span_type", "component_type",
-                                   "service", "scope", "status", "status_message", "model", "provider", "tool_name",
-                                   "session_id", "user_id", "agent_id", "agent_version", "environment", "events"};
 static const char *TOKEN_NAMES[] = {"input_tokens", "output_tokens", "cached_input_tokens", "total_tokens"};
 
 typedef struct {
-    Text trace_id, span_id, input, output;
+    Text project_id, trace_id, span_id, input, output;
     Vec start;
     Map attributes;
     size_t count;
@@ -502,6 +508,7 @@ typedef struct {
     Vec truncated_keys;
     size_t *payload_at;
     size_t payload_cap;
+    Buf project, request;  /* the request being mapped */
     long rejected;
     PyObject *reasons;
     PyObject *rest;
@@ -805,7 +812,8 @@ static int span_map(Ctx *c, const SpanHead *h, Resource *r, Buf scope, const Slo
     if (map_end(&s->attributes)) return -1;
 
     if (p->input.data.n > input_at || p->output.data.n > output_at || payloads) {
-        if (hex_add(&p->trace_id, h->trace_id) || hex_add(&p->span_id, h->span_id) ||
+        if (text_add(&p->project_id, (const char *)c->project.p, c->project.end - c->project.p) ||
+            hex_add(&p->trace_id, h->trace_id) || hex_add(&p->span_id, h->span_id) ||
             put_i64(&p->start, (int64_t)h->start) || text_end(&p->input) || text_end(&p->output))
             return -1;
         for (size_t k = 0; k < payloads; k++) {
@@ -863,7 +871,9 @@ static int span_map(Ctx *c, const SpanHead *h, Resource *r, Buf scope, const Slo
         value_or_default(&s->text[T_AGENT], first(&slots, as, F_AGENT), r->defaults[3]) ||
         value_or_default(&s->text[T_AGENT_VERSION], first(&slots, as, F_AGENT_VERSION), r->defaults[4]) ||
         value_or_default(&s->text[T_ENVIRONMENT], first(&slots, as, F_ENVIRONMENT), r->defaults[0]) ||
-        text_end(&s->text[T_EVENTS]))
+        text_end(&s->text[T_EVENTS]) ||
+        text_add(&s->text[T_PROJECT], (const char *)c->project.p, c->project.end - c->project.p) ||
+        text_add(&s->text[T_REQUEST], (const char *)c->request.p, c->request.end - c->request.p))
         return -1;
     uint64_t end = h->end ? h->end : h->start;
     uint8_t truncated = c->truncated_keys.n > 0;
@@ -1026,7 +1036,7 @@ static PyObject *span_dict(const SpanCols *s) {
     PyObject *d = PyDict_New();
     if (!d) return NULL;
     int rc = 0;
-    for (int i = 0; i < 19 && !rc; i++) rc = set(d, TEXT_NAMES[i], text_obj(&s->text[i]));
+    for (int i = 0; i < N_TEXT && !rc; i++) rc = set(d, TEXT_NAMES[i], text_obj(&s->text[i]));
     for (int i = 0; i < 4 && !rc; i++) rc = set(d, TOKEN_NAMES[i], bytes_of(&s->tokens[i]));
     if (rc || set(d, "start_time", bytes_of(&s->start)) || set(d, "end_time", bytes_of(&s->end)) ||
         set(d, "duration_ns", bytes_of(&s->duration)) || set(d, "truncated", bytes_of(&s->truncated)) ||
@@ -1042,7 +1052,7 @@ static PyObject *span_dict(const SpanCols *s) {
 static PyObject *payload_dict(const PayloadCols *p) {
     PyObject *d = PyDict_New();
     if (!d) return NULL;
-    if (set(d, "trace_id", text_obj(&p->trace_id)) || set(d, "span_id", text_obj(&p->span_id)) ||
+    if (set(d, "project_id", text_obj(&p->project_id)) || set(d, "trace_id", text_obj(&p->trace_id)) || set(d, "span_id", text_obj(&p->span_id)) ||
         set(d, "start_time", bytes_of(&p->start)) || set(d, "input", text_obj(&p->input)) ||
         set(d, "output", text_obj(&p->output)) || set(d, "attributes", map_obj(&p->attributes))) {
         Py_DECREF(d);
@@ -1052,29 +1062,68 @@ static PyObject *payload_dict(const PayloadCols *p) {
 }
 
 static void free_vec(Vec *v) { PyMem_Free(v->p); }
-static void free_text(Text *t) { free_vec(&t->data); free_vec(&t->offsets); }
-static void free_map(Map *m) { free_vec(&m->offsets); free_text(&m->keys); free_text(&m->values); }
 
 static int init_map(Map *m) { return put_i32(&m->offsets, 0) || init_text(&m->keys) || init_text(&m->values); }
 
-PyObject *neon_map(PyObject *Py_UNUSED(module), PyObject *args) {
-    Py_buffer view;
-    Py_ssize_t max_attribute, max_payload;
-    unsigned long long now_ns;
-    if (!PyArg_ParseTuple(args, "y*nnK", &view, &max_attribute, &max_payload, &now_ns)) return NULL;
-    Ctx c;
-    memset(&c, 0, sizeof c);
-    c.max_attribute = (size_t)max_attribute;
-    c.max_payload = (size_t)max_payload;
-    c.now_ns = now_ns;
-    c.reasons = PyList_New(0);
-    c.rest = PyList_New(0);
-    PyObject *result = NULL;
-    int rc = !c.reasons || !c.rest;
-    for (int i = 0; i < 19 && !rc; i++) rc = init_text(&c.s.text[i]);
-    rc = rc || init_map(&c.s.attributes) || init_map(&c.s.resource_attributes) || init_text(&c.p.trace_id) ||
-         init_text(&c.p.span_id) || init_text(&c.p.input) || init_text(&c.p.output) || init_map(&c.p.attributes);
-    Buf b = {(const uint8_t *)view.buf, (const uint8_t *)view.buf + view.len};
+/* Every buffer the columns are in, to mark and roll back a request left to Python whole. */
+static size_t buffers(Ctx *c, Vec **out) {
+    size_t n = 0;
+    for (int i = 0; i < N_TEXT; i++) out[n++] = &c->s.text[i].data, out[n++] = &c->s.text[i].offsets;
+    Vec *more[] = {&c->s.start, &c->s.end, &c->s.duration, &c->s.tokens[0], &c->s.tokens[1], &c->s.tokens[2],
+                   &c->s.tokens[3], &c->s.truncated, &c->s.cost, &c->s.cost_valid, &c->p.start};
+    for (size_t i = 0; i < sizeof more / sizeof more[0]; i++) out[n++] = more[i];
+    Map *maps[] = {&c->s.attributes, &c->s.resource_attributes, &c->p.attributes};
+    for (size_t i = 0; i < 3; i++) {
+        out[n++] = &maps[i]->offsets;
+        out[n++] = &maps[i]->keys.data, out[n++] = &maps[i]->keys.offsets;
+        out[n++] = &maps[i]->values.data, out[n++] = &maps[i]->values.offsets;
+    }
+    Text *texts[] = {&c->p.project_id, &c->p.trace_id, &c->p.span_id, &c->p.input, &c->p.output};
+    for (size_t i = 0; i < 5; i++) out[n++] = &texts[i]->data, out[n++] = &texts[i]->offsets;
+    return n;
+}
+#define MAX_BUFFERS (2 * N_TEXT + 11 + 15 + 10)
+
+typedef struct {
+    size_t len[MAX_BUFFERS];
+    size_t spans, payloads;
+    int32_t counts[3];
+} Mark;
+
+static void mark(Ctx *c, Mark *m) {
+    Vec *all[MAX_BUFFERS];
+    size_t n = buffers(c, all);
+    for (size_t i = 0; i < n; i++) m->len[i] = all[i]->n;
+    m->spans = c->s.count;
+    m->payloads = c->p.count;
+    m->counts[0] = c->s.attributes.count;
+    m->counts[1] = c->s.resource_attributes.count;
+    m->counts[2] = c->p.attributes.count;
+}
+
+static void roll_back(Ctx *c, const Mark *m) {
+    Vec *all[MAX_BUFFERS];
+    size_t n = buffers(c, all);
+    for (size_t i = 0; i < n; i++) all[i]->n = m->len[i];
+    c->s.count = m->spans;
+    c->p.count = m->payloads;
+    c->s.attributes.count = m->counts[0];
+    c->s.resource_attributes.count = m->counts[1];
+    c->p.attributes.count = m->counts[2];
+    if (c->s.count % 8) c->s.cost_valid.p[c->s.cost_valid.n - 1] &= (uint8_t)((1u << (c->s.count % 8)) - 1);
+}
+
+/* One request: its rows appended to the columns; returns (rejected, reasons, rest), or None when the request is
+   left to Python whole (what its reader does not expect: its rows are rolled back). */
+static PyObject *map_one(Ctx *c, Buf b) {
+    Mark m;
+    mark(c, &m);
+    c->rejected = 0;
+    c->seen.n = 0;
+    if (c->seen.keys) memset(c->seen.keys, 0, c->seen.cap * 24);
+    c->reasons = PyList_New(0);
+    c->rest = PyList_New(0);
+    int rc = !c->reasons || !c->rest;
     while (!rc && b.p < b.end) {
         uint32_t field;
         int wire;
@@ -1084,34 +1133,70 @@ PyObject *neon_map(PyObject *Py_UNUSED(module), PyObject *args) {
             rc = skip(&b, wire);
             continue;
         }
-        rc = wire != 2 ? fail("unexpected wire type") : sub(&b, &s) || resource_spans(&c, s);
+        rc = wire != 2 ? fail("unexpected wire type") : sub(&b, &s) || resource_spans(c, s);
+    }
+    PyObject *result = NULL;
+    if (!rc) {
+        result = Py_BuildValue("(lOO)", c->rejected, c->reasons, c->rest);
+    } else if (PyErr_ExceptionMatches(PyExc_ValueError)) {  /* MalformedBody, UnicodeDecodeError */
+        PyErr_Clear();
+        roll_back(c, &m);
+        result = Py_NewRef(Py_None);
+    }
+    Py_CLEAR(c->reasons);
+    Py_CLEAR(c->rest);
+    return result;
+}
+
+static int init_cols(Ctx *c) {
+    int rc = 0;
+    for (int i = 0; i < N_TEXT && !rc; i++) rc = init_text(&c->s.text[i]);
+    return rc || init_map(&c->s.attributes) || init_map(&c->s.resource_attributes) ||
+           init_text(&c->p.project_id) || init_text(&c->p.trace_id) || init_text(&c->p.span_id) ||
+           init_text(&c->p.input) || init_text(&c->p.output) || init_map(&c->p.attributes);
+}
+
+PyObject *neon_map(PyObject *Py_UNUSED(module), PyObject *args) {
+    PyObject *requests;
+    Py_ssize_t max_attribute, max_payload;
+    unsigned long long now_ns;
+    if (!PyArg_ParseTuple(args, "O!nnK", &PyList_Type, &requests, &max_attribute, &max_payload, &now_ns))
+        return NULL;
+    Ctx c;
+    memset(&c, 0, sizeof c);
+    c.max_attribute = (size_t)max_attribute;
+    c.max_payload = (size_t)max_payload;
+    c.now_ns = now_ns;
+    PyObject *outcomes = PyList_New(0), *result = NULL;
+    int rc = !outcomes || init_cols(&c);
+    for (Py_ssize_t i = 0; !rc && i < PyList_GET_SIZE(requests); i++) {
+        Py_buffer body;
+        const char *project, *request;
+        Py_ssize_t project_len, request_len;
+        if (!PyArg_ParseTuple(PyList_GET_ITEM(requests, i), "y*s#s#", &body, &project, &project_len, &request,
+                              &request_len)) {
+            rc = -1;
+            break;
+        }
+        c.project = (Buf){(const uint8_t *)project, (const uint8_t *)project + project_len};
+        c.request = (Buf){(const uint8_t *)request, (const uint8_t *)request + request_len};
+        Buf b = {(const uint8_t *)body.buf, (const uint8_t *)body.buf + body.len};
+        PyObject *outcome = map_one(&c, b);
+        PyBuffer_Release(&body);
+        rc = !outcome || PyList_Append(outcomes, outcome);
+        Py_XDECREF(outcome);
     }
     if (!rc)
-        result = Py_BuildValue("(NnNnlOO)", span_dict(&c.s), (Py_ssize_t)c.s.count, payload_dict(&c.p),
-                               (Py_ssize_t)c.p.count, c.rejected, c.reasons, c.rest);
-    for (int i = 0; i < 19; i++) free_text(&c.s.text[i]);
-    free_vec(&c.s.start);
-    free_vec(&c.s.end);
-    free_vec(&c.s.duration);
-    for (int i = 0; i < 4; i++) free_vec(&c.s.tokens[i]);
-    free_vec(&c.s.truncated);
-    free_vec(&c.s.cost);
-    free_vec(&c.s.cost_valid);
-    free_map(&c.s.attributes);
-    free_map(&c.s.resource_attributes);
-    free_text(&c.p.trace_id);
-    free_text(&c.p.span_id);
-    free_text(&c.p.input);
-    free_text(&c.p.output);
-    free_vec(&c.p.start);
-    free_map(&c.p.attributes);
+        result = Py_BuildValue("(NnNnO)", span_dict(&c.s), (Py_ssize_t)c.s.count, payload_dict(&c.p),
+                               (Py_ssize_t)c.p.count, outcomes);
+    Vec *all[MAX_BUFFERS];
+    size_t n = buffers(&c, all);
+    for (size_t i = 0; i < n; i++) free_vec(all[i]);
     PyMem_Free(c.seen.keys);
     PyMem_Free(c.attrs.items);
     free_vec(&c.truncated_keys);
     PyMem_Free(c.payload_at);
-    Py_XDECREF(c.reasons);
-    Py_XDECREF(c.rest);
-    PyBuffer_Release(&view);
+    Py_XDECREF(outcomes);
     return result;
 }
 

@@ -19,7 +19,7 @@ from concurrent.futures.process import BrokenProcessPool
 import pyarrow as pa
 
 from neon_server.ingest.columns import PAYLOAD_SCHEMA, SPAN_SCHEMA
-from neon_server.ingest.native_map import map_protobuf
+from neon_server.ingest.native_map import map_requests
 from neon_server.ingest.otlp import decode_protobuf
 from neon_server.ingest.semconv import Limits
 from neon_server.ingest.wal import LoggedRequest
@@ -32,43 +32,49 @@ CHUNK_SPANS = 4096
 
 def decode_logged(requests: Iterable[LoggedRequest], limits: Limits, *, native: bool = True) -> Decoded:
     """The span and payload tables of logged requests, in order (run in a worker or in the caller). Logged
-    bodies passed `check_protobuf`, so `native` may map them with the C mapper (`native_map`). Each request's tables are
-    joined into chunks of about `CHUNK_SPANS` rows: the engine reads a table of one chunk per request ~3 µs a
-    span slower, and one chunk for a whole batch would hold a second copy of it."""
+    bodies passed `check_protobuf`, so `native` may map them with the C mapper (`native_map`). Requests are
+    mapped in chunks of about `CHUNK_SPANS` rows, each one chunk of the tables: the engine reads a table of one
+    chunk per request ~3 µs a span slower, and one chunk for a whole batch would hold a second copy of it."""
     spans: list[pa.Table] = []
     payloads: list[pa.Table] = []
-    chunk: list[tuple[pa.Table, pa.Table]] = []
-
-    def flush() -> None:
-        spans.append(pa.concat_tables([t for t, _ in chunk]).combine_chunks())
-        payloads.append(pa.concat_tables([p for _, p in chunk]).combine_chunks())
-        chunk.clear()
-
+    pending: list[LoggedRequest] = []
     rows = 0
     for request in requests:
-        chunk.append(_tables(request, limits, native))
-        rows += chunk[-1][0].num_rows
+        pending.append(request)
+        rows += request.spans
         if rows >= CHUNK_SPANS:
-            flush()
+            _add_chunk(pending, limits, native, spans, payloads)
             rows = 0
-    if chunk:
-        flush()
+    if pending:
+        _add_chunk(pending, limits, native, spans, payloads)
     if not spans:
         return SPAN_SCHEMA.empty_table(), PAYLOAD_SCHEMA.empty_table()
     return pa.concat_tables(spans), pa.concat_tables(payloads)
 
 
-def _tables(request: LoggedRequest, limits: Limits, native: bool) -> Decoded:
-    """One logged request's tables: mapped in C when `native` and installed, else by the Python mapper."""
-    mapped = map_protobuf(request.body, request.project_id, request.digest, limits) if native else None
+def _add_chunk(requests: list[LoggedRequest], limits: Limits, native: bool, spans: list[pa.Table],
+               payloads: list[pa.Table]) -> None:
+    """Map `requests` (emptied after) onto tables appended to `spans` and `payloads`: by the C mapper when
+    `native` and installed, else (and for a request it leaves to Python whole) by the Python mapper."""
+    mapped = map_requests([(r.body, r.project_id, r.digest) for r in requests], limits) if native else None
+    python: list[tuple[pa.Table, pa.Table]] = []
+    for i, request in enumerate(requests):
+        outcome = mapped.outcomes[i] if mapped is not None else None
+        if outcome is None:
+            decoded = decode_protobuf(request.body, request.project_id, limits, native=native)
+            python.append(decoded.columns.to_arrow(request.digest))
+            rejected, message = decoded.rejected, decoded.message()
+        else:
+            rejected, message = outcome.rejected, outcome.message()
+        if rejected:
+            log.warning("logged request %s: %d spans could not be mapped: %s", request.digest, rejected, message)
     if mapped is not None:
-        rejected, message, tables = mapped.rejected, mapped.message(), (mapped.spans, mapped.payloads)
-    else:
-        decoded = decode_protobuf(request.body, request.project_id, limits, native=native)
-        rejected, message, tables = decoded.rejected, decoded.message(), decoded.columns.to_arrow(request.digest)
-    if rejected:
-        log.warning("logged request %s: %d spans could not be mapped: %s", request.digest, rejected, message)
-    return tables
+        spans.append(mapped.spans)
+        payloads.append(mapped.payloads)
+    if python:
+        spans.append(pa.concat_tables([t for t, _ in python]).combine_chunks())
+        payloads.append(pa.concat_tables([p for _, p in python]).combine_chunks())
+    requests.clear()
 
 
 def _shares(requests: list[LoggedRequest], count: int) -> list[list[LoggedRequest]]:

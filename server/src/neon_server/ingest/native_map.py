@@ -1,11 +1,12 @@
 """OTLP protobuf mapped onto span and payload tables by the C mapper (`neon_native._otlp.map`).
 
-The mapper reads the body, checks and maps each span as `decode_protobuf` + `append_span` do, and writes Arrow
-buffers directly (no Python object per value): ~10× less CPU a span than the Python mapper, which holds the
-interpreter lock. The spans it leaves to Python (events or links, values that are lists, maps or bytes,
-flattened message lists, tags, numbers given as text, non-ASCII text whose case is mapped) come back in the
-walker's shapes and are mapped here by `append_walked`, so the tables are the same as `decode_protobuf` +
-`SpanColumns.to_arrow` give, rows aside in order (the Python-mapped ones last).
+The mapper reads a chunk of requests, checks and maps each span as `decode_protobuf` + `append_span` do, and
+writes the Arrow buffers of the chunk's two tables directly (no Python object per value): a few µs a span where
+the Python mapper and Arrow building take ~20, holding the interpreter lock. The spans it leaves to Python
+(events or links, values that are lists, maps or bytes, flattened message lists, tags, numbers given as text,
+non-ASCII text whose case is mapped) come back in the walker's shapes and are mapped here by `append_walked`, so
+the tables are the same as `decode_protobuf` + `SpanColumns.to_arrow` give, rows aside in order (the
+Python-mapped ones last).
 """
 
 from __future__ import annotations
@@ -29,9 +30,7 @@ except ImportError:  # not built here: decode_protobuf maps every span
 
 
 @dataclass
-class Mapped:
-    spans: pa.Table
-    payloads: pa.Table
+class Outcome:
     rejected: int
     reasons: list[str]
 
@@ -39,36 +38,71 @@ class Mapped:
         return "; ".join(self.reasons)
 
 
-def map_protobuf(body: bytes, project_id: str, digest: str, limits: Limits) -> Mapped | None:
-    """The request's span and payload tables, or None when the C mapper is not installed or leaves the whole
-    body to protobuf (something its reader does not expect): then decode it with `decode_protobuf`. Only for
-    bodies protobuf has accepted (`check_protobuf`)."""
+@dataclass
+class Mapped:
+    """Requests' rows in two tables, and for each request its outcome, or None when it was left to Python whole
+    (decode it with `decode_protobuf`: its reader met something it does not expect)."""
+
+    spans: pa.Table
+    payloads: pa.Table
+    outcomes: list[Outcome | None]
+
+
+def map_requests(requests: list[tuple[bytes, str, str]], limits: Limits) -> Mapped | None:
+    """(body, project_id, digest) requests mapped into one span table and one payload table (the spans left to
+    the Python mapper included, in a second chunk), or None when the C mapper is not installed. Only for bodies
+    protobuf has accepted (`check_protobuf`)."""
     if native_map is None:
         return None
     now_ns = time.time_ns()
-    try:
-        spans, count, payloads, payload_count, rejected, reasons, rest = native_map(
-            body, limits.max_attribute_bytes, limits.max_payload_bytes, now_ns)
-    except ValueError:
+    spans, count, payloads, payload_count, outcomes = native_map(
+        requests, limits.max_attribute_bytes, limits.max_payload_bytes, now_ns)
+    span_tables, payload_tables = [_spans(spans, count)], [_payloads(payloads, payload_count)]
+    done: list[Outcome | None] = []
+    for (_, project_id, digest), outcome in zip(requests, outcomes, strict=True):
+        if outcome is None:
+            done.append(None)
+            continue
+        rejected, reasons, rest = outcome
+        if rest:
+            more = _python_mapped(rest, project_id, digest, limits, now_ns)
+            span_tables.append(more.spans)
+            payload_tables.append(more.payloads)
+            rejected += sum(o.rejected for o in more.outcomes if o)
+            for reason in (r for o in more.outcomes if o for r in o.reasons):
+                if len(reasons) < 5 and reason not in reasons:
+                    reasons.append(reason)
+        done.append(Outcome(rejected, reasons))
+    return Mapped(_joined(span_tables), _joined(payload_tables), done)
+
+
+def map_protobuf(body: bytes, project_id: str, digest: str, limits: Limits) -> tuple[pa.Table, pa.Table,
+                                                                                     Outcome] | None:
+    """One request's tables and outcome, or None: decode it with `decode_protobuf` instead."""
+    mapped = map_requests([(body, project_id, digest)], limits)
+    if mapped is None or mapped.outcomes[0] is None:
         return None
-    span_table = _spans(spans, count, project_id, digest)
-    payload_table = _payloads(payloads, payload_count, project_id)
-    if rest:
-        result = DecodeResult(SpanColumns(project_id))
-        resources: dict[int, ResourceInfo] = {}
-        for pairs, scope, span in rest:
-            resource = resources.get(id(pairs))
-            if resource is None:
-                resource = resources[id(pairs)] = ResourceInfo(pairs, limits)
-            append_walked(result, limits, resource, scope, span, now_ns)
-        more_spans, more_payloads = result.columns.to_arrow(digest)
-        span_table = pa.concat_tables([span_table, more_spans])
-        payload_table = pa.concat_tables([payload_table, more_payloads])
-        rejected += result.rejected
-        for reason in result.reasons:
-            if len(reasons) < 5 and reason not in reasons:
-                reasons.append(reason)
-    return Mapped(span_table, payload_table, rejected, reasons)
+    return mapped.spans, mapped.payloads, mapped.outcomes[0]
+
+
+def _python_mapped(rest: list[Any], project_id: str, digest: str, limits: Limits, now_ns: int) -> Mapped:
+    """The spans the C mapper left to Python (they passed its checks), mapped by `append_walked`."""
+    result = DecodeResult(SpanColumns(project_id))
+    resources: dict[int, ResourceInfo] = {}
+    for pairs, scope, span in rest:
+        resource = resources.get(id(pairs))
+        if resource is None:
+            resource = resources[id(pairs)] = ResourceInfo(pairs, limits)
+        append_walked(result, limits, resource, scope, span, now_ns)
+    spans, payloads = result.columns.to_arrow(digest)
+    return Mapped(spans, payloads, [Outcome(result.rejected, result.reasons)])
+
+
+def _joined(tables: list[pa.Table]) -> pa.Table:
+    """The C mapper's chunk, and the Python-mapped rows (few, per request) joined into one more chunk."""
+    if len(tables) == 1:
+        return tables[0]
+    return pa.concat_tables([tables[0], pa.concat_tables(tables[1:]).combine_chunks()])
 
 
 def _text(parts: tuple[bytes, bytes]) -> pa.Array:
@@ -86,15 +120,11 @@ def _map(parts: tuple[bytes, tuple[bytes, bytes], tuple[bytes, bytes]]) -> pa.Ar
     return pa.MapArray.from_arrays(_fixed(pa.int32(), len(offsets) // 4, offsets), _text(keys), _text(values))
 
 
-def _spans(c: dict[str, Any], count: int, project_id: str, digest: str) -> pa.Table:
+def _spans(c: dict[str, Any], count: int) -> pa.Table:
     columns: dict[str, pa.Array] = {}
     for field in SPAN_SCHEMA:
         name, kind = field.name, field.type
-        if name == "project_id":
-            columns[name] = pa.repeat(project_id, count).cast(pa.string())
-        elif name == "ingest_request":
-            columns[name] = pa.repeat(digest, count).cast(pa.string())
-        elif name == "tags":
+        if name == "tags":
             columns[name] = pa.Array.from_buffers(kind, count, [None, pa.py_buffer(bytes(4 * (count + 1)))],
                                                   children=[pa.array([], pa.string())])
         elif name == "cost":
@@ -109,9 +139,9 @@ def _spans(c: dict[str, Any], count: int, project_id: str, digest: str) -> pa.Ta
     return pa.table(columns, schema=SPAN_SCHEMA)
 
 
-def _payloads(c: dict[str, Any], count: int, project_id: str) -> pa.Table:
+def _payloads(c: dict[str, Any], count: int) -> pa.Table:
     return pa.table({
-        "project_id": pa.repeat(project_id, count).cast(pa.string()), "trace_id": _text(c["trace_id"]),
+        "project_id": _text(c["project_id"]), "trace_id": _text(c["trace_id"]),
         "span_id": _text(c["span_id"]), "start_time": _fixed(PAYLOAD_SCHEMA.field("start_time").type, count,
                                                              c["start_time"]),
         "input": _text(c["input"]), "output": _text(c["output"]), "attributes": _map(c["attributes"]),
