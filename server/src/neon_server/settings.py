@@ -61,7 +61,7 @@ class Settings(BaseSettings):
                                           description="Longer inputs/outputs are truncated and flagged.")
     ingest_batch_rows: int = Field(default=5_000, ge=1, le=1_000_000,
                                    description="Spans per write batch (group commit by size …)")
-    ingest_batch_rows_behind: int = Field(default=20_000, ge=1, le=1_000_000,
+    ingest_batch_rows_behind: int = Field(default=10_000, ge=1, le=1_000_000,
                                           description="… and while the writer is behind (more than two batches "
                                           "wait): fewer, larger inserts.")
     ingest_batch_delay_ms: float = Field(default=50, ge=0, le=10_000,
