@@ -21,6 +21,7 @@ from neon_native._otlp import MalformedBody, walk
 from neon_server.ingest import otlp
 from neon_server.ingest.otlp import UndecodableBody, decode_protobuf
 from neon_server.ingest.semconv import Limits
+from server.tests.otlp_damage import damaged
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from workload import make_request
@@ -115,22 +116,13 @@ def test_a_damaged_body_protobuf_accepts_decodes_the_same(request: ExportTraceSe
                                                           data: st.DataObject) -> None:
     """Flipped, cut or inserted bytes: where protobuf still accepts the body, decoding with the walker (and its
     fallback to protobuf) stores exactly what decoding through protobuf stores."""
-    body = bytearray(request.SerializeToString())
-    for _ in range(data.draw(st.integers(1, 4))):
-        at = data.draw(st.integers(0, len(body)))
-        match data.draw(st.sampled_from(["flip", "cut", "insert"])):
-            case "flip" if at < len(body):
-                body[at] ^= 1 << data.draw(st.integers(0, 7))
-            case "cut":
-                del body[at:]
-            case _:
-                body[at:at] = data.draw(st.binary(min_size=1, max_size=3))
+    body = damaged(request.SerializeToString(), data, 4)
     limits = Limits()
     try:
-        expected = decode_protobuf(bytes(body), "p", limits)
+        expected = decode_protobuf(body, "p", limits)
     except UndecodableBody:
         return  # protobuf refuses it: such a body is answered 400 and never logged, so never walked
-    got = decode_protobuf(bytes(body), "p", limits, native=True)
+    got = decode_protobuf(body, "p", limits, native=True)
     assert (got.columns.cols, got.rejected, got.reasons) == (expected.columns.cols, expected.rejected,
                                                              expected.reasons)
 

@@ -548,29 +548,17 @@ static int resource_read(Resource *r, Buf b, Ctx *c) {
     r->whole = b;
     r->service = "";
     if (init_text(&r->keys) || init_text(&r->values)) return -1;
-    while (b.p < b.end) {
-        uint32_t field;
-        int wire;
-        Buf s, kv;
-        if (tag(&b, &field, &wire)) return -1;
-        if (field != 1) {
-            if (skip(&b, wire)) return -1;
-            continue;
-        }
-        if (wire != 2) return fail("unexpected wire type");
-        if (sub(&b, &s)) return -1;
-        while (s.p < s.end) {  /* Resource: its attributes are fields 1 */
-            if (tag(&s, &field, &wire)) return -1;
-            if (field != 1) {
-                if (skip(&s, wire)) return -1;
-                continue;
-            }
-            if (wire != 2) return fail("unexpected wire type");
+    Buf s, kv;
+    int found, more;
+    while ((found = next_field(&b, 1, &s)) > 0) {       /* the Resource (given twice, it merges) */
+        while ((more = next_field(&s, 1, &kv)) > 0) {  /* its attributes */
             Attr *a = next_attr(&r->attrs);
-            if (!a || sub(&s, &kv) || key_value(kv, a)) return -1;
+            if (!a || key_value(kv, a)) return -1;
             if (a->type == V_NONE || a->type == V_OTHER || (a->info && a->info->field == F_TAGS)) r->python = 1;
         }
+        if (more < 0) return -1;
     }
+    if (found < 0) return -1;
     fix_numbers(&r->attrs);
     if (r->python) return 0;
     for (size_t i = 0; i < r->attrs.n; i++) {
@@ -904,18 +892,13 @@ static int span_map(Ctx *c, const SpanHead *h, Resource *r, Buf scope, const Slo
 /* The span's attributes into c->attrs (with span.kind last, as decode_protobuf appends it). */
 static int span_attributes(Ctx *c, Buf b, int64_t kind) {
     c->attrs.n = 0;
-    while (b.p < b.end) {
-        uint32_t field;
-        int wire;
-        Buf s;
-        if (tag(&b, &field, &wire)) return -1;
-        if (field != 9) {
-            if (skip(&b, wire)) return -1;
-            continue;
-        }
+    Buf s;
+    int found;
+    while ((found = next_field(&b, 9, &s)) > 0) {
         Attr *a = next_attr(&c->attrs);
-        if (!a || sub(&b, &s) || key_value(s, a)) return -1;
+        if (!a || key_value(s, a)) return -1;
     }
+    if (found < 0) return -1;
     if (kind >= 2 && kind <= 5) {
         Attr *a = next_attr(&c->attrs);
         if (!a) return -1;
@@ -947,40 +930,19 @@ static int leave_to_python(Ctx *c, Resource *r, Buf scope, Buf span) {
 
 static int scope_spans(Ctx *c, Resource *r, Buf b) {
     Buf name = {(const uint8_t *)"", (const uint8_t *)""};
-    Buf pass = b;
-    while (pass.p < pass.end) {  /* the scope's name first: it may follow the spans */
-        uint32_t field;
-        int wire;
-        Buf s, n;
-        if (tag(&pass, &field, &wire)) return -1;
-        if (field != 1) {
-            if (skip(&pass, wire)) return -1;
-            continue;
-        }
-        if (wire != 2 || sub(&pass, &s)) return PyErr_Occurred() ? -1 : fail("unexpected wire type");
-        while (s.p < s.end) {
-            if (tag(&s, &field, &wire)) return -1;
-            if (field != 1) {
-                if (skip(&s, wire)) return -1;
-                continue;
-            }
-            if (wire != 2) return fail("unexpected wire type");
-            if (sub(&s, &n) || checked(n)) return -1;
+    Buf pass = b, s, n;
+    int found, more;
+    while ((found = next_field(&pass, 1, &s)) > 0) {  /* the scope's name first: it may follow the spans */
+        while ((more = next_field(&s, 1, &n)) > 0) {
+            if (checked(n)) return -1;
             name = n;
         }
+        if (more < 0) return -1;
     }
-    while (b.p < b.end) {
-        uint32_t field;
-        int wire;
-        Buf s;
+    if (found < 0) return -1;
+    while ((found = next_field(&b, 2, &s)) > 0) {
         SpanHead h;
-        if (tag(&b, &field, &wire)) return -1;
-        if (field != 2) {
-            if (skip(&b, wire)) return -1;
-            continue;
-        }
-        if (wire != 2) return fail("unexpected wire type");
-        if (sub(&b, &s) || span_head(s, &h)) return -1;
+        if (span_head(s, &h)) return -1;
         int go = span_checks(c, &h);
         if (go <= 0) {
             if (go < 0) return -1;
@@ -995,24 +957,16 @@ static int scope_spans(Ctx *c, Resource *r, Buf b) {
             return -1;
         }
     }
-    return 0;
+    return found < 0 ? -1 : 0;
 }
 
 static int resource_spans(Ctx *c, Buf b) {
     Resource r;
-    int rc = resource_read(&r, b, c);
-    while (!rc && b.p < b.end) {
-        uint32_t field;
-        int wire;
-        Buf s;
-        if ((rc = tag(&b, &field, &wire))) break;
-        if (field != 2) {
-            rc = skip(&b, wire);
-            continue;
-        }
-        rc = wire != 2 ? fail("unexpected wire type") : sub(&b, &s) || scope_spans(c, &r, s);
-    }
+    Buf s;
+    int rc = resource_read(&r, b, c), found = 0;
+    while (!rc && (found = next_field(&b, 2, &s)) > 0) rc = scope_spans(c, &r, s);
     resource_free(&r);
+    if (found < 0) rc = -1;
     return rc;
 }
 
@@ -1123,18 +1077,10 @@ static PyObject *map_one(Ctx *c, Buf b) {
     if (c->seen.keys) memset(c->seen.keys, 0, c->seen.cap * 24);
     c->reasons = PyList_New(0);
     c->rest = PyList_New(0);
-    int rc = !c->reasons || !c->rest;
-    while (!rc && b.p < b.end) {
-        uint32_t field;
-        int wire;
-        Buf s;
-        if ((rc = tag(&b, &field, &wire))) break;
-        if (field != 1) {
-            rc = skip(&b, wire);
-            continue;
-        }
-        rc = wire != 2 ? fail("unexpected wire type") : sub(&b, &s) || resource_spans(c, s);
-    }
+    int rc = !c->reasons || !c->rest, found = 0;
+    Buf s;
+    while (!rc && (found = next_field(&b, 1, &s)) > 0) rc = resource_spans(c, s);
+    if (found < 0) rc = -1;
     PyObject *result = NULL;
     if (!rc) {
         result = Py_BuildValue("(lOO)", c->rejected, c->reasons, c->rest);

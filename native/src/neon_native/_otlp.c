@@ -75,19 +75,11 @@ typedef int (*Each)(Buf item, PyObject **into, int depth);
 
 /* Calls `each` with every field 1 of a message (each one length-delimited), skipping the other fields. */
 static int each_first(Buf b, Each each, PyObject **into, int depth) {
-    while (b.p < b.end) {
-        uint32_t field;
-        int wire;
-        Buf s;
-        if (tag(&b, &field, &wire)) return -1;
-        if (field != 1) {
-            if (skip(&b, wire)) return -1;
-            continue;
-        }
-        if (wire != 2) return fail("unexpected wire type");
-        if (sub(&b, &s) || each(s, into, depth)) return -1;
-    }
-    return 0;
+    Buf s;
+    int found;
+    while ((found = next_field(&b, 1, &s)) > 0)
+        if (each(s, into, depth)) return -1;
+    return found;
 }
 
 /* A KeyValue, appended to the list *into as (key, value). */
@@ -350,19 +342,11 @@ static PyObject *scope_spans(Buf b) {
 
 /* A ResourceSpans' resource attributes (a resource given twice merges), appended to `into` as (key, value). */
 int neon_walk_resource_pairs(Buf b, PyObject *into) {
-    while (b.p < b.end) {
-        uint32_t field;
-        int wire;
-        Buf s;
-        if (tag(&b, &field, &wire)) return -1;
-        if (field == 1) {
-            if (wire != 2) return fail("unexpected wire type");
-            if (sub(&b, &s) || each_first(s, add_pair, &into, 0)) return -1;
-        } else if (skip(&b, wire)) {
-            return -1;
-        }
-    }
-    return 0;
+    Buf s;
+    int found;
+    while ((found = next_field(&b, 1, &s)) > 0)
+        if (each_first(s, add_pair, &into, 0)) return -1;
+    return found;
 }
 
 /* ResourceSpans: (the Resource's attributes, its ScopeSpans). */

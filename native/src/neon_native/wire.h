@@ -77,6 +77,23 @@ static inline int skip(Buf *b, int wire) {
     }
 }
 
+/* The next occurrence of length-delimited field `want` of a message into *out, the other fields skipped: 1 if
+   found, 0 at the message's end, -1 on failure (`want` with another wire type is refused). */
+static inline int next_field(Buf *b, uint32_t want, Buf *out) {
+    while (b->p < b->end) {
+        uint32_t field;
+        int wire;
+        if (tag(b, &field, &wire)) return -1;
+        if (field != want) {
+            if (skip(b, wire)) return -1;
+            continue;
+        }
+        if (wire != 2) return fail("unexpected wire type");
+        return sub(b, out) ? -1 : 1;
+    }
+    return 0;
+}
+
 #define EXPECT(w) do { if (wire != (w)) { fail("unexpected wire type"); goto error; } } while (0)
 
 /* From the walker, for the spans the mapper leaves to Python: a span as `walk` gives it, and a ResourceSpans'
