@@ -12,7 +12,7 @@ from neon_server.domain.projects import Principal
 from neon_server.services.errors import Unauthorized
 
 
-def base_url(request: Request) -> str:
+async def base_url(request: Request) -> str:
     public = get_services(request).settings.public_url
     return (public or str(request.base_url)).rstrip("/")
 
