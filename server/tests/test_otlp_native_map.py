@@ -21,8 +21,8 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 
 from neon_native._otlp import map_tables
 from neon_server.ingest import otlp, semconv
-from neon_server.ingest.native_map import Outcome, map_protobuf, map_requests, native_map
-from neon_server.ingest.otlp import UndecodableBody, decode_protobuf
+from neon_server.ingest.native_map import map_protobuf, map_requests, native_map
+from neon_server.ingest.otlp import DecodeResult, UndecodableBody, decode_protobuf
 from neon_server.ingest.semconv import Limits
 from server.tests.otlp_damage import damaged
 
@@ -117,7 +117,7 @@ def python_side(body: bytes, limits: Limits) -> tuple[pa.Table, pa.Table, int, l
     return spans, payloads, decoded.rejected, decoded.reasons
 
 
-def assert_same(got: tuple[pa.Table, pa.Table, Outcome] | None, body: bytes, limits: Limits) -> None:
+def assert_same(got: tuple[pa.Table, pa.Table, DecodeResult] | None, body: bytes, limits: Limits) -> None:
     assert got is not None
     got_spans, got_payloads, outcome = got
     got_spans.validate(full=True)

@@ -66,12 +66,15 @@ static const int PAYLOAD_FIELDS[] = {F_INPUT, F_OUTPUT, F_SYSTEM};
 static const int RESOURCE_FIELDS[] = {F_ENVIRONMENT, F_SESSION, F_USER, F_AGENT, F_AGENT_VERSION};
 #define N_RESOURCE_FIELDS 5
 
+#define PREFIX(text, message) {text, sizeof(text) - 1, message}
 static const struct {
     const char *prefix;
+    size_t len;
     int message;  /* a flattened message list: left to Python */
 } PAYLOAD_PREFIXES[] = {
-    {"llm.input_messages.", 1}, {"llm.output_messages.", 1}, {"gen_ai.prompt.", 1}, {"gen_ai.completion.", 1},
-    {"retrieval.documents.", 0}, {"reranker.input_documents.", 0}, {"reranker.output_documents.", 0},
+    PREFIX("llm.input_messages.", 1), PREFIX("llm.output_messages.", 1), PREFIX("gen_ai.prompt.", 1),
+    PREFIX("gen_ai.completion.", 1), PREFIX("retrieval.documents.", 0), PREFIX("reranker.input_documents.", 0),
+    PREFIX("reranker.output_documents.", 0),
 };
 #define N_PREFIXES (sizeof PAYLOAD_PREFIXES / sizeof PAYLOAD_PREFIXES[0])
 
@@ -326,7 +329,7 @@ static void classify(Attr *a) {
     a->payload = a->info && a->info->payload;
     if (a->payload) return;
     for (size_t k = 0; k < N_PREFIXES; k++) {
-        size_t len = strlen(PAYLOAD_PREFIXES[k].prefix);
+        size_t len = PAYLOAD_PREFIXES[k].len;
         if (a->key_len >= len && !memcmp(a->key, PAYLOAD_PREFIXES[k].prefix, len)) {
             a->payload = PAYLOAD_PREFIXES[k].message ? 2 : 1;
             return;
@@ -506,8 +509,7 @@ typedef struct {
     Seen seen;
     Attrs attrs;
     Vec truncated_keys;
-    size_t *payload_at;
-    size_t payload_cap;
+    Vec payload_at;  /* a span's payload attributes to store: size_t (index << 1 | cut) each */
     Buf project, request;  /* the request being mapped */
     long rejected;
     PyObject *reasons;
@@ -685,6 +687,10 @@ static uint32_t tokens(const Attr *a, int *none) {
     return 0;
 }
 
+/* Whether semconv looks at the value's length at all: more characters than `limit` (a quarter of the attribute
+   limit: shorter text cannot exceed any byte limit). */
+static int longer_than(const Attr *a, size_t limit) { return a->n > limit && code_points(a->s, a->n) > limit; }
+
 static int same_key(const Attr *a, const Attr *b) {
     return b && a->key_len == b->key_len && !memcmp(a->key, b->key, a->key_len);
 }
@@ -747,37 +753,29 @@ static int truncated_key(Ctx *c, const char *key, size_t n) {
 }
 
 /* Maps one span (checked, not left to Python) onto the columns: append_span. */
-static int span_map(Ctx *c, const SpanHead *h, Resource *r, Buf scope, const Slots *slot_of) {
+static int span_map(Ctx *c, const SpanHead *h, Resource *r, Buf scope, const Slots *slots) {
     SpanCols *s = &c->s;
     Attrs *as = &c->attrs;
-    const Slots slots = *slot_of;  /* a copy: c->attrs does not move while mapping */
     size_t short_limit = c->max_attribute / 4;
     c->truncated_keys.n = 0;
-    const Attr *in = first(&slots, as, F_INPUT), *out = first(&slots, as, F_OUTPUT);
+    c->payload_at.n = 0;
+    const Attr *in = first(slots, as, F_INPUT), *out = first(slots, as, F_OUTPUT);
 
     /* stored attributes in order, then the sources of input and output, then what was cut */
-    size_t payloads = 0;
     for (size_t i = 0; i < as->n; i++) {
         Attr *a = &as->items[i];
         int cut = 0;
         if (a->payload) {
-            if (a->n > short_limit && code_points(a->s, a->n) > short_limit)
-                cut = needs_cut(a->s, a->n, c->max_payload);
+            if (longer_than(a, short_limit)) cut = needs_cut(a->s, a->n, c->max_payload);
             if (cut && truncated_key(c, a->key, a->key_len)) return -1;
             if (same_key(a, in) || same_key(a, out)) continue;
-            if (payloads == c->payload_cap) {
-                size_t cap = c->payload_cap ? 2 * c->payload_cap : 32;
-                size_t *at = PyMem_Realloc(c->payload_at, cap * sizeof(size_t));
-                if (!at) return PyErr_NoMemory(), -1;
-                c->payload_at = at;
-                c->payload_cap = cap;
-            }
-            c->payload_at[payloads++] = i << 1 | (size_t)cut;  /* cut: as the loop decided */
+            size_t entry = i << 1 | (size_t)cut;  /* cut: as this loop decided */
+            if (put(&c->payload_at, &entry, sizeof entry)) return -1;
             continue;
         }
         s->attributes.count++;
         if (text_add(&s->attributes.keys, a->key, a->key_len)) return -1;
-        if (a->n > short_limit && code_points(a->s, a->n) > short_limit) {
+        if (longer_than(a, short_limit)) {
             if (put_text(&s->attributes.values.data, a->s, a->n, c->max_attribute, &cut)) return -1;
         } else if (put(&s->attributes.values.data, a->s, a->n)) {
             return -1;
@@ -799,17 +797,20 @@ static int span_map(Ctx *c, const SpanHead *h, Resource *r, Buf scope, const Slo
         return -1;
     if (map_end(&s->attributes)) return -1;
 
+    size_t payloads = c->payload_at.n / sizeof(size_t);
     if (p->input.data.n > input_at || p->output.data.n > output_at || payloads) {
         if (text_add(&p->project_id, (const char *)c->project.p, c->project.end - c->project.p) ||
             hex_add(&p->trace_id, h->trace_id) || hex_add(&p->span_id, h->span_id) ||
             put_i64(&p->start, (int64_t)h->start) || text_end(&p->input) || text_end(&p->output))
             return -1;
         for (size_t k = 0; k < payloads; k++) {
-            const Attr *a = &as->items[c->payload_at[k] >> 1];
+            size_t entry;
+            memcpy(&entry, c->payload_at.p + k * sizeof entry, sizeof entry);
+            const Attr *a = &as->items[entry >> 1];
             int cut;
             p->attributes.count++;
             if (text_add(&p->attributes.keys, a->key, a->key_len) ||
-                (c->payload_at[k] & 1 ? put_text(&p->attributes.values.data, a->s, a->n, c->max_payload, &cut)
+                (entry & 1 ? put_text(&p->attributes.values.data, a->s, a->n, c->max_payload, &cut)
                                       : put(&p->attributes.values.data, a->s, a->n)) ||
                 text_end(&p->attributes.values))
                 return -1;
@@ -820,31 +821,31 @@ static int span_map(Ctx *c, const SpanHead *h, Resource *r, Buf scope, const Slo
 
     /* the span's row */
     const char *status = h->code >= 0 && h->code <= 2 ? STATUS[h->code] : "unset";
-    const Attr *error = first(&slots, as, F_ERROR);
+    const Attr *error = first(slots, as, F_ERROR);
     if (!strcmp(status, "unset") && error) status = "error";
     Buf message = h->message;
     int empty_message = message.end == message.p;
     int tokens_none;
-    uint32_t input_tokens = tokens(first(&slots, as, F_INPUT_TOKENS), &tokens_none);
-    uint32_t output_tokens = tokens(first(&slots, as, F_OUTPUT_TOKENS), &tokens_none);
-    uint32_t cached = tokens(first(&slots, as, F_CACHED_TOKENS), &tokens_none);
-    uint32_t total = tokens(first(&slots, as, F_TOTAL_TOKENS), &tokens_none);
+    uint32_t input_tokens = tokens(first(slots, as, F_INPUT_TOKENS), &tokens_none);
+    uint32_t output_tokens = tokens(first(slots, as, F_OUTPUT_TOKENS), &tokens_none);
+    uint32_t cached = tokens(first(slots, as, F_CACHED_TOKENS), &tokens_none);
+    uint32_t total = tokens(first(slots, as, F_TOTAL_TOKENS), &tokens_none);
     if (tokens_none) {
         uint64_t sum = (uint64_t)input_tokens + output_tokens;
         total = sum > UINT32_MAX ? UINT32_MAX : (uint32_t)sum;
     }
-    const Attr *cost = first(&slots, as, F_COST);
+    const Attr *cost = first(slots, as, F_COST);
     double cost_value = cost && cost->type == V_INT ? (double)cost->i : cost && cost->type == V_DOUBLE ? cost->d : -1;
     int has_cost = cost && cost->type != V_BOOL && cost_value >= 0;
-    const Attr *model = first(&slots, as, F_MODEL), *tool = first(&slots, as, F_TOOL);
+    const Attr *model = first(slots, as, F_MODEL), *tool = first(slots, as, F_TOOL);
 
     Buf parent = h->parent;
     int root = all_zero(parent);
     if (hex_add(&s->text[T_TRACE], h->trace_id) || hex_add(&s->text[T_SPAN], h->span_id) ||
         (root ? text_end(&s->text[T_PARENT]) : hex_add(&s->text[T_PARENT], parent)) ||
         text_add(&s->text[T_NAME], (const char *)h->name.p, h->name.end - h->name.p) ||
-        text_addz(&s->text[T_TYPE], span_type(&slots, as)) ||
-        lower_add(&s->text[T_COMPONENT], first(&slots, as, F_COMPONENT)) ||
+        text_addz(&s->text[T_TYPE], span_type(slots, as)) ||
+        lower_add(&s->text[T_COMPONENT], first(slots, as, F_COMPONENT)) ||
         text_add(&s->text[T_SERVICE], r->service, r->service_len) ||
         text_add(&s->text[T_SCOPE], (const char *)scope.p, scope.end - scope.p) ||
         text_addz(&s->text[T_STATUS], status) ||
@@ -852,13 +853,13 @@ static int span_map(Ctx *c, const SpanHead *h, Resource *r, Buf scope, const Slo
          : !strcmp(status, "error") && error ? text_add(&s->text[T_MESSAGE], error->s, error->n)
          : text_end(&s->text[T_MESSAGE])) ||
         (model ? text_add(&s->text[T_MODEL], model->s, model->n) : text_end(&s->text[T_MODEL])) ||
-        lower_add(&s->text[T_PROVIDER], first(&slots, as, F_PROVIDER)) ||
+        lower_add(&s->text[T_PROVIDER], first(slots, as, F_PROVIDER)) ||
         (tool ? text_add(&s->text[T_TOOL], tool->s, tool->n) : text_end(&s->text[T_TOOL])) ||
-        value_or_default(&s->text[T_SESSION], first(&slots, as, F_SESSION), r->defaults[1]) ||
-        value_or_default(&s->text[T_USER], first(&slots, as, F_USER), r->defaults[2]) ||
-        value_or_default(&s->text[T_AGENT], first(&slots, as, F_AGENT), r->defaults[3]) ||
-        value_or_default(&s->text[T_AGENT_VERSION], first(&slots, as, F_AGENT_VERSION), r->defaults[4]) ||
-        value_or_default(&s->text[T_ENVIRONMENT], first(&slots, as, F_ENVIRONMENT), r->defaults[0]) ||
+        value_or_default(&s->text[T_SESSION], first(slots, as, F_SESSION), r->defaults[1]) ||
+        value_or_default(&s->text[T_USER], first(slots, as, F_USER), r->defaults[2]) ||
+        value_or_default(&s->text[T_AGENT], first(slots, as, F_AGENT), r->defaults[3]) ||
+        value_or_default(&s->text[T_AGENT_VERSION], first(slots, as, F_AGENT_VERSION), r->defaults[4]) ||
+        value_or_default(&s->text[T_ENVIRONMENT], first(slots, as, F_ENVIRONMENT), r->defaults[0]) ||
         text_end(&s->text[T_EVENTS]) ||
         text_add(&s->text[T_PROJECT], (const char *)c->project.p, c->project.end - c->project.p) ||
         text_add(&s->text[T_REQUEST], (const char *)c->request.p, c->request.end - c->request.p))
@@ -1141,7 +1142,7 @@ PyObject *neon_map(PyObject *Py_UNUSED(module), PyObject *args) {
     PyMem_Free(c.seen.keys);
     PyMem_Free(c.attrs.items);
     free_vec(&c.truncated_keys);
-    PyMem_Free(c.payload_at);
+    free_vec(&c.payload_at);
     Py_XDECREF(outcomes);
     return result;
 }

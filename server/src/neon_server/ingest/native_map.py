@@ -30,22 +30,13 @@ except ImportError:  # not built here: decode_protobuf maps every span
 
 
 @dataclass
-class Outcome:
-    rejected: int
-    reasons: list[str]
-
-    def message(self) -> str:
-        return "; ".join(self.reasons)
-
-
-@dataclass
 class Mapped:
-    """Requests' rows in two tables, and for each request its outcome, or None when it was left to Python whole
-    (decode it with `decode_protobuf`: its reader met something it does not expect)."""
+    """Requests' rows in two tables, and for each request its outcome (rejected spans and reasons), or None when
+    it was left to Python whole (decode it with `decode_protobuf`: its reader met something it does not expect)."""
 
     spans: pa.Table
     payloads: pa.Table
-    outcomes: list[Outcome | None]
+    outcomes: list[DecodeResult | None]
 
 
 def map_requests(requests: list[tuple[bytes, str, str]], limits: Limits) -> Mapped | None:
@@ -58,26 +49,24 @@ def map_requests(requests: list[tuple[bytes, str, str]], limits: Limits) -> Mapp
     spans, count, payloads, payload_count, outcomes = native_map(
         requests, limits.max_attribute_bytes, limits.max_payload_bytes, now_ns)
     span_tables, payload_tables = [_spans(spans, count)], [_payloads(payloads, payload_count)]
-    done: list[Outcome | None] = []
+    done: list[DecodeResult | None] = []
     for (_, project_id, digest), outcome in zip(requests, outcomes, strict=True):
         if outcome is None:
             done.append(None)
             continue
         rejected, reasons, rest = outcome
+        result = DecodeResult(SpanColumns(project_id), rejected, reasons)
         if rest:
-            more = _python_mapped(rest, project_id, digest, limits, now_ns)
-            span_tables.append(more.spans)
-            payload_tables.append(more.payloads)
-            rejected += sum(o.rejected for o in more.outcomes if o)
-            for reason in (r for o in more.outcomes if o for r in o.reasons):
-                if len(reasons) < 5 and reason not in reasons:
-                    reasons.append(reason)
-        done.append(Outcome(rejected, reasons))
+            _map_in_python(result, rest, limits, now_ns)
+            more_spans, more_payloads = result.columns.to_arrow(digest)
+            span_tables.append(more_spans)
+            payload_tables.append(more_payloads)
+        done.append(result)
     return Mapped(_joined(span_tables), _joined(payload_tables), done)
 
 
 def map_protobuf(body: bytes, project_id: str, digest: str, limits: Limits) -> tuple[pa.Table, pa.Table,
-                                                                                     Outcome] | None:
+                                                                                     DecodeResult] | None:
     """One request's tables and outcome, or None: decode it with `decode_protobuf` instead."""
     mapped = map_requests([(body, project_id, digest)], limits)
     if mapped is None or mapped.outcomes[0] is None:
@@ -85,17 +74,14 @@ def map_protobuf(body: bytes, project_id: str, digest: str, limits: Limits) -> t
     return mapped.spans, mapped.payloads, mapped.outcomes[0]
 
 
-def _python_mapped(rest: list[Any], project_id: str, digest: str, limits: Limits, now_ns: int) -> Mapped:
-    """The spans the C mapper left to Python (they passed its checks), mapped by `append_walked`."""
-    result = DecodeResult(SpanColumns(project_id))
+def _map_in_python(result: DecodeResult, rest: list[Any], limits: Limits, now_ns: int) -> None:
+    """The spans the C mapper left to Python (they passed its checks) onto `result`, by `append_walked`."""
     resources: dict[int, ResourceInfo] = {}
     for pairs, scope, span in rest:
         resource = resources.get(id(pairs))
         if resource is None:
             resource = resources[id(pairs)] = ResourceInfo(pairs, limits)
         append_walked(result, limits, resource, scope, span, now_ns)
-    spans, payloads = result.columns.to_arrow(digest)
-    return Mapped(spans, payloads, [Outcome(result.rejected, result.reasons)])
 
 
 def _joined(tables: list[pa.Table]) -> pa.Table:
