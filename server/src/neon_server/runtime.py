@@ -214,7 +214,8 @@ class Services:
                                     Limits(s.ingest_max_attribute_bytes, s.ingest_max_payload_bytes),
                                     ingest_log=self.ingest_log, decoder=s.ingest_decoder,
                                     decode_processes=s.ingest_decode_processes,
-                                    dedupe_window_seconds=s.ingest_dedupe_window_seconds)
+                                    dedupe_window_seconds=s.ingest_dedupe_window_seconds,
+                                    lag_rows=s.ingest_lag_rows, pace_seconds=s.ingest_pace_ms / 1000)
         self.ingest.load_recent_requests()
         # The last batches written before a stop may lack their trace-list rows (trace_rows.py).
         TraceRowStore(self.analytics).refresh_last(60)
@@ -275,9 +276,13 @@ class Services:
             dependencies["temporal"] = self.temporal.health()
         ok = all(d["status"] == "ok" for d in dependencies.values())
         stats = self.writer.stats
+        pacing = self.ingest.pacer.stats
         ingest: dict[str, Any] = {"pending_spans": self.writer.pending_rows, "written_spans": stats.spans,
+                                  "unwritten_spans": self.writer.unwritten_rows,
                                   "batches": stats.batches, "failed_batches": stats.failures,
-                                  "rejected_overloaded": stats.rejected_overload, **queryable_after(stats)}
+                                  "rejected_overloaded": stats.rejected_overload,
+                                  "paced_requests": pacing.paced_requests,
+                                  "paced_seconds": round(pacing.paced_seconds, 3), **queryable_after(stats)}
         written = self.track_writer.stats
         track = {"pending_rows": self.track_writer.pending_rows, "written_points": written.points,
                  "batches": written.batches, "failed_batches": written.failures,

@@ -63,11 +63,16 @@ class Settings(BaseSettings):
                                    description="Spans per write batch (group commit by size …)")
     ingest_batch_rows_behind: int = Field(default=10_000, ge=1, le=1_000_000,
                                           description="… and while the writer is behind (more than two batches "
-                                          "wait): fewer, larger inserts.")
+                                          "unwritten): fewer, larger inserts.")
     ingest_batch_delay_ms: float = Field(default=50, ge=0, le=10_000,
                                          description="… or by time: the longest a span waits for its batch.")
     ingest_buffer_rows: int = Field(default=200_000, ge=1, le=10_000_000,
                                     description="Spans waiting to be written before requests get 429.")
+    ingest_lag_rows: int = Field(default=20_000, ge=1, le=10_000_000,
+                                 description="Spans answered but not yet written before new requests wait for "
+                                 "the writer (keeps answered spans queryable within about a second).")
+    ingest_pace_ms: float = Field(default=5_000, ge=0, le=60_000,
+                                  description="… for at most this long; then they are taken anyway (0: never wait).")
     ingest_dedupe_window_seconds: int = Field(default=600, ge=0, le=86_400,
                                               description="How long a written request is recognised if retried.")
     ingest_decoder: Literal["native", "python", "engine"] = Field(

@@ -106,6 +106,8 @@ class BatchWriter:
         self._on_written = on_written
         self._pending: deque[PendingBatch] = deque()
         self._pending_rows = 0
+        self._unwritten_rows = 0  # taken and not yet written: pending, being mapped and being written
+        self._written_listeners: list[Callable[[], None]] = []
         self._first_pending_at = 0.0
         self._cond = threading.Condition()
         self._stopping = False
@@ -115,6 +117,15 @@ class BatchWriter:
     @property
     def pending_rows(self) -> int:
         return self._pending_rows
+
+    @property
+    def unwritten_rows(self) -> int:
+        """Spans taken and not yet written (or failed): what the store lags behind the answers."""
+        return self._unwritten_rows
+
+    def when_written(self, listener: Callable[[], None]) -> None:
+        """Call `listener` (in the writer's thread) after each batch is written or has failed."""
+        self._written_listeners.append(listener)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="neon-batch-writer", daemon=True)
@@ -174,6 +185,7 @@ class BatchWriter:
             self._first_pending_at = time.monotonic()
         self._pending.append(batch)
         self._pending_rows += batch.rows
+        self._unwritten_rows += batch.rows
         if self._pending_rows >= self._max_batch_rows:
             self._cond.notify()
         elif len(self._pending) == 1:
@@ -191,12 +203,12 @@ class BatchWriter:
 
     def _take(self, wait: bool = True) -> list[PendingBatch] | None:
         """Block until a batch is due (full, or old enough, or stopping); None when stopped and drained. With
-        `wait=False`, an empty list when no batch is due now."""
+        `wait=False`, a full batch if one waits now, else an empty list (the batch mapped while another is
+        written: taking a part-filled one early would leave the rest arriving meanwhile to a batch of its own)."""
         with self._cond:
             while True:
                 if not wait and not (self._pending and (
-                        self._stopping or self._pending_rows >= self._max_batch_rows
-                        or time.monotonic() >= self._first_pending_at + self._max_delay)):
+                        self._stopping or self._pending_rows >= self._batch_limit())):
                     return []
                 if self._pending:
                     due = self._first_pending_at + self._max_delay
@@ -219,10 +231,10 @@ class BatchWriter:
                     self._cond.wait()
 
     def _batch_limit(self) -> int:
-        """Spans in the next batch: `max_batch_rows`, or `behind_batch_rows` while more than two batches wait
-        (the writer is behind: fewer, larger inserts write more spans a second, since each insert has a fixed
-        cost in the engine; while it keeps up, smaller batches keep the wait for the store short)."""
-        if self._pending_rows > 2 * self._max_batch_rows:
+        """Spans in the next batch: `max_batch_rows`, or `behind_batch_rows` while more than two batches' worth
+        are unwritten (the writer is behind: fewer, larger inserts write more spans a second, since each insert
+        has a fixed cost in the engine; while it keeps up, smaller batches keep the wait for the store short)."""
+        if self._unwritten_rows > 2 * self._max_batch_rows:
             return self._behind_batch_rows
         return self._max_batch_rows
 
@@ -273,6 +285,7 @@ class BatchWriter:
         self._count(taken, spans, elapsed)
         for batch in taken:
             batch.future.set_result(None)
+        self._done(taken)
         logged = [b.logged for b in taken if b.logged is not None]
         if logged:
             if self._on_logged_written is not None:
@@ -306,6 +319,7 @@ class BatchWriter:
         for batch in taken:
             if batch.logged is None:
                 batch.future.set_exception(exc)
+        self._done([b for b in taken if b.logged is None])
         if not again:
             return
         self.stats.retries += 1
@@ -315,6 +329,15 @@ class BatchWriter:
             self._pending_rows += sum(b.rows for b in again)
             self._first_pending_at = time.monotonic() - self._max_delay  # due at once after the pause
             self._cond.wait(pause)
+
+    def _done(self, batches: list[PendingBatch]) -> None:
+        with self._cond:
+            self._unwritten_rows -= sum(b.rows for b in batches)
+        for listener in self._written_listeners:
+            try:
+                listener()
+            except Exception:
+                log.exception("written listener failed")
 
     def _count(self, taken: list[PendingBatch], spans: pa.Table, elapsed: float) -> None:
         stats = self.stats

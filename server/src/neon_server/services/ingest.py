@@ -26,6 +26,7 @@ from neon_server.ingest.decode_pool import DecodePool, decode_logged
 from neon_server.ingest.native import decode_native
 from neon_server.ingest.otlp import DecodeResult, decode_json, decode_protobuf
 from neon_server.ingest.otlp_check import check_protobuf
+from neon_server.ingest.pacing import WritePacer
 from neon_server.ingest.pricing import price_spans
 from neon_server.ingest.semconv import Limits
 from neon_server.ingest.wal import IngestLog, LoggedRequest
@@ -51,7 +52,8 @@ class IngestResult:
 class IngestService:
     def __init__(self, spans: SpanStore, writer: BatchWriter, pricing: PricingService, limits: Limits, *,
                  ingest_log: IngestLog | None = None, decoder: str = "native", decode_processes: int = 0,
-                 dedupe_window_seconds: int = 600, decode_threads: int = 1) -> None:
+                 dedupe_window_seconds: int = 600, decode_threads: int = 1, lag_rows: int = 20_000,
+                 pace_seconds: float = 5.0) -> None:
         self._spans = spans
         self._writer = writer
         self._log = ingest_log
@@ -67,6 +69,8 @@ class IngestService:
         self._limits = limits
         self._window = dedupe_window_seconds
         self._dedupe = RequestDedupe(dedupe_window_seconds)
+        self.pacer = WritePacer(lambda: writer.unwritten_rows, lag_rows, pace_seconds)
+        writer.when_written(self.pacer.written)
         # Decoding is pure Python: several decoder threads would only take turns on the GIL (and lose time
         # handing it over), so requests are decoded one at a time, off the event loop.
         self._decoder = ThreadPoolExecutor(max_workers=decode_threads, thread_name_prefix="neon-decode",
@@ -80,7 +84,9 @@ class IngestService:
 
     async def otlp(self, project_id: str, body: bytes, *, json_body: bool) -> IngestResult:
         if not json_body and self._log is not None:
-            return await self._ingest(project_id, body, lambda digest: self._check_and_log(project_id, digest, body))
+            arrived_ns = time.time_ns()  # queryable delays count from here, any wait for the writer included
+            return await self._ingest(project_id, body,
+                                      lambda digest: self._check_and_log(project_id, digest, body, arrived_ns))
         decoder = decode_json if json_body else decode_protobuf
         return await self._ingest(project_id, body, lambda digest: self._decode_and_write(
             project_id, digest, lambda: (decoder(body, project_id, self._limits), [])))
@@ -91,7 +97,11 @@ class IngestService:
 
     async def _ingest(self, project_id: str, body: bytes,
                       work: Callable[[str], Awaitable[IngestResult]]) -> IngestResult:
-        return await self._dedupe.once(project_id, body, IngestResult(0, 0, "", duplicate=True), work)
+        async def paced(digest: str) -> IngestResult:
+            await self.pacer.wait()  # a retry of a request being written waits for it instead (dedupe)
+            return await work(digest)
+
+        return await self._dedupe.once(project_id, body, IngestResult(0, 0, "", duplicate=True), paced)
 
     async def _decode_and_write(self, project_id: str, digest: str,
                                 decode: Callable[[], tuple[DecodeResult, list[str]]]) -> IngestResult:
@@ -108,7 +118,7 @@ class IngestService:
             await asyncio.wrap_future(written)
         return IngestResult(len(decoded.columns), decoded.rejected, decoded.message(), trace_ids=trace_ids)
 
-    async def _check_and_log(self, project_id: str, digest: str, body: bytes) -> IngestResult:
+    async def _check_and_log(self, project_id: str, digest: str, body: bytes, arrived_ns: int) -> IngestResult:
         """Check the request, sync it to the ingest log and hand it to the writer; answered without waiting for
         the write."""
         ingest_log = self._log
@@ -117,7 +127,7 @@ class IngestService:
         def prepare() -> IngestResult:
             checked = check_protobuf(body, project_id)
             if checked.spans:
-                record = LoggedRequest(project_id, digest, time.time_ns(), checked.spans, checked.body)
+                record = LoggedRequest(project_id, digest, arrived_ns, checked.spans, checked.body)
                 self._writer.submit_logged(checked.spans, lambda: ingest_log.append(record))
             return IngestResult(checked.spans, checked.rejected, checked.message)
 
