@@ -11,7 +11,7 @@ from neon_server.storage.metadata import MetadataStore
 from server.tests.conftest import make_services
 from server.tests.test_ingest_otlp import raw_request, spans_of
 
-FIRST, SECOND = "a1" * 16, "b2" * 16
+FIRST, SECOND, THIRD = "a1" * 16, "b2" * 16, "c3" * 16
 
 
 def body(trace_id: str) -> bytes:
@@ -62,7 +62,11 @@ def test_a_paced_request_is_taken_after_the_longest_wait(tmp_path: Path, analyti
             assert services.writer.unwritten_rows == 2  # both answered; neither written yet
 
         asyncio.run(scenario())
+        # Another event loop (a server restarted in the same process) paces the same way.
+        third = asyncio.run(services.ingest.otlp(project.id, body(THIRD), json_body=False))
+        assert (third.accepted, services.ingest.pacer.stats.waits_timed_out) == (1, 2)
     finally:
         services.stop_writers()  # writes what is pending
     assert list(spans_of(analytics, FIRST)) == ["a1"]
     assert list(spans_of(analytics, SECOND)) == ["b2"]
+    assert list(spans_of(analytics, THIRD)) == ["c3"]

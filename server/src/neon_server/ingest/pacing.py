@@ -33,17 +33,18 @@ class WritePacer:
         self._unwritten = unwritten
         self._lag_rows = lag_rows
         self._max_wait = max_wait
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._progress: asyncio.Event | None = None
+        # The waiters' loop and the event it wakes them with, as one value: the writer's thread reads both.
+        self._progress: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
         self.stats = PacingStats()
 
     async def wait(self) -> None:
         """Return when fewer than `lag_rows` spans are unwritten, or after `max_wait` seconds."""
         if self._unwritten() < self._lag_rows or self._max_wait <= 0:
             return
-        if self._progress is None:
-            self._loop, self._progress = asyncio.get_running_loop(), asyncio.Event()
-        progress = self._progress
+        loop = asyncio.get_running_loop()
+        if self._progress is None or self._progress[0] is not loop:  # an event belongs to one loop
+            self._progress = (loop, asyncio.Event())
+        progress = self._progress[1]
         started = time.monotonic()
         deadline = started + self._max_wait
         try:
@@ -66,8 +67,9 @@ class WritePacer:
 
     def written(self) -> None:
         """A batch was written (or given up): wake the waiters. Called from the writer's thread."""
-        loop, progress = self._loop, self._progress
-        if loop is None or progress is None:
+        waiting = self._progress
+        if waiting is None:
             return
+        loop, progress = waiting
         with contextlib.suppress(RuntimeError):  # the loop closed: no one is waiting
             loop.call_soon_threadsafe(progress.set)
