@@ -52,12 +52,8 @@ class WritePacer:
                 progress.clear()
                 if self._unwritten() < self._lag_rows:  # a write finished between the check and the clear
                     break
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    self.stats.waits_timed_out += 1
-                    break
-                try:
-                    await asyncio.wait_for(progress.wait(), remaining)
+                try:  # a deadline already passed times out at once
+                    await asyncio.wait_for(progress.wait(), deadline - time.monotonic())
                 except TimeoutError:
                     self.stats.waits_timed_out += 1
                     break
