@@ -10,7 +10,12 @@ traces) is decoded first, then written batch by batch the way `SpanStore.write` 
 materialized views, the trace list's rows). Prints µs of CPU per span for each statement — the whole process,
 so the engine's own threads and the background merges running meanwhile count — the part of it spent in the
 calling thread, the wall time of all statements (the batch writer waits for them one after the other, so this
-bounds its spans/s), and the merges still running in the seconds after the last batch.
+bounds its spans/s), and the merges still running after the last batch (counted until none runs).
+
+The engine's floor — spans and payloads stored with their merges, nothing derived from them:
+
+    uv run python bench/ingest_write_bench.py --batch 10000 --no-trace-rows \
+        --drop traces_mv,daily_stats_mv,model_usage_daily_mv,latency_hourly_mv
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from workload import make_request
 from neon_server.ingest.otlp import decode_protobuf
 from neon_server.ingest.semconv import Limits
 from neon_server.storage.analytics import open_analytics
+from neon_server.storage.analytics.executor import AnalyticsDB
 from neon_server.storage.analytics.spans import INSERT_SETTINGS, SpanStore
 from neon_server.storage.analytics.trace_rows import TraceRowStore
 
@@ -71,7 +77,7 @@ def run(batch: int, spans: int, drop: list[str], trace_rows: bool, settle: float
                 calling[name] += time.thread_time() - own
         wall = time.perf_counter() - wall
         written = cpu()
-        time.sleep(settle)
+        _settle(db, settle)
         after = cpu() - written
         db.close()
     finally:
@@ -85,6 +91,15 @@ def run(batch: int, spans: int, drop: list[str], trace_rows: bool, settle: float
             f"| {after / total * 1e6:.1f} |")
 
 
+def _settle(db: AnalyticsDB, longest: float) -> None:
+    """Wait until no merge runs (checked each half second), at most `longest` seconds."""
+    deadline = time.monotonic() + longest
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        if not db.query("SELECT count() AS n FROM system.merges", tag="bench.merges")[0]["n"]:
+            return
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, action="append", help="spans per batch (repeatable; a multiple of 50)")
@@ -93,7 +108,8 @@ def main() -> None:
     parser.add_argument("--no-trace-rows", action="store_true", help="skip the trace list's row rewrite")
     parser.add_argument("--plain-inserts", action="store_true",
                         help="inserts without the ingest path's settings (spans.INSERT_SETTINGS)")
-    parser.add_argument("--settle", type=float, default=8.0, help="seconds to count merges after the last batch")
+    parser.add_argument("--settle", type=float, default=30.0,
+                        help="longest wait for the merges after the last batch (their CPU is counted)")
     args = parser.parse_args()
     drop = [v for v in args.drop.split(",") if v]
     print("| batch | insert settings | views dropped | trace rows | payloads | spans (+ views) | trace rows | "
