@@ -227,6 +227,41 @@ def test_answered_requests_are_written_once_the_store_can_write_again(
     wait_for(lambda: services.ingest_log.pending_records() == 0, "the log's records done")
 
 
+def rollup_spans(analytics: AnalyticsDB, trace_ids: list[str]) -> dict[str, int]:
+    """Spans of these traces as the rollups count them (they count what is inserted: a batch written twice
+    counts twice), and the trace list's newest row for each."""
+    params = {"t": trace_ids}
+    traces = analytics.query("SELECT sum(span_count) AS n FROM traces WHERE has({t:Array(String)}, trace_id)",
+                             tag="tests.rollup", params=params)
+    rows = analytics.query("SELECT trace_id, max(span_count) AS n FROM trace_rows "
+                           "WHERE has({t:Array(String)}, trace_id) GROUP BY trace_id", tag="tests.rows", params=params)
+    return {"traces": int(traces[0]["n"]), "trace_rows": sum(int(r["n"]) for r in rows), "listed": len(rows)}
+
+
+def test_a_failed_trace_list_refresh_does_not_write_the_spans_twice(
+        client: TestClient, services: Services, project_key: tuple[str, str], analytics: AnalyticsDB,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Once a batch's spans are in the store it is written; if the trace list's rows then cannot be rewritten,
+    the batch is not written again (its spans and rollups would count twice): the rows are rewritten with the
+    next batch."""
+    first = make_request(random.Random(17), traces=2, spans_per_trace=5, payload_bytes=50)
+    analytics.command("RENAME TABLE trace_rows TO trace_rows_away", tag="tests.break")
+    try:
+        post(client, project_key[1], first.SerializeToString())
+        assert services.writer.settle(60), "written although the trace list's rows could not be"
+        assert services.writer.stats.failures == 0
+    finally:
+        analytics.command("RENAME TABLE trace_rows_away TO trace_rows", tag="tests.mend")
+    assert "trace list rows of 2 traces could not be rewritten" in caplog.text
+    assert rollup_spans(analytics, trace_ids_of(first)) == {"traces": 10, "trace_rows": 0, "listed": 0}
+    second = make_request(random.Random(19), traces=1, spans_per_trace=5, payload_bytes=50)
+    post(client, project_key[1], second.SerializeToString())
+    assert services.writer.settle(60)
+    assert raw_span_rows(analytics, trace_ids_of(first)) == 10
+    assert rollup_spans(analytics, trace_ids_of(first)) == {"traces": 10, "trace_rows": 10, "listed": 2}
+    assert rollup_spans(analytics, trace_ids_of(second)) == {"traces": 5, "trace_rows": 5, "listed": 1}
+
+
 def test_a_waiting_request_is_read_back_from_the_log_and_a_damaged_one_is_named(
         services: Services, caplog: pytest.LogCaptureFixture) -> None:
     """Requests waiting to be written are held as places in the ingest log, not as bodies in memory; one whose

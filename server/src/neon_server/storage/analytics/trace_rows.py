@@ -7,9 +7,13 @@ a trace last has seen every batch inserted before its lookup, so its row holds t
 
 from __future__ import annotations
 
+import logging
+
 import pyarrow as pa
 
-from neon_server.storage.analytics.executor import AnalyticsDB
+from neon_server.storage.analytics.executor import AnalyticsDB, AnalyticsError
+
+log = logging.getLogger(__name__)
 
 # The same aggregation as migration 0010's backfill.
 ROW_SELECT = (
@@ -25,21 +29,39 @@ ROW_SELECT = (
     "groupUniqArrayArray(models) AS models, groupUniqArrayArray(tool_names) AS tool_names FROM traces ")
 
 
+# Traces whose rewrite failed, kept for the next batch; beyond this many (the table unwritable for long),
+# dropped with an error rather than held without bound.
+MAX_DUE_TRACES = 100_000
+
+
 class TraceRowStore:
     def __init__(self, db: AnalyticsDB) -> None:
         self._db = db
+        self._due: dict[str, set[str]] = {}  # project -> traces whose rows are still to be rewritten
 
     def refresh_written(self, spans: pa.Table) -> None:
-        """Rewrite the full rows of the traces these (just inserted) spans belong to."""
-        if not spans.num_rows:
-            return
+        """Rewrite the full rows of the traces these (just inserted) spans belong to, and of those whose rewrite
+        failed before. A failure is logged and its traces kept for the next call, not raised: the spans are
+        written by then, and a batch failed after its spans were inserted would be written again (and counted
+        twice by the rollups)."""
         keys = spans.select(["project_id", "trace_id"]).group_by(["project_id", "trace_id"]).aggregate([])
-        by_project: dict[str, list[str]] = {}
         for project, trace in zip(keys.column("project_id").to_pylist(), keys.column("trace_id").to_pylist(),
                                   strict=True):
-            by_project.setdefault(str(project), []).append(str(trace))
-        for project, traces in by_project.items():
-            self.refresh(project, traces)
+            self._due.setdefault(str(project), set()).add(str(trace))
+        due = sum(len(traces) for traces in self._due.values())
+        if due > MAX_DUE_TRACES:
+            log.error("trace list rows of %d traces could not be rewritten for a long time; no longer trying "
+                      "(their spans and trace pages are stored, the list may show them out of date)", due)
+            self._due.clear()
+        for project in list(self._due):
+            traces = list(self._due[project])
+            try:
+                self.refresh(project, traces)
+            except AnalyticsError:
+                log.exception("trace list rows of %d traces could not be rewritten (project %s); tried again with "
+                              "the next batch", len(traces), project)
+                continue
+            del self._due[project]
 
     def refresh(self, project_id: str, trace_ids: list[str]) -> None:
         self._db.command(
